@@ -1,0 +1,86 @@
+"""corocrawl: fetch and crawl the web with coroutines.
+
+    import corocrawl
+
+    results = corocrawl.fetch_all(["http://127.0.0.1:8080/delay/1"] * 100)
+    print(sum(result.ok for result in results))
+
+See `fetch` for results as they complete, and `FetchConfig` for every limit.
+"""
+
+from ._api import fetch, fetch_all
+from ._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_RETRIES,
+    DEFAULT_USER_AGENT,
+    FetchConfig,
+    Limits,
+    RetryPolicy,
+    Timeouts,
+)
+from ._exceptions import (
+    BackendUnavailable,
+    BlockedURL,
+    ConfigError,
+    ConnectError,
+    ConnectTimeout,
+    CorocrawlError,
+    DNSError,
+    FetchError,
+    FetchTimeout,
+    FrontierClosed,
+    FrontierError,
+    NetworkError,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+    ResponseTooLarge,
+    SinkError,
+    TooManyRedirects,
+    WorkerError,
+)
+from ._models import ErrorInfo, FetchResult, Request
+from ._stats import Stats, StatsSnapshot
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_RETRIES",
+    "DEFAULT_USER_AGENT",
+    "BackendUnavailable",
+    "BlockedURL",
+    "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "CorocrawlError",
+    "DNSError",
+    "ErrorInfo",
+    "FetchConfig",
+    "FetchError",
+    "FetchResult",
+    "FetchTimeout",
+    "FrontierClosed",
+    "FrontierError",
+    "Limits",
+    "NetworkError",
+    "ProtocolError",
+    "ReadError",
+    "ReadTimeout",
+    "Request",
+    "ResponseTooLarge",
+    "RetryPolicy",
+    "SinkError",
+    "Stats",
+    "StatsSnapshot",
+    "Timeouts",
+    "TooManyRedirects",
+    "WorkerError",
+    "__version__",
+    "fetch",
+    "fetch_all",
+]

@@ -1,0 +1,89 @@
+"""The fetch API: results as they complete, or all of them in input order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+
+from ._config import FetchConfig
+from ._engine import Engine
+from ._loop import run
+from ._models import FetchResult, Request
+from ._stats import Stats
+
+__all__ = ["fetch", "fetch_all"]
+
+URLSource = Iterable[str | Request] | AsyncIterable[str | Request]
+
+
+async def fetch(
+    urls: URLSource, config: FetchConfig | None = None, *, stats: Stats | None = None
+) -> AsyncIterator[FetchResult]:
+    """Fetch every URL concurrently and yield one result per URL as each completes.
+
+        async with contextlib.aclosing(corocrawl.fetch(urls)) as results:
+            async for result in results:
+                print(result.url, result.status, result.error)
+
+    `urls` may be any iterable or async iterable of URL strings (or Requests); it is read
+    lazily, only as far ahead as the concurrency needs. A URL that cannot be fetched gives a
+    result with its error, never an exception. Leaving the loop early stops the fetching.
+    """
+    engine = Engine(config or FetchConfig(), stats=stats)
+    results: asyncio.Queue[FetchResult] = asyncio.Queue(maxsize=1)
+    runner = asyncio.create_task(engine.run(_as_requests(urls), results.put))
+    finished = asyncio.create_task(_wait_quietly(runner))
+    try:
+        while True:
+            getter = asyncio.ensure_future(results.get())
+            await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+                continue
+            getter.cancel()
+            while not results.empty():
+                yield results.get_nowait()
+            runner.result()  # re-raises what ended the engine, if anything did
+            return
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await finished
+
+
+def fetch_all(urls: URLSource, config: FetchConfig | None = None) -> list[FetchResult]:
+    """Fetch every URL and return the results in input order (blocking).
+
+        results = corocrawl.fetch_all(["http://127.0.0.1:8080/"] * 10)
+
+    Call it from plain code; inside a running event loop use `fetch()`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("fetch_all() blocks: inside an event loop, use 'async for' on fetch()")
+
+    async def collect() -> list[FetchResult]:
+        return [result async for result in fetch(urls, config)]
+
+    return sorted(run(collect()), key=lambda result: result.seq)
+
+
+async def _as_requests(urls: URLSource) -> AsyncIterator[Request]:
+    seq = 0
+    if isinstance(urls, AsyncIterable):
+        async for item in urls:
+            yield item if isinstance(item, Request) else Request(item, seq)
+            seq += 1
+    else:
+        for item in urls:
+            yield item if isinstance(item, Request) else Request(item, seq)
+            seq += 1
+
+
+async def _wait_quietly(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(BaseException):
+        await task

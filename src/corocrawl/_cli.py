@@ -1,0 +1,235 @@
+"""The command line: flags become config objects here, and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from ._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RECORD_HEADERS,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+    FetchConfig,
+    Limits,
+    RetryPolicy,
+    Timeouts,
+)
+from ._exceptions import ConfigError, CorocrawlError
+
+__all__ = ["main"]
+
+_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]*)")
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"corocrawl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except CorocrawlError as exc:
+        print(f"corocrawl {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._cmd_demo import run_demo
+    from ._cmd_fetch import run_fetch
+    from ._cmd_serve import run_serve
+    from .testing import add_server_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="corocrawl",
+        description="Fetch and crawl the web with coroutines.",
+    )
+    parser.add_argument("--version", action="version", version=f"corocrawl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="fetch a list of URLs concurrently, one JSON record per URL",
+        description="Fetch every URL of INPUT (one per line; '-' for stdin) concurrently and "
+        "write one JSON record per URL as each completes.",
+    )
+    fetch.add_argument("input", metavar="INPUT", help="file of URLs, one per line, or '-'")
+    fetch.add_argument(
+        "-o", "--output", default="-", help="JSON Lines output file (default: stdout)"
+    )
+    add_fetch_options(fetch)
+    fetch.add_argument(
+        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
+    )
+    fetch.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
+    )
+    fetch.set_defaults(run=run_fetch)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the bundled slow/fault test server",
+        description="Run the bundled test server: slow endpoints, faults and a synthetic site.",
+    )
+    add_server_arguments(serve)
+    serve.set_defaults(run=run_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="start the test server and fetch a batch of its slow URLs concurrently",
+        description="The tutorial's lesson on this machine: start the bundled server whose '/' "
+        "sleeps DELAY seconds, fetch it REQUESTS times at once, and compare with one at a time.",
+    )
+    demo.add_argument("--requests", type=_positive_int, default=100, help="default: 100")
+    demo.add_argument("--delay", type=float, default=3.0, help="server delay in s (default: 3)")
+    demo.set_defaults(run=run_demo)
+    return parser
+
+
+def add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared by every command that fetches."""
+    group = parser.add_argument_group("fetching")
+    group.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"requests in flight at most (default: {DEFAULT_CONCURRENCY})",
+    )
+    group.add_argument(
+        "--per-host",
+        type=_positive_int,
+        default=None,
+        help="requests in flight to one host at most (default: no extra limit)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"whole fetch, body and redirects included, in s (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        help=f"opening a connection, in s (default: {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--read-timeout",
+        type=float,
+        default=DEFAULT_READ_TIMEOUT,
+        help=f"silence from the server, in s (default: {DEFAULT_READ_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help="extra attempts after connection errors, timeouts, 429 and 5xx, "
+        f"with exponential backoff and jitter (default: {DEFAULT_RETRIES})",
+    )
+    group.add_argument(
+        "--max-bytes",
+        type=_byte_size,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest body after decompression, e.g. 500k, 10MiB "
+        f"(default: {DEFAULT_MAX_BODY_BYTES // 1024**2}MiB)",
+    )
+    group.add_argument(
+        "--max-redirects",
+        type=int,
+        default=DEFAULT_MAX_REDIRECTS,
+        help=f"redirect hops followed (default: {DEFAULT_MAX_REDIRECTS})",
+    )
+    group.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    group.add_argument(
+        "--user-agent",
+        default=DEFAULT_USER_AGENT,
+        help=f"User-Agent header (default: {DEFAULT_USER_AGENT})",
+    )
+    group.add_argument(
+        "--record-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also record this response header (repeatable)",
+    )
+    group.add_argument(
+        "--save-bodies",
+        type=Path,
+        metavar="DIR",
+        help="write bodies to DIR, in files named by their SHA-256",
+    )
+
+
+def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
+    """Map the fetching options onto a FetchConfig; ConfigError names the bad option."""
+    return FetchConfig(
+        timeouts=Timeouts(total=args.timeout, connect=args.connect_timeout, read=args.read_timeout),
+        limits=Limits(
+            concurrency=args.concurrency,
+            per_host=args.per_host,
+            max_body_bytes=args.max_bytes,
+            max_redirects=args.max_redirects,
+        ),
+        retry=RetryPolicy(retries=args.retries),
+        user_agent=args.user_agent,
+        headers=tuple(_header(text) for text in args.header),
+        record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
+        save_bodies=args.save_bodies,
+    )
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ConfigError(f"--header {text!r} is not of the form 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _byte_size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None or match["unit"] not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1048576, 500k, 10MiB, 2G)")
+    return int(float(match["number"]) * _UNITS[match["unit"]])

@@ -1,0 +1,172 @@
+"""Frozen configuration objects with visible defaults, validated on construction.
+
+    config = FetchConfig(
+        timeouts=Timeouts(total=30.0, connect=5.0),
+        limits=Limits(concurrency=500, per_host=16),
+        retry=RetryPolicy(retries=3),
+    )
+
+The CLI maps flags onto these objects; nothing else reads flags or the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._exceptions import ConfigError
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_REDIRECTS",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_RECORD_HEADERS",
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_USER_AGENT",
+    "FetchConfig",
+    "Limits",
+    "RetryPolicy",
+    "Timeouts",
+]
+
+DEFAULT_CONCURRENCY = 100
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_RETRIES = 2
+DEFAULT_USER_AGENT = "corocrawl/0.1"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 20.0
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
+DEFAULT_RECORD_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "last-modified",
+    "etag",
+    "server",
+    "location",
+    "retry-after",
+)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _positive(value: float, name: str) -> None:
+    _require(math.isfinite(value) and value > 0, f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Time limits of one fetch attempt, in seconds.
+
+    `total` bounds the whole attempt, redirects and body included: it is what ends a body that
+    drips one byte at a time, which a read timeout alone never does. `read` bounds each wait for
+    data from the server; `connect` bounds opening a connection.
+
+        Timeouts(total=30.0, connect=5.0)
+    """
+
+    total: float = DEFAULT_TIMEOUT
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+
+    def __post_init__(self) -> None:
+        _positive(self.total, "total timeout")
+        _positive(self.connect, "connect timeout")
+        _positive(self.read, "read timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on concurrency and on what one response may cost.
+
+    `per_host=None` lets one host take all `concurrency` slots, which suits a list of URLs the
+    user chose; crawls set a small value.
+
+        Limits(concurrency=500, per_host=8, max_body_bytes=2 * 1024 * 1024)
+    """
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    per_host: int | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+
+    def __post_init__(self) -> None:
+        _require(self.concurrency >= 1, f"concurrency must be at least 1, got {self.concurrency}")
+        _require(
+            self.per_host is None or self.per_host >= 1,
+            f"per-host limit must be at least 1, got {self.per_host}",
+        )
+        _require(
+            self.max_body_bytes >= 0, f"max body bytes must be >= 0, not {self.max_body_bytes}"
+        )
+        _require(self.max_redirects >= 0, f"max redirects must be >= 0, got {self.max_redirects}")
+
+    @property
+    def host_slots(self) -> int:
+        return self.concurrency if self.per_host is None else min(self.per_host, self.concurrency)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how soon a failed attempt is tried again.
+
+    Connection errors, timeouts and the statuses in `retry_statuses` are retried up to `retries`
+    more times, after an exponential backoff with full jitter (`backoff_base * 2**n`, at most
+    `backoff_max`). A Retry-After header is honoured up to `retry_after_max` seconds, and pauses
+    the whole host, not just that URL.
+
+        RetryPolicy(retries=5, backoff_base=1.0)
+    """
+
+    retries: int = DEFAULT_RETRIES
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 60.0
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+    def __post_init__(self) -> None:
+        _require(self.retries >= 0, f"retries must be >= 0, got {self.retries}")
+        _require(self.backoff_base >= 0, f"backoff base must be >= 0, got {self.backoff_base}")
+        _require(self.backoff_max >= 0, f"backoff max must be >= 0, got {self.backoff_max}")
+        _require(
+            self.retry_after_max >= 0, f"retry-after max must be >= 0, got {self.retry_after_max}"
+        )
+        bad = sorted(s for s in self.retry_statuses if not 100 <= s <= 599)
+        _require(not bad, f"retry statuses must be HTTP statuses (100-599), got {bad}")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """Everything that shapes a fetch, for the API and the CLI alike.
+
+    Bodies are counted and dropped by default; `keep_body=True` keeps each in its result
+    (`result.body`), `save_bodies=Path("bodies")` writes each to a file named by its SHA-256.
+
+        FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
+    """
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    user_agent: str = DEFAULT_USER_AGENT
+    headers: tuple[tuple[str, str], ...] = ()
+    record_headers: tuple[str, ...] = DEFAULT_RECORD_HEADERS
+    keep_body: bool = False
+    save_bodies: Path | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.user_agent.strip()), "user agent must not be empty")
+        for name, value in self.headers:
+            _require(_TOKEN.fullmatch(name) is not None, f"bad header name {name!r}")
+            _require("\n" not in value and "\r" not in value, f"header {name!r} has a line break")
+        object.__setattr__(self, "record_headers", tuple(h.lower() for h in self.record_headers))

@@ -1,0 +1,209 @@
+"""The one-process engine: requests in, one FetchResult per request out, on one event loop.
+
+A feeder moves requests from the input into the scheduler while it has room (backpressure:
+the input is never read further ahead than that); the dispatcher starts every attempt the
+scheduler allows and sleeps until a slot frees or a timer is due; each attempt is its own task
+and ends either in a retry (back to the scheduler, with its delay) or in a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+
+from yarl import URL
+
+from ._bodies import BodyStore
+from ._config import FetchConfig
+from ._exceptions import BlockedURL, FetchError
+from ._fetcher import Fetcher, Response
+from ._models import ErrorInfo, FetchResult, Request
+from ._retry import decide_retry
+from ._scheduler import Scheduler
+from ._stats import Stats
+from ._urls import fetchable_url, host_key
+
+__all__ = ["Engine"]
+
+Emit = Callable[[FetchResult], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: Request
+    url: URL
+    attempts: int = 0
+
+
+class Engine:
+    """Runs requests through the scheduler and fetcher, emitting one result per request.
+
+        engine = Engine(FetchConfig())
+        await engine.run(requests, emit)   # emit(result) is awaited once per request
+
+    `stop()` takes no more input and lets the attempts in flight finish (their retries are
+    dropped); cancelling `run()` abandons them.
+    """
+
+    def __init__(self, config: FetchConfig, *, stats: Stats | None = None) -> None:
+        self.config = config
+        self.stats = stats if stats is not None else Stats()
+        limits = config.limits
+        self._scheduler: Scheduler[_Pending] = Scheduler(
+            concurrency=limits.concurrency, per_host=limits.host_slots
+        )
+        self._room_for_input = max(2 * limits.concurrency, 1000)
+        self._bodies = BodyStore(config.save_bodies) if config.save_bodies is not None else None
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._input_done = False
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Stop taking requests; those in flight finish and are emitted, nothing else starts."""
+        self._stopping = True
+        self._wake.set()
+        self._room.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self, requests: AsyncIterable[Request], emit: Emit) -> None:
+        async with Fetcher(self.config) as fetcher, asyncio.TaskGroup() as tasks:
+            feeder = tasks.create_task(self._feed(requests, emit))
+            await self._dispatch(tasks, fetcher, emit)
+            feeder.cancel()
+
+    async def _feed(self, requests: AsyncIterable[Request], emit: Emit) -> None:
+        try:
+            async for request in requests:
+                if self._stopping:
+                    break
+                try:
+                    url = fetchable_url(request.url)
+                except ValueError as exc:
+                    await self._emit_unfetchable(request, str(exc), emit)
+                    continue
+                while self._scheduler.waiting >= self._room_for_input and not self._stopping:
+                    self._room.clear()
+                    await self._room.wait()
+                self._scheduler.add(_Pending(request, url), host_key(url), now=time.monotonic())
+                self._wake.set()
+        finally:
+            self._input_done = True
+            self._wake.set()
+
+    async def _dispatch(self, tasks: asyncio.TaskGroup, fetcher: Fetcher, emit: Emit) -> None:
+        scheduler = self._scheduler
+        while True:
+            now = time.monotonic()
+            if not self._stopping:
+                while (picked := scheduler.pop_ready(now)) is not None:
+                    pending, host = picked
+                    tasks.create_task(self._attempt(pending, host, fetcher, emit))
+                if scheduler.waiting < self._room_for_input:
+                    self._room.set()
+            if scheduler.in_flight == 0 and (
+                self._stopping or (self._input_done and scheduler.waiting == 0)
+            ):
+                return
+            wake_at = scheduler.next_wakeup()
+            # Cleared only after the state above was read, with no await in between, so a
+            # wake-up set by a finishing attempt is never lost.
+            self._wake.clear()
+            if wake_at is None or self._stopping:
+                await self._wake.wait()
+            else:
+                try:
+                    async with asyncio.timeout(max(0.0, wake_at - now)):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+
+    async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher, emit: Emit) -> None:
+        pending.attempts += 1
+        self.stats.in_flight += 1
+        started = time.monotonic()
+        response: Response | None = None
+        error: FetchError | None = None
+        try:
+            response = await fetcher.fetch(pending.url)
+        except FetchError as exc:
+            error = exc
+        except Exception as exc:  # a bug must cost one record, not the whole run
+            error = FetchError(f"unexpected {type(exc).__name__}: {exc}", url=pending.request.url)
+        finally:
+            self.stats.in_flight -= 1
+        elapsed = time.monotonic() - started
+        decision = decide_retry(
+            self.config.retry,
+            pending.attempts,
+            status=None if response is None else response.status,
+            error=error,
+            retry_after=None if response is None else response.retry_after,
+        )
+        now = time.monotonic()
+        if decision.retry and not self._stopping:
+            self.stats.retries += 1
+            self._scheduler.release(host, now=now, pause=decision.host_pause)
+            self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)
+            self._wake.set()
+            return
+        try:
+            result = await self._result(pending, response, error, elapsed)
+            self.stats.record(result)
+            # The slot is held until the result is taken, so a slow consumer slows the fetching
+            # instead of piling up finished results in memory.
+            await emit(result)
+        finally:
+            self._scheduler.release(host, now=time.monotonic(), pause=decision.host_pause)
+            self._wake.set()
+
+    async def _result(
+        self,
+        pending: _Pending,
+        response: Response | None,
+        error: FetchError | None,
+        elapsed: float,
+    ) -> FetchResult:
+        request = pending.request
+        if response is None:
+            assert error is not None
+            return FetchResult(
+                url=request.url,
+                seq=request.seq,
+                elapsed=elapsed,
+                attempts=pending.attempts,
+                error=ErrorInfo.from_exception(error),
+            )
+        body_path = None
+        if self._bodies is not None and response.body is not None:
+            body_path = await asyncio.to_thread(self._bodies.save, response.body)
+        return FetchResult(
+            url=request.url,
+            seq=request.seq,
+            final_url=str(response.url),
+            status=response.status,
+            headers=response.headers,
+            content_type=response.content_type,
+            charset=response.charset,
+            size=response.size,
+            elapsed=elapsed,
+            ttfb=response.ttfb,
+            attempts=pending.attempts,
+            redirects=response.redirects,
+            body_path=body_path,
+            body=response.body if self.config.keep_body else None,
+        )
+
+    async def _emit_unfetchable(self, request: Request, reason: str, emit: Emit) -> None:
+        result = FetchResult(
+            url=request.url,
+            seq=request.seq,
+            error=ErrorInfo.from_exception(BlockedURL(reason, url=request.url)),
+        )
+        self.stats.record(result)
+        await emit(result)

@@ -1,0 +1,141 @@
+"""Every error corocrawl raises, in one tree.
+
+    CorocrawlError
+    ├─ ConfigError (also ValueError)             bad options, bad input files
+    ├─ FetchError (.url)                         one fetch failed; recorded, never a crash
+    │  ├─ FetchTimeout (also TimeoutError)       the whole-fetch deadline passed
+    │  │  ├─ ConnectTimeout
+    │  │  └─ ReadTimeout
+    │  ├─ NetworkError
+    │  │  ├─ ConnectError
+    │  │  ├─ DNSError
+    │  │  ├─ ReadError                            reset, truncated or short body
+    │  │  └─ ProtocolError                        not valid HTTP
+    │  ├─ TooManyRedirects
+    │  ├─ ResponseTooLarge                        over the decompressed-size cap
+    │  └─ BlockedURL (also ValueError)            a scheme or URL corocrawl will not fetch
+    ├─ FrontierError
+    │  ├─ FrontierClosed
+    │  └─ BackendUnavailable
+    ├─ SinkError                                  an output could not be written
+    └─ WorkerError (.worker_id, .remote_traceback)
+
+Each error also subclasses the matching stdlib type where there is one, so callers may catch
+either. A failed fetch becomes a result record carrying the error's class name and message;
+skips (robots, offsite, duplicate, depth) are values, not exceptions.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "BlockedURL",
+    "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "CorocrawlError",
+    "DNSError",
+    "FetchError",
+    "FetchTimeout",
+    "FrontierClosed",
+    "FrontierError",
+    "NetworkError",
+    "ProtocolError",
+    "ReadError",
+    "ReadTimeout",
+    "ResponseTooLarge",
+    "SinkError",
+    "TooManyRedirects",
+    "WorkerError",
+]
+
+
+class CorocrawlError(Exception):
+    """The base of every error corocrawl raises."""
+
+
+class ConfigError(CorocrawlError, ValueError):
+    """An option or an input file is not valid; the message says which and where."""
+
+
+class FetchError(CorocrawlError):
+    """Fetching one URL failed."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class FetchTimeout(FetchError, TimeoutError):
+    """The fetch did not finish within its total deadline (a dripping body ends here)."""
+
+
+class ConnectTimeout(FetchTimeout):
+    """No connection was established within the connect timeout."""
+
+
+class ReadTimeout(FetchTimeout):
+    """The server sent nothing for longer than the read timeout."""
+
+
+class NetworkError(FetchError):
+    """The connection failed or broke."""
+
+
+class ConnectError(NetworkError):
+    """The connection was refused or could not be opened."""
+
+
+class DNSError(ConnectError):
+    """The host name did not resolve."""
+
+
+class ReadError(NetworkError):
+    """The connection broke while reading: reset, truncated, or shorter than announced."""
+
+
+class ProtocolError(NetworkError):
+    """The server did not speak valid HTTP."""
+
+
+class TooManyRedirects(FetchError):
+    """More redirect hops than allowed."""
+
+
+class ResponseTooLarge(FetchError):
+    """The body, after decompression, is larger than allowed."""
+
+
+class BlockedURL(FetchError, ValueError):
+    """The URL, or a redirect to it, is not allowed (only http and https are fetched)."""
+
+
+class FrontierError(CorocrawlError):
+    """The frontier (the store of pending and seen requests) failed."""
+
+
+class FrontierClosed(FrontierError):
+    """The frontier was used after it was closed."""
+
+
+class BackendUnavailable(FrontierError):
+    """The frontier's backend (a database file, a Redis server) cannot be reached."""
+
+
+class SinkError(CorocrawlError):
+    """An output could not be written (disk full, closed pipe)."""
+
+
+class WorkerError(CorocrawlError):
+    """A worker process failed; carries the worker's own traceback."""
+
+    def __init__(self, message: str, *, worker_id: int, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.worker_id = worker_id
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if not self.remote_traceback:
+            return base
+        return f"{base}\n\nTraceback in worker {self.worker_id}:\n{self.remote_traceback}"

@@ -1,0 +1,99 @@
+"""The plain values that flow between the stages: a Request in, a FetchResult out."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ErrorInfo", "FetchResult", "Request"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One URL to fetch. `seq` is its position in the input, which keeps results orderable."""
+
+    url: str
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why a fetch failed: the error's class name (see corocrawl's error tree) and its message."""
+
+    type: str
+    message: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        return cls(type(exc).__name__, str(exc) or type(exc).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The final outcome of fetching one URL: a response, or the error that ended its attempts.
+
+    `elapsed` and `ttfb` (time to the response headers) are those of the last attempt, in
+    seconds; `attempts` counts every try. A response with an error status (404, 503 after its
+    retries) has `status` set and `error` None; `error` is set only when no response came.
+    """
+
+    url: str
+    seq: int = 0
+    final_url: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    charset: str | None = None
+    size: int = 0
+    elapsed: float = 0.0
+    ttfb: float | None = None
+    attempts: int = 0
+    redirects: int = 0
+    body_path: str | None = None
+    error: ErrorInfo | None = None
+    body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when a response came and its status is below 400."""
+        return self.error is None and self.status is not None and self.status < 400
+
+    def text(self) -> str:
+        """The kept body decoded with its declared charset; undecodable bytes are replaced."""
+        if self.body is None:
+            raise ValueError("the body was not kept: fetch with keep_body=True")
+        return self.body.decode(_known_codec(self.charset), errors="replace")
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready record written to output files (the body itself is never in it)."""
+        record: dict[str, Any] = {
+            "url": self.url,
+            "final_url": self.final_url,
+            "status": self.status,
+            "content_type": self.content_type,
+            "bytes": self.size,
+            "elapsed": round(self.elapsed, 6),
+            "ttfb": None if self.ttfb is None else round(self.ttfb, 6),
+            "attempts": self.attempts,
+            "redirects": self.redirects,
+            "headers": self.headers,
+            "error": None
+            if self.error is None
+            else {
+                "type": self.error.type,
+                "message": self.error.message,
+            },
+        }
+        if self.body_path is not None:
+            record["body_path"] = self.body_path
+        return record
+
+
+def _known_codec(charset: str | None) -> str:
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            pass
+    return "utf-8"

@@ -1,0 +1,128 @@
+"""Showing a run: a live bar on a terminal, periodic lines elsewhere, and the final summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ._stats import Stats, StatsSnapshot
+
+__all__ = ["format_summary", "show_progress"]
+
+_LOG_EVERY = 10.0
+_REFRESH_EVERY = 0.25
+
+
+@contextlib.asynccontextmanager
+async def show_progress(
+    stats: Stats, stream: TextIO, *, label: str, total: int | None = None, quiet: bool = False
+) -> AsyncIterator[Progress | None]:
+    """Report progress while the body runs: a bar if `stream` is a terminal, else log lines."""
+    if quiet:
+        yield None
+        return
+    console = Console(file=stream)
+    if not console.is_terminal:
+        task = asyncio.create_task(_log_lines(stats, stream, label))
+        try:
+            yield None
+        finally:
+            task.cancel()
+        return
+    bar = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.1f}/s"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[in_flight]} in flight"),
+        TimeElapsedColumn(),
+        console=console,
+        auto_refresh=False,
+        transient=False,
+    )
+    bar_task = bar.add_task(label, total=total, rate=0.0, failed=0, in_flight=0)
+    with bar:
+        refresher = asyncio.create_task(_refresh_bar(stats, bar, bar_task))
+        try:
+            yield bar
+        finally:
+            refresher.cancel()
+            _update_bar(stats.snapshot(), bar, bar_task)
+
+
+async def _refresh_bar(stats: Stats, bar: Progress, bar_task: object) -> None:
+    while True:
+        await asyncio.sleep(_REFRESH_EVERY)
+        _update_bar(stats.snapshot(), bar, bar_task)
+
+
+def _update_bar(snap: StatsSnapshot, bar: Progress, bar_task: object) -> None:
+    bar.update(
+        bar_task,  # type: ignore[arg-type]
+        completed=snap.done,
+        rate=snap.rate,
+        failed=snap.failed,
+        in_flight=snap.in_flight,
+    )
+    bar.refresh()
+
+
+async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
+    while True:
+        await asyncio.sleep(_LOG_EVERY)
+        snap = stats.snapshot()
+        print(
+            f"{label}: {snap.done:,} done ({snap.rate:,.1f}/s), {snap.failed:,} failed, "
+            f"{snap.in_flight:,} in flight, {snap.elapsed:,.0f}s",
+            file=stream,
+            flush=True,
+        )
+
+
+def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> str:
+    """The closing report of a run, for a human."""
+    lines = [
+        f"{label}: {snap.done:,} URLs in {snap.elapsed:.2f}s ({snap.rate:,.1f} requests/s)",
+        f"  ok {snap.ok:,}, failed {snap.failed:,}, retries {snap.retries:,}, "
+        f"{_human_bytes(snap.bytes)} received",
+    ]
+    if snap.by_status:
+        counts = ", ".join(f"{code} x{n:,}" for code, n in sorted(snap.by_status.items()))
+        lines.append(f"  status: {counts}")
+    if snap.by_error:
+        counts = ", ".join(f"{name} x{n:,}" for name, n in sorted(snap.by_error.items()))
+        lines.append(f"  errors: {counts}")
+    if snap.p50 is not None:
+        lines.append(
+            f"  latency: p50 {_seconds(snap.p50)}, p95 {_seconds(snap.p95)}, "
+            f"p99 {_seconds(snap.p99)}"
+        )
+    if snap.skipped_input:
+        lines.append(f"  input lines skipped: {snap.skipped_input:,} (reported above)")
+    if snap.elapsed > 0 and latency_sum / snap.elapsed >= 1.5:
+        lines.append(
+            f"  one at a time, these fetches would have taken about {latency_sum:,.1f}s "
+            f"(the sum of their times): {latency_sum / snap.elapsed:,.1f}x faster concurrently"
+        )
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

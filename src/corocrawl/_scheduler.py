@@ -1,0 +1,140 @@
+"""When each request may start: global and per-host slots, per-host pauses, retry timers.
+
+Pure decisions, no I/O and no clock of its own: the engine passes `now` in and does the
+awaiting. Hosts take turns (round-robin), so one huge or slow host never starves the others.
+Every operation is O(log n) in the number of waiting hosts or timers, never a scan.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["Scheduler"]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Host(Generic[T]):
+    queue: deque[T] = field(default_factory=deque)
+    in_flight: int = 0
+    delayed: int = 0
+    ready_at: float = 0.0
+    in_ready_ring: bool = False
+    timer_at: float | None = None
+
+
+class Scheduler(Generic[T]):
+    """Queues of items per host, handed out as slots free up.
+
+    `delay` is the least time between two starts on one host. `release(host, pause=s)` keeps a
+    host waiting, e.g. after a 429 with Retry-After, while other hosts go on at full speed.
+    """
+
+    def __init__(self, *, concurrency: int, per_host: int, delay: float = 0.0) -> None:
+        self._concurrency = concurrency
+        self._per_host = per_host
+        self._delay = delay
+        self._hosts: dict[str, _Host[T]] = {}
+        self._ring: deque[str] = deque()
+        self._host_timers: list[tuple[float, str]] = []
+        self._delayed: list[tuple[float, int, str, T]] = []
+        self._tiebreak = itertools.count()
+        self._queued = 0
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Items not yet started: queued on their host, or waiting for a retry timer."""
+        return self._queued + len(self._delayed)
+
+    @property
+    def idle(self) -> bool:
+        return self._in_flight == 0 and self.waiting == 0
+
+    def add(self, item: T, host: str, *, now: float, not_before: float = 0.0) -> None:
+        """Queue `item` for `host`; with `not_before` in the future it waits for that time."""
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host()
+        if not_before > now:
+            state.delayed += 1
+            heapq.heappush(self._delayed, (not_before, next(self._tiebreak), host, item))
+            return
+        state.queue.append(item)
+        self._queued += 1
+        self._consider(host, state, now)
+
+    def pop_ready(self, now: float) -> tuple[T, str] | None:
+        """The next item allowed to start now, with its host; None when none may start yet."""
+        self._fire_timers(now)
+        while self._in_flight < self._concurrency and self._ring:
+            host = self._ring.popleft()
+            state = self._hosts[host]
+            state.in_ready_ring = False
+            if state.ready_at > now:
+                # A pause arrived while the host stood in the ring: wait for it first.
+                self._consider(host, state, now)
+                continue
+            item = state.queue.popleft()
+            self._queued -= 1
+            state.in_flight += 1
+            self._in_flight += 1
+            if self._delay:
+                state.ready_at = now + self._delay
+            self._consider(host, state, now)
+            return item, host
+        return None
+
+    def release(self, host: str, *, now: float, pause: float = 0.0) -> None:
+        """An item of `host` has finished; `pause` keeps the host from starting more for a while."""
+        state = self._hosts[host]
+        state.in_flight -= 1
+        self._in_flight -= 1
+        if pause > 0:
+            state.ready_at = max(state.ready_at, now + pause)
+        self._consider(host, state, now)
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time at which a timer may make an item ready, if any is set."""
+        times = [heap[0][0] for heap in (self._host_timers, self._delayed) if heap]
+        return min(times) if times else None
+
+    def _fire_timers(self, now: float) -> None:
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, host, item = heapq.heappop(self._delayed)
+            state = self._hosts[host]
+            state.delayed -= 1
+            state.queue.append(item)
+            self._queued += 1
+            self._consider(host, state, now)
+        while self._host_timers and self._host_timers[0][0] <= now:
+            at, host = heapq.heappop(self._host_timers)
+            timed = self._hosts.get(host)
+            if timed is not None and timed.timer_at == at:
+                timed.timer_at = None
+                self._consider(host, timed, now)
+
+    def _consider(self, host: str, state: _Host[T], now: float) -> None:
+        """Put a host in the ring, on a timer, or forget it, whichever its state calls for."""
+        if state.in_ready_ring:
+            return
+        if state.ready_at > now:
+            if state.timer_at is None or state.ready_at < state.timer_at:
+                state.timer_at = state.ready_at
+                heapq.heappush(self._host_timers, (state.ready_at, host))
+            return
+        if state.queue and state.in_flight < self._per_host:
+            state.in_ready_ring = True
+            self._ring.append(host)
+        elif not state.queue and not state.in_flight and not state.delayed:
+            # Forgotten only once its pause is over, so a host never escapes its delay.
+            del self._hosts[host]

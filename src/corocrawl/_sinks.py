@@ -1,0 +1,70 @@
+"""Where records go: JSON Lines, whole records only, flushed in batches."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+
+from ._exceptions import SinkError
+
+__all__ = ["JsonlSink"]
+
+_FLUSH_BYTES = 64 * 1024
+_FLUSH_SECONDS = 1.0
+
+
+class JsonlSink:
+    """Appends one JSON object per line to a file or stdout.
+
+    Records are buffered and written whole, so an interrupted run leaves only complete lines.
+    A write that fails (disk full, closed pipe) raises SinkError naming the output.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self._out: io.BufferedIOBase
+        if path is None or path == "-":
+            self._name = "<stdout>"
+            self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
+        else:
+            self._name = str(path)
+            try:
+                self._out = open(path, "wb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise SinkError(f"cannot open output {self._name!r}: {exc.strerror}") from None
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._last_flush = time.monotonic()
+        self.written = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = orjson.dumps(record) + b"\n"
+        self._buffer.append(line)
+        self._buffered += len(line)
+        self.written += 1
+        if self._buffered >= _FLUSH_BYTES or time.monotonic() - self._last_flush > _FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (OSError, ValueError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise SinkError(f"cannot write output {self._name!r}: {reason}") from None
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._out is not sys.stdout.buffer:
+                self._out.close()

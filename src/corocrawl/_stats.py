@@ -1,0 +1,127 @@
+"""Counters of a run and a frozen snapshot of them, in memory that does not grow with the run."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ._models import FetchResult
+
+__all__ = ["LatencyHistogram", "Stats", "StatsSnapshot"]
+
+
+class LatencyHistogram:
+    """Log-spaced buckets 2% wide from 10 us to ~1 day: percentiles to 2%, in fixed memory."""
+
+    _LOW = 1e-5
+    _STEP = math.log(1.02)
+
+    def __init__(self) -> None:
+        self._buckets: Counter[int] = Counter()
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        index = 0 if seconds <= self._LOW else int(math.log(seconds / self._LOW) / self._STEP) + 1
+        self._buckets[min(index, 1200)] += 1
+        self.count += 1
+
+    def percentile(self, fraction: float) -> float | None:
+        """The latency below which `fraction` of the samples fall (bucket upper bound)."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(fraction * self.count))
+        seen = 0
+        for index in sorted(self._buckets):
+            seen += self._buckets[index]
+            if seen >= rank:
+                return self._LOW * math.exp(index * self._STEP)
+        raise AssertionError("unreachable: rank is at most count")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """Where a run stands: counts, rates and latency percentiles at one moment."""
+
+    elapsed: float
+    done: int
+    ok: int
+    failed: int
+    retries: int
+    in_flight: int
+    bytes: int
+    by_status: dict[int, int]
+    by_error: dict[str, int]
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    skipped_input: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "elapsed": round(self.elapsed, 3),
+            "done": self.done,
+            "ok": self.ok,
+            "failed": self.failed,
+            "retries": self.retries,
+            "bytes": self.bytes,
+            "requests_per_second": round(self.rate, 1),
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "by_error": dict(sorted(self.by_error.items())),
+            "latency": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
+            "skipped_input_lines": self.skipped_input,
+        }
+
+
+@dataclass(slots=True)
+class Stats:
+    """Live counters, updated by the engine; read them through `snapshot()`."""
+
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+    retries: int = 0
+    in_flight: int = 0
+    bytes: int = 0
+    skipped_input: int = 0
+    latency_sum: float = 0.0
+    by_status: Counter[int] = field(default_factory=Counter)
+    by_error: Counter[str] = field(default_factory=Counter)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def record(self, result: FetchResult) -> None:
+        self.done += 1
+        self.bytes += result.size
+        self.latency_sum += result.elapsed
+        if result.error is not None:
+            self.failed += 1
+            self.by_error[result.error.type] += 1
+            return
+        if result.status is not None:
+            self.by_status[result.status] += 1
+        if result.ok:
+            self.ok += 1
+        self.latency.add(result.elapsed)
+
+    def snapshot(self) -> StatsSnapshot:
+        return StatsSnapshot(
+            elapsed=time.monotonic() - self.started,
+            done=self.done,
+            ok=self.ok,
+            failed=self.failed,
+            retries=self.retries,
+            in_flight=self.in_flight,
+            bytes=self.bytes,
+            by_status=dict(self.by_status),
+            by_error=dict(self.by_error),
+            p50=self.latency.percentile(0.50),
+            p95=self.latency.percentile(0.95),
+            p99=self.latency.percentile(0.99),
+            skipped_input=self.skipped_input,
+        )

@@ -1,0 +1,31 @@
+"""Pure URL checks: what corocrawl will fetch, and which host a URL belongs to."""
+
+from __future__ import annotations
+
+from yarl import URL
+
+__all__ = ["FETCHABLE_SCHEMES", "fetchable_url", "host_key"]
+
+FETCHABLE_SCHEMES = frozenset({"http", "https"})
+
+
+def fetchable_url(text: str) -> URL:
+    """Parse `text` as an absolute http(s) URL, or raise ValueError saying what is wrong."""
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("not an absolute http(s) URL (empty or contains white space)")
+    try:
+        url = URL(text)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if not url.is_absolute() or not url.scheme:
+        raise ValueError("not an absolute http(s) URL")
+    if url.scheme not in FETCHABLE_SCHEMES:
+        raise ValueError(f"scheme {url.scheme!r} is not fetched (only http and https)")
+    if not url.raw_host:
+        raise ValueError("URL has no host")
+    return url
+
+
+def host_key(url: URL) -> str:
+    """The key that per-host limits and politeness are kept under: the lower-cased host name."""
+    return (url.raw_host or "").lower()

@@ -1,0 +1,43 @@
+"""corocrawl's bundled test server, for tests, benchmarks and trying settings safely.
+
+Routes of the app built by `make_app` (all GET):
+
+- ``/`` sleeps ``ServerConfig.delay`` seconds, then answers ``Hello!``.
+- ``/delay/{seconds}`` sleeps that long (at most 600 s), then answers ``Hello!``.
+- ``/status/{code}`` answers with that status; 3xx carry ``Location: /``;
+  ``?retry_after=V`` adds ``Retry-After: V``.
+- ``/bytes/{n}`` streams n deterministic bytes (byte i is ``i % 256``; at most 1 GiB).
+- ``/redirect/{n}`` redirects to ``/redirect/{n-1}``; ``/redirect/0`` answers ``Hello!``.
+- ``/redirect-to?url=X&status=302`` redirects to any Location X; ``/redirect-loop`` to itself.
+- ``/headers`` echoes the request headers as a JSON object.
+- ``/flaky/{key}/{n}``: the first n requests for key answer 503 (``?retry_after=V``), then 200.
+- ``/drip?bytes=N&interval=S`` sends N bytes one at a time, S seconds apart.
+- ``/hang`` never answers; ``/reset`` and ``/big-length`` send a short body and drop the
+  connection, claiming 100000 bytes and 10 GiB respectively.
+- ``/gzip-bomb/{megabytes}`` is a small gzip body inflating to that many MiB of zeros (<= 4096).
+- ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
+- ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`.
+- ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None.
+- ``/stats`` reports request counts and peak concurrency; ``/stats/reset`` (GET or POST)
+  zeroes them.
+"""
+
+from corocrawl.testing._process import ServerProcess
+from corocrawl.testing._server import (
+    ServerConfig,
+    add_server_arguments,
+    make_app,
+    run_server,
+    server_config_from_args,
+)
+from corocrawl.testing._site import site_links
+
+__all__ = [
+    "ServerConfig",
+    "ServerProcess",
+    "add_server_arguments",
+    "make_app",
+    "run_server",
+    "server_config_from_args",
+    "site_links",
+]

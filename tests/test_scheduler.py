@@ -1,0 +1,133 @@
+"""The scheduler's decisions, driven with an explicit clock: no network, no sleeping."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corocrawl._scheduler import Scheduler
+
+
+def drain(scheduler: Scheduler[str], now: float) -> list[tuple[str, str]]:
+    started = []
+    while (picked := scheduler.pop_ready(now)) is not None:
+        started.append(picked)
+    return started
+
+
+def test_global_limit_caps_items_in_flight() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=3, per_host=10)
+    for i in range(5):
+        scheduler.add(f"u{i}", f"h{i}", now=0)
+    assert len(drain(scheduler, 0)) == 3
+    assert scheduler.in_flight == 3
+    scheduler.release("h0", now=1)
+    assert [item for item, _ in drain(scheduler, 1)] == ["u3"]
+
+
+def test_per_host_limit_lets_other_hosts_pass() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=2)
+    for i in range(5):
+        scheduler.add(f"a{i}", "a", now=0)
+    scheduler.add("b0", "b", now=0)
+    started = drain(scheduler, 0)
+    assert sorted(item for item, _ in started) == ["a0", "a1", "b0"]
+
+
+def test_hosts_take_turns() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=4, per_host=4)
+    for i in range(4):
+        scheduler.add(f"a{i}", "a", now=0)
+    for i in range(4):
+        scheduler.add(f"b{i}", "b", now=0)
+    hosts = [host for _, host in drain(scheduler, 0)]
+    assert hosts == ["a", "b", "a", "b"]
+
+
+def test_delay_spaces_starts_on_one_host() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=10, delay=2.0)
+    for i in range(3):
+        scheduler.add(f"a{i}", "a", now=0)
+    scheduler.add("b0", "b", now=0)
+    assert sorted(item for item, _ in drain(scheduler, 0)) == ["a0", "b0"]
+    assert scheduler.next_wakeup() == 2.0
+    assert drain(scheduler, 1.9) == []
+    assert [item for item, _ in drain(scheduler, 2.0)] == ["a1"]
+    assert [item for item, _ in drain(scheduler, 4.0)] == ["a2"]
+
+
+def test_pause_holds_one_host_only() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=1)
+    scheduler.add("a0", "a", now=0)
+    scheduler.add("a1", "a", now=0)
+    scheduler.add("b0", "b", now=0)
+    scheduler.add("b1", "b", now=0)
+    drain(scheduler, 0)
+    scheduler.release("a", now=1, pause=30)
+    scheduler.release("b", now=1)
+    assert [item for item, _ in drain(scheduler, 1)] == ["b1"]
+    assert drain(scheduler, 30) == []
+    assert [item for item, _ in drain(scheduler, 31)] == ["a1"]
+
+
+def test_delayed_item_waits_for_its_time() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=10)
+    scheduler.add("retry", "a", now=0, not_before=5)
+    assert scheduler.waiting == 1
+    assert drain(scheduler, 4.9) == []
+    assert scheduler.next_wakeup() == 5
+    assert drain(scheduler, 5) == [("retry", "a")]
+
+
+def test_idle_host_is_forgotten_after_its_delay() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=10, delay=1.0)
+    scheduler.add("a0", "a", now=0)
+    drain(scheduler, 0)
+    scheduler.release("a", now=0.5)
+    assert scheduler.idle
+    scheduler.add("a1", "a", now=0.6)
+    assert drain(scheduler, 0.6) == []  # the delay is still owed
+    assert drain(scheduler, 1.0) == [("a1", "a")]
+    scheduler.release("a", now=1.1)
+    drain(scheduler, 5)
+    assert scheduler._hosts == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    concurrency=st.integers(1, 6),
+    per_host=st.integers(1, 4),
+    delay=st.sampled_from([0.0, 0.5]),
+    plan=st.lists(
+        st.tuples(st.integers(0, 3), st.floats(0, 3), st.booleans()), min_size=1, max_size=40
+    ),
+)
+def test_every_item_starts_once_within_limits(
+    concurrency: int, per_host: int, delay: float, plan: list[tuple[int, float, bool]]
+) -> None:
+    """Whatever the mix of hosts, retry timers and pauses: each item starts exactly once,
+    no limit is ever exceeded, and the scheduler ends idle."""
+    scheduler: Scheduler[int] = Scheduler(concurrency=concurrency, per_host=per_host, delay=delay)
+    for index, (host, wait, _) in enumerate(plan):
+        scheduler.add(index, f"h{host}", now=0, not_before=wait)
+    started: list[int] = []
+    running: list[tuple[int, str]] = []
+    now = 0.0
+    for _ in range(10_000):
+        while (picked := scheduler.pop_ready(now)) is not None:
+            running.append(picked)
+            started.append(picked[0])
+            per = sum(1 for _, host in running if host == picked[1])
+            assert per <= per_host
+            assert len(running) <= concurrency
+        if running:
+            item, host = running.pop(0)
+            scheduler.release(host, now=now, pause=1.0 if plan[item][2] else 0.0)
+        elif scheduler.idle:
+            break
+        else:
+            wake = scheduler.next_wakeup()
+            assert wake is not None, "waiting items but no timer to wake them"
+            now = max(now, wake)
+    assert sorted(started) == list(range(len(plan)))
+    assert scheduler.idle
