@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 
 from ._config import FetchConfig
 from ._engine import Engine
@@ -14,12 +15,14 @@ from ._stats import Stats
 
 __all__ = ["fetch", "fetch_all"]
 
+_HANDOVER_CAPACITY = 64
+
 URLSource = Iterable[str | Request] | AsyncIterable[str | Request]
 
 
 async def fetch(
     urls: URLSource, config: FetchConfig | None = None, *, stats: Stats | None = None
-) -> AsyncIterator[FetchResult]:
+) -> AsyncGenerator[FetchResult, None]:
     """Fetch every URL concurrently and yield one result per URL as each completes.
 
         async with contextlib.aclosing(corocrawl.fetch(urls)) as results:
@@ -31,25 +34,21 @@ async def fetch(
     result with its error, never an exception. Leaving the loop early stops the fetching.
     """
     engine = Engine(config or FetchConfig(), stats=stats)
-    results: asyncio.Queue[FetchResult] = asyncio.Queue(maxsize=1)
+    results = _Handover(capacity=_HANDOVER_CAPACITY)
     runner = asyncio.create_task(engine.run(_as_requests(urls), results.put))
-    finished = asyncio.create_task(_wait_quietly(runner))
+    runner.add_done_callback(lambda _: results.wake_reader())
     try:
         while True:
-            getter = asyncio.ensure_future(results.get())
-            await asyncio.wait({getter, finished}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                yield getter.result()
-                continue
-            getter.cancel()
-            while not results.empty():
-                yield results.get_nowait()
-            runner.result()  # re-raises what ended the engine, if anything did
-            return
+            await results.readable()
+            for result in results.take_all():
+                yield result
+            if runner.done() and results.empty():
+                runner.result()  # re-raises what ended the engine, if anything did
+                return
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await finished
+            await runner
 
 
 def fetch_all(urls: URLSource, config: FetchConfig | None = None) -> list[FetchResult]:
@@ -84,6 +83,36 @@ async def _as_requests(urls: URLSource) -> AsyncIterator[Request]:
             seq += 1
 
 
-async def _wait_quietly(task: asyncio.Task[None]) -> None:
-    with contextlib.suppress(BaseException):
-        await task
+class _Handover:
+    """Results from the engine's tasks to the consumer, handed over in batches (one wake-up per
+    batch, not per result), holding at most `capacity` before the producers wait."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[FetchResult] = deque()
+        self._capacity = capacity
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    async def put(self, item: FetchResult) -> None:
+        while len(self._items) >= self._capacity:
+            self._writable.clear()
+            await self._writable.wait()
+        self._items.append(item)
+        self._readable.set()
+
+    async def readable(self) -> None:
+        await self._readable.wait()
+
+    def wake_reader(self) -> None:
+        self._readable.set()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def take_all(self) -> list[FetchResult]:
+        items = list(self._items)
+        self._items.clear()
+        self._readable.clear()
+        self._writable.set()
+        return items

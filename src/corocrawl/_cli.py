@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._cmd_bench import add_bench_commands
     from ._cmd_demo import run_demo
     from ._cmd_fetch import run_fetch
     from ._cmd_serve import run_serve
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--requests", type=_positive_int, default=100, help="default: 100")
     demo.add_argument("--delay", type=float, default=3.0, help="server delay in s (default: 3)")
     demo.set_defaults(run=run_demo)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure corocrawl against a raw aiohttp loop",
+        description="Benchmarks against the bundled server, each contender in its own process.",
+    )
+    add_bench_commands(bench)
     return parser
 
 
@@ -143,7 +151,8 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
         "--read-timeout",
         type=float,
         default=DEFAULT_READ_TIMEOUT,
-        help=f"silence from the server, in s (default: {DEFAULT_READ_TIMEOUT:g})",
+        help="give up after this long without data from the server, in s "
+        "(default: off, since --timeout bounds every fetch)",
     )
     group.add_argument(
         "--retries",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import os
 import signal
@@ -72,8 +71,10 @@ async def _fetch(
                     failure = _first_sink_error(group)
     finally:
         report = _print_to_stderr
-        with contextlib.suppress(SinkError):
+        try:
             sink.close()
+        except SinkError as exc:
+            failure = failure or exc
     snapshot = stats.snapshot()
     if args.stats_json is not None:
         args.stats_json.write_bytes(orjson.dumps(snapshot.to_dict(), option=orjson.OPT_INDENT_2))

@@ -41,7 +41,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_USER_AGENT = "corocrawl/0.1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 20.0
+DEFAULT_READ_TIMEOUT: float | None = None
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
 DEFAULT_RECORD_HEADERS = (
     "content-type",
@@ -69,20 +69,22 @@ class Timeouts:
     """Time limits of one fetch attempt, in seconds.
 
     `total` bounds the whole attempt, redirects and body included: it is what ends a body that
-    drips one byte at a time, which a read timeout alone never does. `read` bounds each wait for
-    data from the server; `connect` bounds opening a connection.
+    drips one byte at a time, which a read timeout alone never does. `connect` bounds opening a
+    connection. `read`, off by default (the total deadline already ends a silent server), bounds
+    each wait for data, to give up on silence sooner; it costs a timer per chunk received.
 
         Timeouts(total=30.0, connect=5.0)
     """
 
     total: float = DEFAULT_TIMEOUT
     connect: float = DEFAULT_CONNECT_TIMEOUT
-    read: float = DEFAULT_READ_TIMEOUT
+    read: float | None = DEFAULT_READ_TIMEOUT
 
     def __post_init__(self) -> None:
         _positive(self.total, "total timeout")
         _positive(self.connect, "connect timeout")
-        _positive(self.read, "read timeout")
+        if self.read is not None:
+            _positive(self.read, "read timeout")
 
 
 @dataclass(frozen=True, slots=True)

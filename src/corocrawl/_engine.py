@@ -23,6 +23,7 @@ from ._models import ErrorInfo, FetchResult, Request
 from ._retry import decide_retry
 from ._scheduler import Scheduler
 from ._stats import Stats
+from ._system import ensure_open_files
 from ._urls import fetchable_url, host_key
 
 __all__ = ["Engine"]
@@ -60,6 +61,10 @@ class Engine:
         self._room = asyncio.Event()
         self._input_done = False
         self._stopping = False
+        self._emit: Emit | None = None
+        self._fetcher: Fetcher | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._dispatcher_wakes_at: float | None = None
 
     def stop(self) -> None:
         """Stop taking requests; those in flight finish and are emitted, nothing else starts."""
@@ -72,12 +77,18 @@ class Engine:
         return self._stopping
 
     async def run(self, requests: AsyncIterable[Request], emit: Emit) -> None:
+        ensure_open_files(self.config.limits.concurrency)
+        self._emit = emit
         async with Fetcher(self.config) as fetcher, asyncio.TaskGroup() as tasks:
-            feeder = tasks.create_task(self._feed(requests, emit))
-            await self._dispatch(tasks, fetcher, emit)
-            feeder.cancel()
+            self._fetcher, self._tasks = fetcher, tasks
+            try:
+                feeder = tasks.create_task(self._feed(requests))
+                await self._dispatch()
+                feeder.cancel()
+            finally:
+                self._fetcher = self._tasks = None
 
-    async def _feed(self, requests: AsyncIterable[Request], emit: Emit) -> None:
+    async def _feed(self, requests: AsyncIterable[Request]) -> None:
         try:
             async for request in requests:
                 if self._stopping:
@@ -85,32 +96,45 @@ class Engine:
                 try:
                     url = fetchable_url(request.url)
                 except ValueError as exc:
-                    await self._emit_unfetchable(request, str(exc), emit)
+                    await self._emit_unfetchable(request, str(exc))
                     continue
                 while self._scheduler.waiting >= self._room_for_input and not self._stopping:
                     self._room.clear()
                     await self._room.wait()
                 self._scheduler.add(_Pending(request, url), host_key(url), now=time.monotonic())
-                self._wake.set()
+                self._start_ready()
         finally:
             self._input_done = True
             self._wake.set()
 
-    async def _dispatch(self, tasks: asyncio.TaskGroup, fetcher: Fetcher, emit: Emit) -> None:
+    def _start_ready(self) -> None:
+        """Start every attempt the scheduler allows now. Called synchronously wherever a slot
+        frees or work arrives, so the common path needs no extra task switch."""
+        if self._stopping or self._tasks is None or self._fetcher is None:
+            return
+        scheduler = self._scheduler
+        now = time.monotonic()
+        while (picked := scheduler.pop_ready(now)) is not None:
+            pending, host = picked
+            self._tasks.create_task(self._attempt(pending, host, self._fetcher))
+        if scheduler.waiting < self._room_for_input:
+            self._room.set()
+        wake_at = scheduler.next_wakeup()
+        if wake_at is not None and (
+            self._dispatcher_wakes_at is None or wake_at < self._dispatcher_wakes_at
+        ):
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        """Wait for the end, waking for timers (retries, pauses) that nothing else would see."""
         scheduler = self._scheduler
         while True:
-            now = time.monotonic()
-            if not self._stopping:
-                while (picked := scheduler.pop_ready(now)) is not None:
-                    pending, host = picked
-                    tasks.create_task(self._attempt(pending, host, fetcher, emit))
-                if scheduler.waiting < self._room_for_input:
-                    self._room.set()
+            self._start_ready()
             if scheduler.in_flight == 0 and (
                 self._stopping or (self._input_done and scheduler.waiting == 0)
             ):
                 return
-            wake_at = scheduler.next_wakeup()
+            wake_at = self._dispatcher_wakes_at = scheduler.next_wakeup()
             # Cleared only after the state above was read, with no await in between, so a
             # wake-up set by a finishing attempt is never lost.
             self._wake.clear()
@@ -118,12 +142,12 @@ class Engine:
                 await self._wake.wait()
             else:
                 try:
-                    async with asyncio.timeout(max(0.0, wake_at - now)):
+                    async with asyncio.timeout(max(0.0, wake_at - time.monotonic())):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
 
-    async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher, emit: Emit) -> None:
+    async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher) -> None:
         pending.attempts += 1
         self.stats.in_flight += 1
         started = time.monotonic()
@@ -150,17 +174,20 @@ class Engine:
             self.stats.retries += 1
             self._scheduler.release(host, now=now, pause=decision.host_pause)
             self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)
-            self._wake.set()
+            self._start_ready()
             return
         try:
             result = await self._result(pending, response, error, elapsed)
             self.stats.record(result)
             # The slot is held until the result is taken, so a slow consumer slows the fetching
             # instead of piling up finished results in memory.
-            await emit(result)
+            assert self._emit is not None
+            await self._emit(result)
         finally:
             self._scheduler.release(host, now=time.monotonic(), pause=decision.host_pause)
-            self._wake.set()
+            if self._scheduler.in_flight == 0:
+                self._wake.set()  # the end may have come
+            self._start_ready()
 
     async def _result(
         self,
@@ -185,7 +212,7 @@ class Engine:
         return FetchResult(
             url=request.url,
             seq=request.seq,
-            final_url=str(response.url),
+            final_url=request.url if not response.redirects else str(response.url),
             status=response.status,
             headers=response.headers,
             content_type=response.content_type,
@@ -199,11 +226,12 @@ class Engine:
             body=response.body if self.config.keep_body else None,
         )
 
-    async def _emit_unfetchable(self, request: Request, reason: str, emit: Emit) -> None:
+    async def _emit_unfetchable(self, request: Request, reason: str) -> None:
         result = FetchResult(
             url=request.url,
             seq=request.seq,
             error=ErrorInfo.from_exception(BlockedURL(reason, url=request.url)),
         )
         self.stats.record(result)
-        await emit(result)
+        assert self._emit is not None
+        await self._emit(result)

@@ -8,9 +8,7 @@ every hop is checked like a new URL and counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -18,6 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._config import FetchConfig
+from ._deadlines import Deadlines
 from ._exceptions import (
     BlockedURL,
     ConnectError,
@@ -36,11 +35,11 @@ from ._urls import FETCHABLE_SCHEMES
 __all__ = ["Fetcher", "Response"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_CROSS_ORIGIN_STRIPPED = ("authorization", "cookie", "proxy-authorization")
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
     """What one attempt got: the final response's status, selected headers and body."""
 
@@ -66,9 +65,19 @@ class Fetcher:
     def __init__(self, config: FetchConfig) -> None:
         self._config = config
         self._keep_body = config.keep_body or config.save_bodies is not None
-        self._headers = CIMultiDict(config.headers)
+        # Credentials go only to the origin asked for, never to where it redirects; the other
+        # headers are the session's defaults, which aiohttp merges more cheaply.
+        self._headers = CIMultiDict(
+            (name, value) for name, value in config.headers if name.lower() not in _CREDENTIALS
+        )
         self._headers.setdefault("User-Agent", config.user_agent)
+        credentials = CIMultiDict(
+            (name, value) for name, value in config.headers if name.lower() in _CREDENTIALS
+        )
+        self._credentials = credentials or None
         self._session: aiohttp.ClientSession | None = None
+        self._deadlines: Deadlines | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Fetcher:
         timeouts = self._config.timeouts
@@ -82,55 +91,66 @@ class Fetcher:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
             ),
+            headers=self._headers,
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=True,
             trust_env=False,
         )
+        total = self._config.timeouts.total
+        self._deadlines = Deadlines(resolution=min(0.1, max(0.01, total / 20)))
+        self._ticker = asyncio.create_task(self._deadlines.run())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = self._deadlines = None
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def fetch(self, url: URL) -> Response:
         """Fetch `url` once, following redirects; raise a FetchError subclass on failure."""
-        total = self._config.timeouts.total
-        try:
-            async with asyncio.timeout(total):
-                return await self._follow(url)
-        except FetchError:
-            raise
-        except TimeoutError:
-            raise FetchTimeout(f"no complete response within {total:g}s", url=str(url)) from None
-
-    async def _follow(self, url: URL) -> Response:
-        session = self._session
-        if session is None:
+        session, deadlines = self._session, self._deadlines
+        if session is None or deadlines is None:
             raise RuntimeError("Fetcher is not open: use 'async with Fetcher(...)'")
-        headers = self._headers
+        deadline = deadlines.watch(self._config.timeouts.total)
+        # One coroutine for every hop: each extra await level costs on every resume.
+        credentials, origin = self._credentials, url.origin()
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
-        for hop in range(max_redirects + 1):
-            with _translate_errors(url):
-                async with session.get(
-                    url, headers=headers, allow_redirects=False, max_redirects=0
-                ) as resp:
-                    ttfb = time.perf_counter() - start
-                    location = resp.headers.get("Location")
-                    if resp.status in REDIRECT_STATUSES and location:
-                        next_url = _redirect_target(url, location)
-                    else:
-                        body, size = await self._read_body(resp, url)
-                        return self._response(resp, url, body, size, ttfb, hop)
-            if hop == max_redirects:
-                break
-            if next_url.origin() != url.origin():
-                headers = _without_credentials(headers)
-            url = next_url
+        try:
+            for hop in range(max_redirects + 1):
+                try:
+                    async with session.get(
+                        url, headers=credentials, allow_redirects=False, max_redirects=0
+                    ) as resp:
+                        ttfb = time.perf_counter() - start
+                        location = resp.headers.get("Location")
+                        if resp.status in REDIRECT_STATUSES and location:
+                            next_url = _redirect_target(url, location)
+                        else:
+                            body, size = await self._read_body(resp, url)
+                            return self._response(resp, url, body, size, ttfb, hop)
+                except FetchError:
+                    raise
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    raise _translated(exc, url) from exc
+                if hop == max_redirects:
+                    break
+                if credentials is not None and next_url.origin() != origin:
+                    credentials = None
+                url = next_url
+        except asyncio.CancelledError:
+            if not deadlines.expired(deadline):
+                raise
+            total = self._config.timeouts.total
+            raise FetchTimeout(f"no complete response within {total:g}s", url=str(url)) from None
+        finally:
+            deadlines.unwatch(deadline)
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
     async def _read_body(self, resp: aiohttp.ClientResponse, url: URL) -> tuple[bytes | None, int]:
@@ -140,6 +160,11 @@ class Fetcher:
             raise ResponseTooLarge(
                 f"Content-Length {announced} is over the {cap}-byte cap", url=str(url)
             )
+        if announced is not None and "Content-Encoding" not in resp.headers:
+            # Not compressed and announced within the cap: it cannot inflate past it, and one
+            # read is cheaper than iterating over chunks.
+            body = await resp.read()
+            return (body if self._keep_body else None), len(body)
         chunks: list[bytes] = []
         size = 0
         # aiohttp inflates compressed bodies in bounded steps, so counting what comes out of
@@ -192,45 +217,32 @@ def _redirect_target(url: URL, location: str) -> URL:
     return target.with_fragment(None)
 
 
-def _without_credentials(headers: CIMultiDict[str]) -> CIMultiDict[str]:
-    safe = headers.copy()
-    for name in _CROSS_ORIGIN_STRIPPED:
-        safe.popall(name, None)
-    return safe
-
-
 def _selected_headers(headers: CIMultiDictProxy[str], names: tuple[str, ...]) -> dict[str, str]:
     return {name: headers[name] for name in names if name in headers}
 
 
-@contextlib.contextmanager
-def _translate_errors(url: URL) -> Iterator[None]:
-    """Map aiohttp's and the OS's errors to corocrawl's tree, most specific first."""
+def _translated(exc: BaseException, url: URL) -> FetchError:
+    """The corocrawl error for an aiohttp or OS error, most specific first."""
     where = str(url)
-    try:
-        yield
-    except FetchError:
-        raise
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise ConnectTimeout(f"connect timed out: {exc}", url=where) from exc
-    except aiohttp.SocketTimeoutError as exc:
-        raise ReadTimeout(f"read timed out: {exc}", url=where) from exc
-    except aiohttp.ServerTimeoutError as exc:
-        raise ReadTimeout(f"timed out: {exc}", url=where) from exc
-    except aiohttp.ClientConnectorDNSError as exc:
-        raise DNSError(f"DNS lookup failed: {exc}", url=where) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(f"cannot connect: {exc}", url=where) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise ReadError(f"body broken off: {_cause(exc)}", url=where) from exc
-    except aiohttp.ServerDisconnectedError as exc:
-        raise ReadError(f"server disconnected: {exc}", url=where) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise ProtocolError(f"bad response: {exc.message or exc}", url=where) from exc
-    except (aiohttp.InvalidURL, ValueError) as exc:
-        raise BlockedURL(f"invalid URL: {exc}", url=where) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise ReadError(f"{type(exc).__name__}: {exc}", url=where) from exc
+    match exc:
+        case aiohttp.ConnectionTimeoutError():
+            return ConnectTimeout(f"connect timed out: {exc}", url=where)
+        case aiohttp.ServerTimeoutError():
+            return ReadTimeout(f"read timed out: {exc}", url=where)
+        case aiohttp.ClientConnectorDNSError():
+            return DNSError(f"DNS lookup failed: {exc}", url=where)
+        case aiohttp.ClientConnectorError():
+            return ConnectError(f"cannot connect: {exc}", url=where)
+        case aiohttp.ClientPayloadError():
+            return ReadError(f"body broken off: {_cause(exc)}", url=where)
+        case aiohttp.ServerDisconnectedError():
+            return ReadError(f"server disconnected: {exc}", url=where)
+        case aiohttp.ClientResponseError():
+            return ProtocolError(f"bad response: {exc.message or exc}", url=where)
+        case aiohttp.InvalidURL() | ValueError():
+            return BlockedURL(f"invalid URL: {exc}", url=where)
+        case _:
+            return ReadError(f"{type(exc).__name__}: {exc}", url=where)
 
 
 def _cause(exc: BaseException) -> str:

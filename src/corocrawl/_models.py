@@ -29,7 +29,7 @@ class ErrorInfo:
         return cls(type(exc).__name__, str(exc) or type(exc).__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FetchResult:
     """The final outcome of fetching one URL: a response, or the error that ended its attempts.
 

@@ -37,6 +37,8 @@ def decide_retry(
     rng: random.Random | None = None,
 ) -> RetryDecision:
     """Decide for an attempt that ended with `status` or `error` after `attempts` tries."""
+    if error is None and status not in policy.retry_statuses and status not in _HOST_WIDE_STATUSES:
+        return FINAL
     host_pause = 0.0
     if status is not None and status in _HOST_WIDE_STATUSES and retry_after is not None:
         waited = parse_retry_after(retry_after)

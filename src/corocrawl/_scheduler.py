@@ -105,8 +105,12 @@ class Scheduler(Generic[T]):
 
     def next_wakeup(self) -> float | None:
         """The earliest time at which a timer may make an item ready, if any is set."""
-        times = [heap[0][0] for heap in (self._host_timers, self._delayed) if heap]
-        return min(times) if times else None
+        host_timers, delayed = self._host_timers, self._delayed
+        if host_timers and delayed:
+            return min(host_timers[0][0], delayed[0][0])
+        if host_timers:
+            return host_timers[0][0]
+        return delayed[0][0] if delayed else None
 
     def _fire_timers(self, now: float) -> None:
         while self._delayed and self._delayed[0][0] <= now:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import time
@@ -67,4 +68,6 @@ class JsonlSink:
             self.flush()
         finally:
             if self._out is not sys.stdout.buffer:
-                self._out.close()
+                # After a failed write the file's own buffer still holds it; flush() has said so.
+                with contextlib.suppress(OSError):
+                    self._out.close()

@@ -17,14 +17,21 @@ class LatencyHistogram:
 
     _LOW = 1e-5
     _STEP = math.log(1.02)
+    _SCALE = 1 / _STEP
+    _LOG_LOW = math.log(_LOW)
+    _SIZE = 1201
 
     def __init__(self) -> None:
-        self._buckets: Counter[int] = Counter()
+        self._buckets = [0] * self._SIZE
         self.count = 0
 
     def add(self, seconds: float) -> None:
-        index = 0 if seconds <= self._LOW else int(math.log(seconds / self._LOW) / self._STEP) + 1
-        self._buckets[min(index, 1200)] += 1
+        index = (
+            0
+            if seconds <= self._LOW
+            else int((math.log(seconds) - self._LOG_LOW) * self._SCALE) + 1
+        )
+        self._buckets[min(index, self._SIZE - 1)] += 1
         self.count += 1
 
     def percentile(self, fraction: float) -> float | None:
@@ -33,8 +40,8 @@ class LatencyHistogram:
             return None
         rank = max(1, math.ceil(fraction * self.count))
         seen = 0
-        for index in sorted(self._buckets):
-            seen += self._buckets[index]
+        for index, count in enumerate(self._buckets):
+            seen += count
             if seen >= rank:
                 return self._LOW * math.exp(index * self._STEP)
         raise AssertionError("unreachable: rank is at most count")

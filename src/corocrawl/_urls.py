@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 from yarl import URL
 
 __all__ = ["FETCHABLE_SCHEMES", "fetchable_url", "host_key"]
 
 FETCHABLE_SCHEMES = frozenset({"http", "https"})
+_WHITE_SPACE = re.compile(r"\s")
 
 
 def fetchable_url(text: str) -> URL:
     """Parse `text` as an absolute http(s) URL, or raise ValueError saying what is wrong."""
-    if not text or any(c.isspace() for c in text):
+    if not text or _WHITE_SPACE.search(text):
         raise ValueError("not an absolute http(s) URL (empty or contains white space)")
     try:
         url = URL(text)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"not a valid URL ({exc})") from None
+    if url.scheme and url.scheme not in FETCHABLE_SCHEMES:
+        raise ValueError(f"scheme {url.scheme!r} is not fetched (only http and https)")
     if not url.is_absolute() or not url.scheme:
         raise ValueError("not an absolute http(s) URL")
-    if url.scheme not in FETCHABLE_SCHEMES:
-        raise ValueError(f"scheme {url.scheme!r} is not fetched (only http and https)")
     if not url.raw_host:
         raise ValueError("URL has no host")
     return url

@@ -1,0 +1,101 @@
+"""The throughput and scale suites: which contenders run, in which order, how often."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ._measure import Measurement, Spread, measure
+
+__all__ = ["Row", "run_scale", "run_throughput"]
+
+BASELINE = "aiohttp"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """The runs of one contender at one size, summarised."""
+
+    contender: str
+    requests: int
+    concurrency: int
+    runs: tuple[Measurement, ...]
+
+    @property
+    def rate(self) -> Spread:
+        return Spread.of([run.rate for run in self.runs])
+
+    @property
+    def wall(self) -> Spread:
+        return Spread.of([run.wall for run in self.runs])
+
+    @property
+    def cpu_per_request_us(self) -> Spread:
+        return Spread.of([run.cpu_per_request_us for run in self.runs])
+
+    @property
+    def peak_rss_mb(self) -> Spread:
+        return Spread.of([run.peak_rss_mb for run in self.runs])
+
+    @property
+    def failed(self) -> int:
+        return max(run.failed for run in self.runs)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "contender": self.contender,
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            "wall_s": _spread(self.wall),
+            "requests_per_s": _spread(self.rate),
+            "client_cpu_us_per_request": _spread(self.cpu_per_request_us),
+            "peak_rss_mb": _spread(self.peak_rss_mb),
+            "failed_max": self.failed,
+        }
+
+
+def run_throughput(
+    url: str,
+    contenders: Sequence[str],
+    *,
+    requests: int,
+    concurrency: int,
+    repeat: int,
+    say: Say,
+) -> list[Row]:
+    """Every contender `repeat` times, alternating (and reversing the order each round) so
+    that drift on a shared machine falls on all of them alike."""
+    runs: dict[str, list[Measurement]] = {name: [] for name in contenders}
+    for round_number in range(repeat):
+        order = contenders if round_number % 2 == 0 else list(reversed(contenders))
+        for name in order:
+            run = measure(name, url, requests, concurrency, timeout=600)
+            say(
+                f"round {round_number + 1}/{repeat}: {name}: {run.rate:,.0f} requests/s, "
+                f"{run.cpu_per_request_us:,.0f} us CPU/request, {run.peak_rss_mb:,.0f} MB"
+            )
+            runs[name].append(run)
+    return [Row(name, requests, concurrency, tuple(runs[name])) for name in contenders]
+
+
+def run_scale(
+    url: str,
+    contenders: Sequence[str],
+    *,
+    sizes: Sequence[int],
+    repeat: int,
+    say: Say,
+) -> list[Row]:
+    """N requests of a slow endpoint, all in flight at once, for each N in `sizes`."""
+    rows = []
+    for size in sizes:
+        rows.extend(
+            run_throughput(url, contenders, requests=size, concurrency=size, repeat=repeat, say=say)
+        )
+    return rows
+
+
+def _spread(spread: Spread) -> dict[str, float]:
+    return {"min": round(spread.low, 4), "median": round(spread.median, 4),
+            "max": round(spread.high, 4)}  # fmt: skip

@@ -1,0 +1,125 @@
+"""`corocrawl bench`: measured comparisons, each contender in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Callable
+from importlib.metadata import version
+
+import orjson
+from rich.console import Console
+
+from ._bench._report import print_table
+from ._bench._suites import Row, run_scale, run_throughput
+from .testing import ServerProcess
+
+__all__ = ["add_bench_commands"]
+
+CONTENDERS = ("aiohttp", "corocrawl")
+
+
+def add_bench_commands(bench: argparse.ArgumentParser) -> None:
+    suites = bench.add_subparsers(dest="suite", required=True, metavar="SUITE")
+
+    throughput = suites.add_parser(
+        "throughput",
+        help="requests/s against a zero-delay endpoint, corocrawl vs a raw aiohttp loop",
+    )
+    throughput.add_argument("--requests", type=int, default=20_000, help="default: 20000")
+    throughput.add_argument("--concurrency", type=int, default=64, help="default: 64")
+    _common(throughput)
+    throughput.set_defaults(run=_run_throughput)
+
+    scale = suites.add_parser(
+        "scale", help="N requests of a 1 s endpoint all in flight at once: time and memory"
+    )
+    scale.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1000, 5000, 10000],
+        help="comma-separated N (default: 1000,5000,10000)",
+    )
+    scale.add_argument("--delay", type=float, default=1.0, help="endpoint delay (default: 1)")
+    _common(scale)
+    scale.set_defaults(run=_run_scale)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (default: 3)")
+    parser.add_argument(
+        "--contenders",
+        type=lambda text: text.split(","),
+        default=list(CONTENDERS),
+        help="default: aiohttp,corocrawl",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+def _run_throughput(args: argparse.Namespace) -> int:
+    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+        return run_throughput(
+            f"{url}/delay/0",
+            args.contenders,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            repeat=args.repeat,
+            say=say,
+        )
+
+    title = f"throughput: {args.requests:,} GETs of /delay/0, concurrency {args.concurrency}"
+    return _bench(args, title, suite)
+
+
+def _run_scale(args: argparse.Namespace) -> int:
+    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+        return run_scale(
+            f"{url}/delay/{args.delay:g}",
+            args.contenders,
+            sizes=args.sizes,
+            repeat=args.repeat,
+            say=say,
+        )
+
+    title = f"scale: N requests of /delay/{args.delay:g}, all in flight (ideal: {args.delay:g}s)"
+    return _bench(args, title, suite)
+
+
+def _bench(
+    args: argparse.Namespace,
+    title: str,
+    suite: Callable[[str, Callable[[str], None]], list[Row]],
+) -> int:
+    console = Console(stderr=True)
+    with ServerProcess("--delay", "0") as server:
+        console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
+        rows = suite(server.url, lambda text: console.print(text, highlight=False))
+    print_table(title, rows, Console(width=160))
+    if args.json:
+        document = {"title": title, "machine": _machine(), "rows": [row.to_dict() for row in rows]}
+        with open(args.json, "wb") as out:
+            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+def _machine() -> dict[str, object]:
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "aiohttp": version("aiohttp"),
+        "uvloop": version("uvloop"),
+        "argv": sys.argv[1:],
+    }
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 1000,5000") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("sizes must be at least 1")
+    return sizes

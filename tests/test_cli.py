@@ -1,0 +1,156 @@
+"""The command line as a user runs it: a real process, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from corocrawl.testing import ServerProcess
+
+
+def corocrawl(
+    *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corocrawl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def records(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_fetch_writes_one_record_per_url_and_reports_bad_lines(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text(
+        f"# a comment\n{server.url}/status/200\n\nnot a url\n{server.url}/status/404\n"
+        f"mailto:someone@example.com\n{server.url}/redirect/1\n"
+    )
+    out = tmp_path / "out.jsonl"
+    done = corocrawl("fetch", str(urls), "-o", str(out), "--retries", "0")
+    assert done.returncode == 0, done.stderr
+    got = records(out.read_text())
+    assert sorted(record["status"] for record in got) == [200, 200, 404]  # type: ignore[type-var]
+    assert f"{urls}:4: " in done.stderr
+    assert "'not a url'" in done.stderr
+    assert f"{urls}:6: scheme 'mailto' is not fetched" in done.stderr
+    assert "3 URLs in" in done.stderr
+    assert "status: 200 x2, 404 x1" in done.stderr
+    first = got[0]
+    assert set(first) >= {
+        "url", "final_url", "status", "headers", "content_type", "bytes", "elapsed",
+        "attempts", "error",
+    }  # fmt: skip
+
+
+def test_fetch_reads_stdin_and_writes_stdout(server: ServerProcess) -> None:
+    done = corocrawl("fetch", "-", "--quiet", stdin=f"{server.url}/status/201\n" * 3)
+    assert done.returncode == 0, done.stderr
+    assert [record["status"] for record in records(done.stdout)] == [201, 201, 201]
+    assert done.stderr == ""
+
+
+def test_stats_json_holds_the_summary(server: ServerProcess, tmp_path: Path) -> None:
+    stats = tmp_path / "stats.json"
+    done = corocrawl(
+        "fetch", "-", "-q", "--stats-json", str(stats), stdin=f"{server.url}/status/200\n" * 4
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(stats.read_text())
+    assert summary["done"] == 4
+    assert summary["by_status"] == {"200": 4}
+    assert summary["latency"]["p50"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "must be at least 1"),
+        (["--max-bytes", "lots"], "is not a size"),
+        (["--timeout", "-1"], "total timeout must be a positive number"),
+        (["--header", "no colon here"], "is not of the form 'Name: value'"),
+        (["--retries", "-2"], "retries must be >= 0"),
+    ],
+)
+def test_bad_options_get_a_clear_message(args: list[str], message: str) -> None:
+    done = corocrawl("fetch", "-", *args, stdin="")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreadable_input_is_a_clear_error(tmp_path: Path) -> None:
+    done = corocrawl("fetch", str(tmp_path / "missing.txt"))
+    assert done.returncode == 2
+    assert "cannot read input file" in done.stderr
+    assert "No such file or directory" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_full_disk_stops_the_run_loudly(server: ServerProcess) -> None:
+    done = corocrawl("fetch", "-", "-o", "/dev/full", stdin=f"{server.url}/status/200\n" * 3)
+    assert done.returncode == 1
+    assert "cannot write output '/dev/full': No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def interrupted_run(
+    server: ServerProcess, tmp_path: Path, signals: int
+) -> tuple[int, list[str], str]:
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"{server.url}/delay/0.3\n" * 2000)
+    out = tmp_path / "out.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "corocrawl", "fetch", str(urls), "-o", str(out),
+         "--concurrency", "50"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        time.sleep(0.1)
+    for _ in range(signals):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, out.read_text().splitlines(keepends=True), stderr
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_ctrl_c_leaves_only_whole_records(
+    server: ServerProcess, tmp_path: Path, signals: int
+) -> None:
+    code, lines, stderr = interrupted_run(server, tmp_path, signals)
+    assert code == 130, stderr
+    assert "stopping: finishing" in stderr
+    assert 0 < len(lines) < 2000
+    assert all(line.endswith("\n") for line in lines)
+    assert all(json.loads(line)["status"] == 200 for line in lines)
+    assert "Traceback" not in stderr
+
+
+def test_demo_shows_the_lesson() -> None:
+    done = corocrawl("demo", "--requests", "20", "--delay", "0.2")
+    assert done.returncode == 0, done.stderr
+    assert "corocrawl demo: 20 URLs in" in done.stdout
+    assert "status: 200 x20" in done.stdout
+    assert "One at a time, 20 requests of 0.2s need 4s" in done.stdout
+
+
+def test_version_and_module_entry_point() -> None:
+    done = corocrawl("--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("corocrawl ")

@@ -1,0 +1,240 @@
+"""The fetch API against the real bundled server on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import corocrawl
+from corocrawl import FetchConfig, FetchResult, Limits, RetryPolicy, Timeouts
+from corocrawl.testing import ServerProcess
+
+FAST_RETRY = RetryPolicy(retries=2, backoff_base=0.01, backoff_max=0.05)
+
+
+async def fetch_list(urls: list[str], config: FetchConfig) -> list[FetchResult]:
+    async with contextlib.aclosing(corocrawl.fetch(urls, config)) as results:
+        return [result async for result in results]
+
+
+async def fetch_one(url: str, config: FetchConfig | None = None) -> FetchResult:
+    (result,) = await fetch_list([url], config or FetchConfig(retry=FAST_RETRY))
+    return result
+
+
+async def test_concurrency_reaches_the_global_limit(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    config = FetchConfig(limits=Limits(concurrency=200))
+    results = await fetch_list([f"{server.url}/delay/0.5"] * 500, config)
+    assert len(results) == 500
+    assert all(result.status == 200 for result in results)
+    assert server.stats()["peak_in_flight"] == 200
+
+
+async def test_per_host_limit_caps_each_host(start_server: Callable[..., ServerProcess]) -> None:
+    server = start_server()
+    port = server.url.rsplit(":", 1)[1]
+    urls = [f"http://{host}:{port}/delay/0.3" for host in ("127.0.0.1", "localhost") * 60]
+    config = FetchConfig(limits=Limits(concurrency=100, per_host=15))
+    results = await fetch_list(urls, config)
+    assert sum(result.ok for result in results) == 120
+    peaks = server.stats()["peak_in_flight_by_host"]
+    assert peaks == {f"127.0.0.1:{port}": 15, f"localhost:{port}": 15}
+
+
+async def test_every_url_gets_exactly_one_record(server: ServerProcess) -> None:
+    urls = [f"{server.url}/status/{code}" for code in (200, 404, 500, 201)] + [
+        f"{server.url}/reset",
+        "not a url",
+        "ftp://example.com/file",
+        f"{server.url}/redirect/2",
+    ]
+    results = await fetch_list(urls, FetchConfig(retry=FAST_RETRY))
+    assert sorted(result.url for result in results) == sorted(urls)
+    by_url = {result.url: result for result in results}
+    assert by_url[f"{server.url}/status/500"].status == 500
+    assert by_url[f"{server.url}/status/500"].attempts == 3
+    assert by_url[f"{server.url}/status/404"].attempts == 1
+    assert by_url["not a url"].error is not None
+    assert by_url["not a url"].error.type == "BlockedURL"
+    assert by_url["ftp://example.com/file"].error is not None
+
+
+async def test_retries_until_the_server_recovers(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/flaky/recover/2")
+    assert (result.status, result.attempts, result.error) == (200, 3, None)
+
+
+async def test_retry_after_is_honoured_and_the_retry_succeeds(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/flaky/patience/1?retry_after=1")
+    assert (result.status, result.attempts) == (200, 2)
+
+
+async def test_gives_up_after_the_retries(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/flaky/never/100")
+    assert (result.status, result.attempts) == (503, 3)
+
+
+async def test_reset_mid_body_is_a_read_error_never_a_success(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/reset")
+    assert result.status is None
+    assert result.error is not None
+    assert result.error.type == "ReadError"
+    assert result.attempts == 3
+
+
+async def test_a_dripping_body_is_ended_by_the_total_deadline(server: ServerProcess) -> None:
+    config = FetchConfig(timeouts=Timeouts(total=0.5, read=5), retry=RetryPolicy(retries=0))
+    result = await fetch_one(f"{server.url}/drip?bytes=100&interval=0.05", config)
+    assert result.error is not None
+    assert result.error.type == "FetchTimeout"
+
+
+async def test_a_silent_server_is_a_read_timeout(server: ServerProcess) -> None:
+    config = FetchConfig(timeouts=Timeouts(total=5, read=0.3), retry=RetryPolicy(retries=0))
+    result = await fetch_one(f"{server.url}/hang", config)
+    assert result.error is not None
+    assert result.error.type == "ReadTimeout"
+    assert isinstance(corocrawl.ReadTimeout("x"), TimeoutError)
+
+
+async def test_refused_connection_is_a_connect_error() -> None:
+    config = FetchConfig(retry=RetryPolicy(retries=0))
+    result = await fetch_one("http://127.0.0.1:9/", config)
+    assert result.error is not None
+    assert result.error.type == "ConnectError"
+
+
+async def test_body_over_the_cap_is_refused(server: ServerProcess) -> None:
+    config = FetchConfig(limits=Limits(max_body_bytes=1000))
+    result = await fetch_one(f"{server.url}/bytes/5000", config)
+    assert result.error is not None
+    assert result.error.type == "ResponseTooLarge"
+    fits = await fetch_one(f"{server.url}/bytes/1000", config)
+    assert (fits.status, fits.size) == (200, 1000)
+
+
+async def test_compression_bomb_is_stopped_at_the_decompressed_cap(server: ServerProcess) -> None:
+    config = FetchConfig(limits=Limits(max_body_bytes=5 * 1024 * 1024), keep_body=True)
+    result = await fetch_one(f"{server.url}/gzip-bomb/1024", config)
+    assert result.error is not None
+    assert result.error.type == "ResponseTooLarge"
+    assert "after decompression" in result.error.message
+
+
+async def test_content_length_over_the_cap_is_refused_from_the_header(
+    server: ServerProcess,
+) -> None:
+    result = await fetch_one(f"{server.url}/big-length")
+    assert result.error is not None
+    assert result.error.type == "ResponseTooLarge"
+    assert "Content-Length" in result.error.message
+
+
+async def test_redirects_are_followed_hop_by_hop_up_to_the_limit(server: ServerProcess) -> None:
+    config = FetchConfig(limits=Limits(max_redirects=3))
+    ok = await fetch_one(f"{server.url}/redirect/3", config)
+    assert (ok.status, ok.redirects, ok.final_url) == (200, 3, f"{server.url}/redirect/0")
+    too_many = await fetch_one(f"{server.url}/redirect/4", config)
+    assert too_many.error is not None
+    assert too_many.error.type == "TooManyRedirects"
+    loop = await fetch_one(f"{server.url}/redirect-loop", config)
+    assert loop.error is not None
+    assert loop.error.type == "TooManyRedirects"
+
+
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)"]
+)
+async def test_redirect_to_a_refused_scheme_is_blocked(server: ServerProcess, target: str) -> None:
+    result = await fetch_one(f"{server.url}/redirect-to?url={target}")
+    assert result.error is not None
+    assert result.error.type == "BlockedURL"
+
+
+async def test_credentials_do_not_follow_a_redirect_to_another_origin(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    port = server.url.rsplit(":", 1)[1]
+    config = FetchConfig(
+        headers=(("Authorization", "Bearer secret"), ("X-Trace", "kept")), keep_body=True
+    )
+    other_origin = f"http://localhost:{port}/headers"
+    moved = await fetch_one(f"{server.url}/redirect-to?url={other_origin}", config)
+    assert moved.status == 200
+    assert "Bearer secret" not in moved.text()
+    assert "kept" in moved.text()
+    same = await fetch_one(f"{server.url}/redirect-to?url=/headers", config)
+    assert "Bearer secret" in same.text()
+
+
+async def test_undecodable_body_decodes_with_replacement(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/bad-charset", FetchConfig(keep_body=True))
+    assert result.status == 200
+    assert result.charset == "utf-8"
+    assert "\ufffd" in result.text()
+
+
+async def test_bodies_are_saved_under_their_hash(server: ServerProcess, tmp_path: Path) -> None:
+    config = FetchConfig(save_bodies=tmp_path / "bodies")
+    result = await fetch_one(f"{server.url}/bytes/3000", config)
+    assert result.body is None
+    assert result.body_path is not None
+    saved = Path(result.body_path).read_bytes()
+    assert len(saved) == 3000
+    assert Path(result.body_path).name == hashlib.sha256(saved).hexdigest()
+    assert result.to_record()["body_path"] == result.body_path
+
+
+async def test_selected_headers_are_recorded(server: ServerProcess) -> None:
+    result = await fetch_one(f"{server.url}/status/429?retry_after=7")
+    assert result.headers["retry-after"] == "7"
+    assert result.content_type == "text/plain"
+    assert result.to_record()["status"] == 429
+
+
+async def test_input_is_read_only_as_far_ahead_as_needed(server: ServerProcess) -> None:
+    pulled = 0
+
+    def endless() -> Iterator[str]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield f"{server.url}/delay/0.05"
+
+    config = FetchConfig(limits=Limits(concurrency=10))
+    async with contextlib.aclosing(corocrawl.fetch(endless(), config)) as results:
+        received = 0
+        async for _ in results:
+            received += 1
+            if received == 50:
+                break
+    assert pulled < 1100  # the engine's buffer (1000 here) plus what is in flight
+
+
+def test_fetch_all_keeps_input_order(server: ServerProcess) -> None:
+    urls = [f"{server.url}/delay/{delay}" for delay in (0.3, 0.0, 0.2, 0.1)]
+    results = corocrawl.fetch_all(urls)
+    assert [result.url for result in results] == urls
+    assert all(result.ok for result in results)
+
+
+async def test_fetch_all_refuses_to_block_a_running_loop() -> None:
+    with pytest.raises(RuntimeError, match="inside an event loop"):
+        corocrawl.fetch_all(["http://127.0.0.1/"])
+
+
+async def test_async_iterables_are_accepted(server: ServerProcess) -> None:
+    async def urls() -> Iterator[str]:  # type: ignore[misc]
+        for _ in range(3):
+            yield f"{server.url}/status/204"
+
+    results = await fetch_list(urls(), FetchConfig())  # type: ignore[arg-type]
+    assert [result.status for result in results] == [204, 204, 204]
