@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 
 from ._config import FetchConfig
@@ -84,21 +83,16 @@ async def _as_requests(urls: URLSource) -> AsyncIterator[Request]:
 
 
 class _Handover:
-    """Results from the engine's tasks to the consumer, handed over in batches (one wake-up per
-    batch, not per result), holding at most `capacity` before the producers wait."""
+    """Results from the engine's tasks to the consumer, handed over in batches (one wake-up of
+    the consumer per batch, not per result). At most `capacity` wait; further producers queue
+    up and are woken one per freed slot, never all at once."""
 
     def __init__(self, capacity: int) -> None:
-        self._items: deque[FetchResult] = deque()
-        self._capacity = capacity
+        self._queue: asyncio.Queue[FetchResult] = asyncio.Queue(maxsize=capacity)
         self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
 
     async def put(self, item: FetchResult) -> None:
-        while len(self._items) >= self._capacity:
-            self._writable.clear()
-            await self._writable.wait()
-        self._items.append(item)
+        await self._queue.put(item)
         self._readable.set()
 
     async def readable(self) -> None:
@@ -108,11 +102,11 @@ class _Handover:
         self._readable.set()
 
     def empty(self) -> bool:
-        return not self._items
+        return self._queue.empty()
 
     def take_all(self) -> list[FetchResult]:
-        items = list(self._items)
-        self._items.clear()
         self._readable.clear()
-        self._writable.set()
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
         return items
