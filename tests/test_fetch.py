@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -187,7 +188,7 @@ async def test_bodies_are_saved_under_their_hash(server: ServerProcess, tmp_path
     result = await fetch_one(f"{server.url}/bytes/3000", config)
     assert result.body is None
     assert result.body_path is not None
-    saved = Path(result.body_path).read_bytes()
+    saved = await asyncio.to_thread(Path(result.body_path).read_bytes)
     assert len(saved) == 3000
     assert Path(result.body_path).name == hashlib.sha256(saved).hexdigest()
     assert result.to_record()["body_path"] == result.body_path
@@ -232,9 +233,10 @@ async def test_fetch_all_refuses_to_block_a_running_loop() -> None:
 
 
 async def test_async_iterables_are_accepted(server: ServerProcess) -> None:
-    async def urls() -> Iterator[str]:  # type: ignore[misc]
+    async def urls() -> AsyncIterator[str]:
         for _ in range(3):
             yield f"{server.url}/status/204"
 
-    results = await fetch_list(urls(), FetchConfig())  # type: ignore[arg-type]
-    assert [result.status for result in results] == [204, 204, 204]
+    async with contextlib.aclosing(corocrawl.fetch(urls())) as results:
+        statuses = [result.status async for result in results]
+    assert statuses == [204, 204, 204]

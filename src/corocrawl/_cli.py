@@ -241,4 +241,4 @@ def _byte_size(text: str) -> int:
     match = _SIZE.fullmatch(text.strip().lower())
     if match is None or match["unit"] not in _UNITS:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1048576, 500k, 10MiB, 2G)")
-    return int(float(match["number"]) * _UNITS[match["unit"]])
+    return round(float(match["number"]) * _UNITS[match["unit"]])

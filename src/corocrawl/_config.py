@@ -42,6 +42,7 @@ DEFAULT_USER_AGENT = "corocrawl/0.1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT: float | None = None
+_CONTROL = re.compile(r"[\r\n\x00]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
 DEFAULT_RECORD_HEADERS = (
     "content-type",
@@ -168,7 +169,8 @@ class FetchConfig:
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")
+        _require(not _CONTROL.search(self.user_agent), "user agent has a line break or NUL")
         for name, value in self.headers:
             _require(_TOKEN.fullmatch(name) is not None, f"bad header name {name!r}")
-            _require("\n" not in value and "\r" not in value, f"header {name!r} has a line break")
+            _require(not _CONTROL.search(value), f"header {name!r} has a line break or NUL")
         object.__setattr__(self, "record_headers", tuple(h.lower() for h in self.record_headers))

@@ -23,6 +23,7 @@ __all__ = ["BadLine", "count_url_lines", "open_url_source", "read_requests"]
 _READ_BYTES = 128 * 1024
 _BATCHES_AHEAD = 4
 MAX_LINE_BYTES = 8192
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,9 @@ async def read_requests(
     stream: io.BufferedIOBase, source: str, on_bad_line: Callable[[BadLine], None]
 ) -> AsyncIterator[Request]:
     """Yield a Request per URL line; blank lines and '#' comments are skipped silently."""
-    batches = _BatchReader(stream, asyncio.get_running_loop())
+    # The reader thread closes the stream itself (never stdin): closing it here would wait for
+    # the lock a read blocked on an idle pipe holds.
+    batches = _BatchReader(stream, asyncio.get_running_loop(), close=stream is not sys.stdin.buffer)
     seq = 0
     try:
         line_number = 0
@@ -61,6 +64,8 @@ async def read_requests(
             for raw in batch:
                 line_number += 1
                 text = raw.strip()
+                if line_number == 1:
+                    text = text.removeprefix(_UTF8_BOM)
                 if not text or text.startswith(b"#"):
                     continue
                 if len(text) > MAX_LINE_BYTES:
@@ -82,8 +87,6 @@ async def read_requests(
                 seq += 1
     finally:
         batches.close()
-        if stream is not sys.stdin.buffer:
-            stream.close()
 
 
 def count_url_lines(path: str) -> int:
@@ -98,8 +101,11 @@ def count_url_lines(path: str) -> int:
 
 
 class _BatchReader:
-    def __init__(self, stream: io.BufferedIOBase, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, stream: io.BufferedIOBase, loop: asyncio.AbstractEventLoop, *, close: bool
+    ) -> None:
         self._stream = stream
+        self._close_stream = close
         self._loop = loop
         self._queue: asyncio.Queue[list[bytes] | BaseException | None] = asyncio.Queue()
         self._slots = threading.Semaphore(_BATCHES_AHEAD)
@@ -119,6 +125,13 @@ class _BatchReader:
         self._slots.release()
 
     def _read(self) -> None:
+        try:
+            self._read_batches()
+        finally:
+            if self._close_stream:
+                self._stream.close()
+
+    def _read_batches(self) -> None:
         tail = b""
         while True:
             self._slots.acquire()

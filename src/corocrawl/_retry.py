@@ -51,7 +51,8 @@ def decide_retry(
     )
     if not retryable or attempts > policy.retries:
         return RetryDecision(retry=False, host_pause=host_pause)
-    ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (attempts - 1))
+    # The exponent is capped so a long run of attempts cannot overflow a float.
+    ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** min(attempts - 1, 64))
     jittered = (rng or random).uniform(0, ceiling)
     return RetryDecision(retry=True, delay=max(jittered, host_pause), host_pause=host_pause)
 
@@ -59,7 +60,7 @@ def decide_retry(
 def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if bad."""
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

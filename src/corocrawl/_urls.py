@@ -10,6 +10,8 @@ __all__ = ["FETCHABLE_SCHEMES", "fetchable_url", "host_key"]
 
 FETCHABLE_SCHEMES = frozenset({"http", "https"})
 _WHITE_SPACE = re.compile(r"\s")
+# What yarl leaves in a host: names (IDNA already encoded), IPv4, and IPv6 without brackets.
+_HOST = re.compile(r"[A-Za-z0-9._\-]+|[0-9A-Fa-f:.]+")
 
 
 def fetchable_url(text: str) -> URL:
@@ -24,8 +26,8 @@ def fetchable_url(text: str) -> URL:
         raise ValueError(f"scheme {url.scheme!r} is not fetched (only http and https)")
     if not url.is_absolute() or not url.scheme:
         raise ValueError("not an absolute http(s) URL")
-    if not url.raw_host:
-        raise ValueError("URL has no host")
+    if not url.raw_host or not _HOST.fullmatch(url.raw_host):
+        raise ValueError(f"URL has no valid host ({url.raw_host!r})")
     return url
 
 
