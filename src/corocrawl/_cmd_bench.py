@@ -12,7 +12,8 @@ from importlib.metadata import version
 import orjson
 from rich.console import Console
 
-from ._bench._report import print_table
+from ._bench._report import plot_seed, print_seed_table, print_table
+from ._bench._seed import SEED_ROWS, run_seed, speedups
 from ._bench._suites import Row, run_scale, run_throughput
 from .testing import ServerProcess
 
@@ -23,6 +24,43 @@ CONTENDERS = ("aiohttp", "corocrawl")
 
 def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     suites = bench.add_subparsers(dest="suite", required=True, metavar="SUITE")
+
+    seed = suites.add_parser(
+        "seed",
+        help="the tutorial's comparison: sequential, the asyncio traps, process pools, "
+        "asyncio + aiohttp, processes + coroutines, corocrawl",
+        description="Run every strategy of the tutorial against the bundled server, each in its "
+        "own process, and print the tutorial's figures beside ours.",
+    )
+    seed.add_argument("--requests", type=int, default=100, help="default: 100, as the tutorial")
+    seed.add_argument(
+        "--trap-requests",
+        type=int,
+        default=5,
+        help="requests for the blocking-in-async rows (default: 5, as the tutorial)",
+    )
+    seed.add_argument(
+        "--delay",
+        type=float,
+        default=3.0,
+        help="seconds the server sleeps per request (default: 3, as the tutorial)",
+    )
+    seed.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 0.1 s delay, so the whole run takes well under a minute",
+    )
+    seed.add_argument(
+        "--budget",
+        type=float,
+        default=400.0,
+        help="skip a strategy expected to take longer, and say so (default: 400 s)",
+    )
+    seed.add_argument("--only", type=_strategies, help="comma-separated strategies to run")
+    seed.add_argument("--skip", type=_strategies, default=[], help="strategies not to run")
+    seed.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    seed.add_argument("--plot", metavar="FILE.png", help="draw a bar chart (needs the plot extra)")
+    seed.set_defaults(run=_run_seed)
 
     throughput = suites.add_parser(
         "throughput",
@@ -56,6 +94,41 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="default: aiohttp,corocrawl",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+def _run_seed(args: argparse.Namespace) -> int:
+    delay = 0.1 if args.quick else args.delay
+    rows = [
+        row
+        for row in SEED_ROWS
+        if (args.only is None or row.strategy in args.only) and row.strategy not in args.skip
+    ]
+    console = Console(stderr=True)
+    with ServerProcess("--delay", str(delay)) as server:
+        console.print(f"server: corocrawl serve --delay {delay:g} (own process) at {server.url}")
+        outcomes = run_seed(
+            f"{server.url}/",
+            rows,
+            delay=delay,
+            requests=args.requests,
+            trap_requests=args.trap_requests,
+            budget=args.budget,
+            say=lambda text: console.print(text, highlight=False),
+        )
+    speedup = speedups(outcomes, delay)
+    print_seed_table(outcomes, speedup, delay=delay, console=Console(width=160))
+    if args.plot:
+        plot_seed(outcomes, args.plot, delay=delay)
+    if args.json:
+        document = {
+            "title": "seed",
+            "delay": delay,
+            "machine": _machine(),
+            "rows": [outcome.to_dict() for outcome in outcomes],
+        }
+        with open(args.json, "wb") as out:
+            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    return 0
 
 
 def _run_throughput(args: argparse.Namespace) -> int:
@@ -113,6 +186,17 @@ def _machine() -> dict[str, object]:
         "uvloop": version("uvloop"),
         "argv": sys.argv[1:],
     }
+
+
+def _strategies(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    known = {row.strategy for row in SEED_ROWS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown strategies {unknown}; known: {', '.join(sorted(known))}"
+        )
+    return names
 
 
 def _sizes(text: str) -> list[int]:

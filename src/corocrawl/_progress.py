@@ -65,7 +65,7 @@ async def _refresh_bar(stats: Stats, bar: Progress, bar_task: object) -> None:
 def _update_bar(snap: StatsSnapshot, bar: Progress, bar_task: object) -> None:
     bar.update(
         bar_task,  # type: ignore[arg-type]
-        completed=snap.done,
+        completed=snap.done + snap.skipped_input,  # the total counts every line that is no comment
         rate=snap.rate,
         failed=snap.failed,
         in_flight=snap.in_flight,

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from .._exceptions import ConfigError
+from ._seed import SeedOutcome
 from ._suites import BASELINE, Row
 
-__all__ = ["print_table"]
+__all__ = ["plot_seed", "print_seed_table", "print_table"]
 
 
 def print_table(title: str, rows: Sequence[Row], console: Console) -> None:
@@ -36,3 +38,53 @@ def print_table(title: str, rows: Sequence[Row], console: Console) -> None:
             f"{row.failed:,}",
         )
     console.print(table)
+
+
+def print_seed_table(
+    outcomes: Sequence[SeedOutcome], speedup: dict[str, float], *, delay: float, console: Console
+) -> None:
+    """The tutorial's table as measured here, its own figure beside each row."""
+    table = Table(title=f"the tutorial's strategies against a server that sleeps {delay:g}s")
+    for heading in ("strategy", "requests", "wall", "requests/s", "speed-up vs sequential",
+                    "tutorial (its N)", "note"):  # fmt: skip
+        table.add_column(heading, justify="left" if heading in ("strategy", "note") else "right")
+    for outcome in outcomes:
+        row = outcome.row
+        ratio = speedup.get(row.strategy)
+        tutorial = f"{row.seed_figure} ({row.seed_requests})" if row.seed_figure else "-"
+        table.add_row(
+            row.label,
+            f"{outcome.requests:,}",
+            "-" if outcome.wall is None else f"{outcome.wall:,.2f} s",
+            "-" if not outcome.wall else f"{outcome.requests / outcome.wall:,.1f}",
+            "-" if ratio is None else f"{ratio:,.1f}x",
+            tutorial,
+            outcome.note,
+        )
+    console.print(table)
+
+
+def plot_seed(outcomes: Sequence[SeedOutcome], path: str, *, delay: float) -> None:
+    """A bar chart of wall time per strategy on a log scale (needs the plot extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'corocrawl[plot]'") from None
+    measured = [outcome for outcome in outcomes if outcome.wall]
+    labels = [f"{o.row.label}\n({o.requests} requests)" for o in measured]
+    walls = [o.wall or 0.0 for o in measured]
+    colours = ["#c0392b" if o.wall and o.wall > 10 * delay else "#2e86c1" for o in measured]
+    figure, axes = plt.subplots(figsize=(10, 0.6 * len(measured) + 1.5))
+    bars = axes.barh(labels, walls, color=colours)
+    axes.bar_label(bars, labels=[f"{wall:,.2f} s" for wall in walls], padding=4)
+    axes.set_xscale("log")
+    axes.invert_yaxis()
+    axes.set_xlabel("wall time, seconds (log scale)")
+    axes.set_title(f"Fetching a server that sleeps {delay:g} s per request")
+    axes.set_xlim(right=max(walls) * 8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

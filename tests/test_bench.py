@@ -1,0 +1,41 @@
+"""`corocrawl bench` end to end at tiny scale: the shape of its results, never their speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corocrawl", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("throughput", "--requests", "40", "--concurrency", "4"),
+        ("scale", "--sizes", "10,20", "--delay", "0.05"),
+    ],
+)
+def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = bench(*args, "--repeat", "1", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert document["machine"]["nproc"] >= 1
+    rows = document["rows"]
+    assert {row["contender"] for row in rows} == {"aiohttp", "corocrawl"}
+    for row in rows:
+        assert row["failed_max"] == 0
+        assert row["requests_per_s"]["median"] > 0
+        assert row["peak_rss_mb"]["median"] > 0
+    assert "vs aiohttp" in done.stdout
