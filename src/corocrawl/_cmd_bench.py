@@ -12,6 +12,7 @@ from importlib.metadata import version
 import orjson
 from rich.console import Console
 
+from ._bench._contenders import CONTENDERS
 from ._bench._report import plot_seed, print_seed_table, print_table
 from ._bench._seed import SEED_ROWS, run_seed, speedups
 from ._bench._suites import Row, run_scale, run_throughput
@@ -19,7 +20,8 @@ from .testing import ServerProcess
 
 __all__ = ["add_bench_commands"]
 
-CONTENDERS = ("aiohttp", "corocrawl")
+THROUGHPUT_CONTENDERS = ("aiohttp", "corocrawl", "httpx", "scrapy")
+SCALE_CONTENDERS = ("aiohttp", "corocrawl")
 
 
 def add_bench_commands(bench: argparse.ArgumentParser) -> None:
@@ -68,7 +70,7 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     )
     throughput.add_argument("--requests", type=int, default=20_000, help="default: 20000")
     throughput.add_argument("--concurrency", type=int, default=64, help="default: 64")
-    _common(throughput)
+    _common(throughput, THROUGHPUT_CONTENDERS)
     throughput.set_defaults(run=_run_throughput)
 
     scale = suites.add_parser(
@@ -81,17 +83,18 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
         help="comma-separated N (default: 1000,5000,10000)",
     )
     scale.add_argument("--delay", type=float, default=1.0, help="endpoint delay (default: 1)")
-    _common(scale)
+    _common(scale, SCALE_CONTENDERS)
     scale.set_defaults(run=_run_scale)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, contenders: tuple[str, ...]) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per contender (default: 3)")
     parser.add_argument(
         "--contenders",
-        type=lambda text: text.split(","),
-        default=list(CONTENDERS),
-        help="default: aiohttp,corocrawl",
+        type=_contender_names,
+        default=list(contenders),
+        help=f"comma-separated, of {', '.join(sorted(CONTENDERS))} "
+        f"(default: {','.join(contenders)})",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
@@ -186,6 +189,16 @@ def _machine() -> dict[str, object]:
         "uvloop": version("uvloop"),
         "argv": sys.argv[1:],
     }
+
+
+def _contender_names(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in CONTENDERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown contenders {unknown}; known: {', '.join(sorted(CONTENDERS))}"
+        )
+    return names
 
 
 def _strategies(text: str) -> list[str]:

@@ -13,13 +13,17 @@ import contextlib
 import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import orjson
 
 from corocrawl._loop import run
+from corocrawl._system import ensure_open_files
 
-Contender = Callable[[str, int, int], Awaitable[tuple[int, int]]]
+Contender = Callable[[str, int, int], tuple[int, int]]
+
+AsyncContender = Callable[[str, int, int], Coroutine[Any, Any, tuple[int, int]]]
 
 
 async def raw_aiohttp(url: str, requests: int, concurrency: int) -> tuple[int, int]:
@@ -56,9 +60,79 @@ async def corocrawl_engine(url: str, requests: int, concurrency: int) -> tuple[i
     return ok, requests - ok
 
 
+async def httpx_client(url: str, requests: int, concurrency: int) -> tuple[int, int]:
+    """httpx.AsyncClient, the same shape as the raw aiohttp loop."""
+    import httpx
+
+    limit = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def one() -> bool:
+            async with limit:
+                try:
+                    response = await client.get(url)
+                except httpx.HTTPError:
+                    return False
+                return response.status_code == 200
+
+        outcomes = await asyncio.gather(*(one() for _ in range(requests)))
+    ok = sum(outcomes)
+    return ok, requests - ok
+
+
+def scrapy_spider(url: str, requests: int, concurrency: int) -> tuple[int, int]:
+    """A minimal Scrapy spider with the same concurrency, retries, robots and cookies off."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    counts = {"ok": 0, "failed": 0}
+
+    class Bench(scrapy.Spider):  # type: ignore[misc,unused-ignore]  # Any where not installed
+        name = "bench"
+
+        async def start(self) -> Any:
+            for _ in range(requests):
+                yield scrapy.Request(url, dont_filter=True, errback=self.failed)
+
+        def parse(self, response: Any) -> None:
+            counts["ok" if response.status == 200 else "failed"] += 1
+
+        def failed(self, failure: Any) -> None:
+            counts["failed"] += 1
+
+    process = CrawlerProcess(
+        settings={
+            "CONCURRENT_REQUESTS": concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+            "DOWNLOAD_DELAY": 0,
+            "ROBOTSTXT_OBEY": False,
+            "RETRY_ENABLED": False,
+            "COOKIES_ENABLED": False,
+            "TELNETCONSOLE_ENABLED": False,
+            "LOG_LEVEL": "ERROR",
+        }
+    )
+    process.crawl(Bench)
+    process.start()
+    return counts["ok"], counts["failed"]
+
+
+def _on_event_loop(contender: AsyncContender) -> Contender:
+    def run_it(url: str, requests: int, concurrency: int) -> tuple[int, int]:
+        return run(contender(url, requests, concurrency))
+
+    return run_it
+
+
+# The library each peer needs; the suites report a missing one with an install hint.
+REQUIRES = {"httpx": "httpx", "scrapy": "scrapy"}
+
 CONTENDERS: dict[str, Contender] = {
-    "aiohttp": raw_aiohttp,
-    "corocrawl": corocrawl_engine,
+    "aiohttp": _on_event_loop(raw_aiohttp),
+    "corocrawl": _on_event_loop(corocrawl_engine),
+    "httpx": _on_event_loop(httpx_client),
+    "scrapy": scrapy_spider,
 }
 
 
@@ -71,15 +145,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     contender = CONTENDERS[args.contender]
 
-    async def timed() -> tuple[float, float, int, int]:
-        from corocrawl._system import ensure_open_files
-
-        ensure_open_files(args.concurrency)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        ok, failed = await contender(args.url, args.requests, args.concurrency)
-        return time.perf_counter() - start, time.process_time() - cpu_start, ok, failed
-
-    wall, cpu, ok, failed = run(timed())
+    ensure_open_files(args.concurrency)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        ok, failed = contender(args.url, args.requests, args.concurrency)
+    except ImportError as exc:
+        sys.stdout.write(orjson.dumps({"unavailable": exc.name or str(exc)}).decode() + "\n")
+        return
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     report = {
         "wall": wall,

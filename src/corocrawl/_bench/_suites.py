@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ._contenders import REQUIRES
 from ._measure import Measurement, Spread, measure
 
-__all__ = ["Row", "run_scale", "run_throughput"]
+__all__ = ["Row", "available", "run_scale", "run_throughput"]
 
 BASELINE = "aiohttp"
 Say = Callable[[str], None]
@@ -66,6 +68,7 @@ def run_throughput(
 ) -> list[Row]:
     """Every contender `repeat` times, alternating (and reversing the order each round) so
     that drift on a shared machine falls on all of them alike."""
+    contenders = available(contenders, say)
     runs: dict[str, list[Measurement]] = {name: [] for name in contenders}
     for round_number in range(repeat):
         order = contenders if round_number % 2 == 0 else list(reversed(contenders))
@@ -94,6 +97,19 @@ def run_scale(
             run_throughput(url, contenders, requests=size, concurrency=size, repeat=repeat, say=say)
         )
     return rows
+
+
+def available(contenders: Sequence[str], say: Say) -> list[str]:
+    """The contenders whose library is installed; each missing one is reported, not dropped
+    silently."""
+    kept = []
+    for name in contenders:
+        module = REQUIRES.get(name)
+        if module is not None and importlib.util.find_spec(module) is None:
+            say(f"{name}: unavailable, needs {module}: pip install 'corocrawl[bench]'")
+            continue
+        kept.append(name)
+    return kept
 
 
 def _spread(spread: Spread) -> dict[str, float]:
