@@ -279,6 +279,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
         "by_status",
         "by_error",
         "latency",
+        "skipped",
         "skipped_input_lines",
     }
     by_status = record["by_status"]

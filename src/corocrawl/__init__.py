@@ -5,7 +5,8 @@
     results = corocrawl.fetch_all(["http://127.0.0.1:8080/delay/1"] * 100)
     print(sum(result.ok for result in results))
 
-See `fetch` for results as they complete, and `FetchConfig` for every limit.
+See `fetch` for results as they complete, `FetchConfig` for every limit, and `Crawler` for
+following links with a durable frontier (`corocrawl.frontier`).
 """
 
 from ._api import fetch, fetch_all
@@ -20,6 +21,7 @@ from ._config import (
     RetryPolicy,
     Timeouts,
 )
+from ._crawler import CrawlConfig, Crawler, Handler
 from ._exceptions import (
     BackendUnavailable,
     BlockedURL,
@@ -42,6 +44,9 @@ from ._exceptions import (
     WorkerError,
 )
 from ._models import ErrorInfo, FetchResult, Request
+from ._parse import Page
+from ._scope import Scope, SkipReason
+from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
 
 __version__ = "0.1.0"
@@ -58,6 +63,8 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "CorocrawlError",
+    "CrawlConfig",
+    "Crawler",
     "DNSError",
     "ErrorInfo",
     "FetchConfig",
@@ -66,15 +73,20 @@ __all__ = [
     "FetchTimeout",
     "FrontierClosed",
     "FrontierError",
+    "Handler",
+    "JsonlSink",
     "Limits",
     "NetworkError",
+    "Page",
     "ProtocolError",
     "ReadError",
     "ReadTimeout",
     "Request",
     "ResponseTooLarge",
     "RetryPolicy",
+    "Scope",
     "SinkError",
+    "SkipReason",
     "Stats",
     "StatsSnapshot",
     "Timeouts",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ _UNITS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="corocrawl: %(message)s", level=logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ._cmd_bench import add_bench_commands
+    from ._cmd_crawl import add_crawl_arguments, run_crawl
     from ._cmd_demo import run_demo
     from ._cmd_fetch import run_fetch
     from ._cmd_serve import run_serve
@@ -92,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
     )
     fetch.set_defaults(run=run_fetch)
+
+    crawl = commands.add_parser(
+        "crawl",
+        help="crawl from seeds within a scope, one JSON record per URL reached",
+        description="Follow links from the seeds within the scope, obeying robots.txt, "
+        "and write one JSON record per URL reached. With --state, kill it at any moment and "
+        "run the same command again: it resumes, and no URL is lost.",
+    )
+    add_crawl_arguments(crawl)
+    add_fetch_options(crawl)
+    crawl.add_argument(
+        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
+    )
+    crawl.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
+    )
+    crawl.set_defaults(run=run_crawl)
 
     serve = commands.add_parser(
         "serve",

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import io
 import os
-import signal
 import stat
 import sys
 from collections.abc import Callable
@@ -20,11 +19,10 @@ from ._input import BadLine, count_url_lines, open_url_source, read_requests
 from ._loop import run
 from ._models import FetchResult
 from ._progress import format_summary, show_progress
+from ._run_support import EXIT_INTERRUPTED, Interrupts, first_sink_error, print_to_stderr
 from ._sinks import JsonlSink
 
 __all__ = ["run_fetch"]
-
-EXIT_INTERRUPTED = 130
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -43,7 +41,7 @@ async def _fetch(
 ) -> int:
     stats = engine.stats
     label = "corocrawl fetch"
-    report: Callable[[str], None] = _print_to_stderr
+    report: Callable[[str], None] = print_to_stderr
 
     def on_bad_line(bad: BadLine) -> None:
         stats.skipped_input += 1
@@ -54,7 +52,12 @@ async def _fetch(
 
     requests = read_requests(stream, source, on_bad_line)
     run_task = asyncio.create_task(engine.run(requests, emit))
-    interrupts = _Interrupts(engine, run_task, lambda text: report(f"{label}: {text}"))
+    interrupts = Interrupts(
+        stop=engine.stop,
+        in_flight=lambda: engine.stats.in_flight,
+        run_task=run_task,
+        say=lambda text: report(f"{label}: {text}"),
+    )
     failure: SinkError | None = None
     try:
         with interrupts:
@@ -68,9 +71,9 @@ async def _fetch(
                     if not interrupts.abandoned:
                         raise
                 except ExceptionGroup as group:
-                    failure = _first_sink_error(group)
+                    failure = first_sink_error(group)
     finally:
-        report = _print_to_stderr
+        report = print_to_stderr
         try:
             sink.close()
         except SinkError as exc:
@@ -83,43 +86,6 @@ async def _fetch(
     if failure is not None:
         raise failure
     return EXIT_INTERRUPTED if interrupts.count else 0
-
-
-class _Interrupts:
-    """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it."""
-
-    def __init__(
-        self, engine: Engine, run_task: asyncio.Task[None], say: Callable[[str], None]
-    ) -> None:
-        self._engine = engine
-        self._run_task = run_task
-        self._say = say
-        self.count = 0
-        self.abandoned = False
-
-    def __enter__(self) -> _Interrupts:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self._interrupt)
-        loop.add_signal_handler(signal.SIGTERM, self._interrupt)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
-
-    def _interrupt(self) -> None:
-        self.count += 1
-        if self.count == 1:
-            in_flight = self._engine.stats.in_flight
-            self._say(
-                f"stopping: finishing {in_flight} requests in flight (Ctrl-C again to abandon them)"
-            )
-            self._engine.stop()
-        elif not self.abandoned:
-            self._say("abandoning the requests in flight")
-            self.abandoned = True
-            self._run_task.cancel()
 
 
 def _count_total_in_background(path: str, bar: object) -> None:
@@ -136,19 +102,3 @@ def _count_total_in_background(path: str, bar: object) -> None:
             bar.update(bar.task_ids[0], total=done.result())
 
     counting.add_done_callback(set_total)
-
-
-def _first_sink_error(group: ExceptionGroup[Exception]) -> SinkError:
-    """A failed output ends the run loudly; anything else in the group is a bug: re-raise it."""
-    sink_errors = group.subgroup(SinkError)
-    if sink_errors is None:
-        raise group
-    first: BaseException = sink_errors
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    assert isinstance(first, SinkError)
-    return first
-
-
-def _print_to_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

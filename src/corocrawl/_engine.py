@@ -29,6 +29,8 @@ from ._urls import fetchable_url, host_key
 __all__ = ["Engine"]
 
 Emit = Callable[[FetchResult], Awaitable[None]]
+# Asked before each fetch; a string answer is the reason to record the URL without fetching it.
+Gate = Callable[[Request, URL, str], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -48,12 +50,20 @@ class Engine:
     dropped); cancelling `run()` abandons them.
     """
 
-    def __init__(self, config: FetchConfig, *, stats: Stats | None = None) -> None:
+    def __init__(
+        self,
+        config: FetchConfig,
+        *,
+        stats: Stats | None = None,
+        delay: float = 0.0,
+        gate: Gate | None = None,
+    ) -> None:
         self.config = config
         self.stats = stats if stats is not None else Stats()
+        self._gate = gate
         limits = config.limits
         self._scheduler: Scheduler[_Pending] = Scheduler(
-            concurrency=limits.concurrency, per_host=limits.host_slots
+            concurrency=limits.concurrency, per_host=limits.host_slots, delay=delay
         )
         self._room_for_input = max(2 * limits.concurrency, 1000)
         self._bodies = BodyStore(config.save_bodies) if config.save_bodies is not None else None
@@ -75,6 +85,22 @@ class Engine:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nothing waiting: every request taken has been emitted."""
+        return self._scheduler.idle
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The running fetcher, for work that shares its session (robots.txt)."""
+        if self._fetcher is None:
+            raise RuntimeError("the engine is not running")
+        return self._fetcher
+
+    def set_host_delay(self, host: str, delay: float) -> None:
+        """Space the starts of requests to `host` by `delay` seconds (a robots Crawl-delay)."""
+        self._scheduler.set_delay(host, delay)
 
     async def run(self, requests: AsyncIterable[Request], emit: Emit) -> None:
         ensure_open_files(self.config.limits.concurrency)
@@ -148,6 +174,12 @@ class Engine:
                     pass
 
     async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher) -> None:
+        skip = pending.request.skip
+        if skip is None and self._gate is not None and pending.attempts == 0:
+            skip = await self._gate(pending.request, pending.url, host)
+        if skip is not None:
+            await self._finish(self._skipped(pending.request, skip), host, pause=0.0)
+            return
         pending.attempts += 1
         self.stats.in_flight += 1
         started = time.monotonic()
@@ -178,16 +210,26 @@ class Engine:
             return
         try:
             result = await self._result(pending, response, error, elapsed)
+        except BaseException:
+            self._release(host, decision.host_pause)
+            raise
+        await self._finish(result, host, pause=decision.host_pause)
+
+    async def _finish(self, result: FetchResult, host: str, *, pause: float) -> None:
+        try:
             self.stats.record(result)
             # The slot is held until the result is taken, so a slow consumer slows the fetching
             # instead of piling up finished results in memory.
             assert self._emit is not None
             await self._emit(result)
         finally:
-            self._scheduler.release(host, now=time.monotonic(), pause=decision.host_pause)
-            if self._scheduler.in_flight == 0:
-                self._wake.set()  # the end may have come
-            self._start_ready()
+            self._release(host, pause)
+
+    def _release(self, host: str, pause: float) -> None:
+        self._scheduler.release(host, now=time.monotonic(), pause=pause)
+        if self._scheduler.in_flight == 0:
+            self._wake.set()  # the end may have come
+        self._start_ready()
 
     async def _result(
         self,
@@ -205,6 +247,7 @@ class Engine:
                 elapsed=elapsed,
                 attempts=pending.attempts,
                 error=ErrorInfo.from_exception(error),
+                request=request,
             )
         body_path = None
         if self._bodies is not None and response.body is not None:
@@ -224,13 +267,19 @@ class Engine:
             redirects=response.redirects,
             body_path=body_path,
             body=response.body if self.config.keep_body else None,
+            request=request,
         )
+
+    @staticmethod
+    def _skipped(request: Request, reason: str) -> FetchResult:
+        return FetchResult(url=request.url, seq=request.seq, skip=reason, request=request)
 
     async def _emit_unfetchable(self, request: Request, reason: str) -> None:
         result = FetchResult(
             url=request.url,
             seq=request.seq,
             error=ErrorInfo.from_exception(BlockedURL(reason, url=request.url)),
+            request=request,
         )
         self.stats.record(result)
         assert self._emit is not None

@@ -11,10 +11,19 @@ __all__ = ["ErrorInfo", "FetchResult", "Request"]
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One URL to fetch. `seq` is its position in the input, which keeps results orderable."""
+    """One URL to fetch. `seq` is its position in the input, which keeps results orderable.
+
+    In a crawl, `depth` counts links from a seed, `referrer` is the page it was found on, `id`
+    is its frontier entry, and `skip` (robots, offsite, depth, ...) says it is to be recorded
+    without being fetched.
+    """
 
     url: str
     seq: int = 0
+    depth: int = 0
+    referrer: str | None = None
+    id: int | None = None
+    skip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +43,16 @@ class FetchResult:
     """The final outcome of fetching one URL: a response, or the error that ended its attempts.
 
     `elapsed` and `ttfb` (time to the response headers) are those of the last attempt, in
-    seconds; `attempts` counts every try. A response with an error status (404, 503 after its
-    retries) has `status` set and `error` None; `error` is set only when no response came.
+    seconds; `attempts` counts every try; `size` is the body's length after decompression. A
+    response with an error status (404, 503 after its retries) has `status` set and `error`
+    None; `error` is set only when no response came. `skip` is set, and nothing fetched, when a
+    crawl rule (robots, scope) kept the URL from being fetched.
     """
 
     url: str
     seq: int = 0
     final_url: str | None = None
+    skip: str | None = None
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
@@ -53,6 +65,7 @@ class FetchResult:
     body_path: str | None = None
     error: ErrorInfo | None = None
     body: bytes | None = field(default=None, repr=False)
+    request: Request | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -87,6 +100,8 @@ class FetchResult:
         }
         if self.body_path is not None:
             record["body_path"] = self.body_path
+        if self.skip is not None:
+            record["skip"] = self.skip
         return record
 
 

@@ -90,7 +90,8 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
     lines = [
         f"{label}: {snap.done:,} URLs in {snap.elapsed:.2f}s ({snap.rate:,.1f} requests/s)",
         f"  ok {snap.ok:,}, failed {snap.failed:,}, retries {snap.retries:,}, "
-        f"{_human_bytes(snap.bytes)} received",
+        f"{_human_bytes(snap.bytes)} received"
+        + (f", skipped {snap.skipped:,}" if snap.skipped else ""),
     ]
     if snap.by_status:
         counts = ", ".join(f"{code} x{n:,}" for code, n in sorted(snap.by_status.items()))

@@ -24,6 +24,7 @@ class _Host(Generic[T]):
     in_flight: int = 0
     delayed: int = 0
     ready_at: float = 0.0
+    delay: float | None = None  # this host's own least time between starts (Crawl-delay)
     in_ready_ring: bool = False
     timer_at: float | None = None
 
@@ -88,11 +89,18 @@ class Scheduler(Generic[T]):
             self._queued -= 1
             state.in_flight += 1
             self._in_flight += 1
-            if self._delay:
-                state.ready_at = now + self._delay
+            delay = self._delay if state.delay is None else state.delay
+            if delay:
+                state.ready_at = now + delay
             self._consider(host, state, now)
             return item, host
         return None
+
+    def set_delay(self, host: str, delay: float) -> None:
+        """Space this host's starts by `delay` seconds from now on (it must have items)."""
+        state = self._hosts.get(host)
+        if state is not None:
+            state.delay = delay
 
     def release(self, host: str, *, now: float, pause: float = 0.0) -> None:
         """An item of `host` has finished; `pause` keeps the host from starting more for a while."""

@@ -26,15 +26,17 @@ class JsonlSink:
     A write that fails (disk full, closed pipe) raises SinkError naming the output.
     """
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | Path | None, *, append: bool = False) -> None:
         self._out: io.BufferedIOBase
         if path is None or path == "-":
             self._name = "<stdout>"
             self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
         else:
             self._name = str(path)
+            if append:
+                _drop_partial_last_line(Path(path))
             try:
-                self._out = open(path, "wb")  # noqa: SIM115 - closed by close()
+                self._out = open(path, "ab" if append else "wb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
                 raise SinkError(f"cannot open output {self._name!r}: {exc.strerror}") from None
         self._buffer: list[bytes] = []
@@ -71,3 +73,32 @@ class JsonlSink:
                 # After a failed write the file's own buffer still holds it; flush() has said so.
                 with contextlib.suppress(OSError):
                     self._out.close()
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """A killed writer may have left half a record at the end: cut back to the last newline,
+    so what is appended starts on a line of its own. (That record's request was never marked
+    complete, so it will be fetched and recorded again.)"""
+    try:
+        with open(path, "rb+") as out:
+            size = out.seek(0, 2)
+            if size == 0:
+                return
+            out.seek(size - 1)
+            if out.read(1) == b"\n":
+                return
+            chunk = 64 * 1024
+            end = size
+            while end > 0:
+                start = max(0, end - chunk)
+                out.seek(start)
+                newline = out.read(end - start).rfind(b"\n")
+                if newline != -1:
+                    out.truncate(start + newline + 1)
+                    return
+                end = start
+            out.truncate(0)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SinkError(f"cannot repair output {str(path)!r}: {exc.strerror}") from None

@@ -63,6 +63,7 @@ class StatsSnapshot:
     p50: float | None
     p95: float | None
     p99: float | None
+    skipped: int = 0
     skipped_input: int = 0
 
     @property
@@ -75,6 +76,7 @@ class StatsSnapshot:
             "done": self.done,
             "ok": self.ok,
             "failed": self.failed,
+            "skipped": self.skipped,
             "retries": self.retries,
             "bytes": self.bytes,
             "requests_per_second": round(self.rate, 1),
@@ -95,6 +97,7 @@ class Stats:
     failed: int = 0
     retries: int = 0
     in_flight: int = 0
+    skipped: int = 0
     bytes: int = 0
     skipped_input: int = 0
     latency_sum: float = 0.0
@@ -104,6 +107,9 @@ class Stats:
 
     def record(self, result: FetchResult) -> None:
         self.done += 1
+        if result.skip is not None:
+            self.skipped += 1
+            return
         self.bytes += result.size
         self.latency_sum += result.elapsed
         if result.error is not None:
@@ -124,6 +130,7 @@ class Stats:
             failed=self.failed,
             retries=self.retries,
             in_flight=self.in_flight,
+            skipped=self.skipped,
             bytes=self.bytes,
             by_status=dict(self.by_status),
             by_error=dict(self.by_error),

@@ -1,14 +1,16 @@
-"""Pure URL checks: what corocrawl will fetch, and which host a URL belongs to."""
+"""Pure URL work: what corocrawl will fetch, a URL's canonical form, and its host."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from yarl import URL
 
-__all__ = ["FETCHABLE_SCHEMES", "fetchable_url", "host_key"]
+__all__ = ["FETCHABLE_SCHEMES", "canonical_url", "fetchable_url", "fingerprint", "host_key"]
 
 FETCHABLE_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _WHITE_SPACE = re.compile(r"\s")
 # What yarl leaves in a host: names (IDNA already encoded), IPv4, and IPv6 without brackets.
 _HOST = re.compile(r"[A-Za-z0-9._\-]+|[0-9A-Fa-f:.]+")
@@ -34,3 +36,36 @@ def fetchable_url(text: str) -> URL:
 def host_key(url: URL) -> str:
     """The key that per-host limits and politeness are kept under: the lower-cased host name."""
     return (url.raw_host or "").lower()
+
+
+def canonical_url(url: URL, *, sort_query: bool = False) -> str:
+    """The form two URLs share when they name the same resource: the key for dedupe.
+
+    yarl has already lower-cased the scheme and host, IDNA-encoded the host, resolved dot
+    segments and normalised percent-encoding (unreserved characters decoded, hex upper-cased,
+    reserved ones such as %2F kept). Here the fragment and a default port are dropped, an empty
+    path becomes '/', and with `sort_query` the query's parameters are sorted (their order is
+    kept otherwise: it can matter to the server). Applying it twice changes nothing.
+    """
+    port = url.explicit_port
+    if port == _DEFAULT_PORTS.get(url.scheme):
+        port = None
+    query = url.raw_query_string
+    if sort_query and query:
+        query = "&".join(sorted(query.split("&")))
+    canonical = URL.build(
+        scheme=url.scheme,
+        user=url.raw_user,
+        password=url.raw_password,
+        host=url.host_subcomponent or "",
+        port=port,
+        path=url.raw_path or "/",
+        query_string=query,
+        encoded=True,
+    )
+    return str(canonical)
+
+
+def fingerprint(canonical: str) -> bytes:
+    """16 bytes that stand for a canonical URL in the seen-set, whatever its length."""
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()

@@ -64,8 +64,11 @@ def print_seed_table(
     console.print(table)
 
 
-def plot_seed(outcomes: Sequence[SeedOutcome], path: str, *, delay: float) -> None:
-    """A bar chart of wall time per strategy on a log scale (needs the plot extra)."""
+def plot_seed(
+    outcomes: Sequence[SeedOutcome], speedup: dict[str, float], path: str, *, delay: float
+) -> None:
+    """A bar chart of wall time per strategy on a log scale, coloured by how much the
+    requests overlapped: red one at a time, amber some, blue all (needs the plot extra)."""
     try:
         import matplotlib
 
@@ -76,7 +79,7 @@ def plot_seed(outcomes: Sequence[SeedOutcome], path: str, *, delay: float) -> No
     measured = [outcome for outcome in outcomes if outcome.wall]
     labels = [f"{o.row.label}\n({o.requests} requests)" for o in measured]
     walls = [o.wall or 0.0 for o in measured]
-    colours = ["#c0392b" if o.wall and o.wall > 10 * delay else "#2e86c1" for o in measured]
+    colours = [_overlap_colour(speedup.get(o.row.strategy, 1.0)) for o in measured]
     figure, axes = plt.subplots(figsize=(10, 0.6 * len(measured) + 1.5))
     bars = axes.barh(labels, walls, color=colours)
     axes.bar_label(bars, labels=[f"{wall:,.2f} s" for wall in walls], padding=4)
@@ -88,3 +91,11 @@ def plot_seed(outcomes: Sequence[SeedOutcome], path: str, *, delay: float) -> No
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _overlap_colour(speedup: float) -> str:
+    if speedup < 1.5:
+        return "#c0392b"  # one at a time
+    if speedup < 20:
+        return "#e67e22"  # a few at a time
+    return "#2e86c1"  # all at once

@@ -48,6 +48,9 @@ SEED_ROWS = (
     SeedRow("pool-8", "multiprocessing.Pool(8) + requests", False, 100, "48 s"),
     SeedRow("asyncio-aiohttp", "asyncio + aiohttp, one session", False, 100, "3.1 s"),
     SeedRow("aiomultiprocess", "aiomultiprocess.Pool + aiohttp", False, 100, "3.1 s"),
+    SeedRow(
+        "aiomultiprocess-tuned", "... childconcurrency sized to the batch", False, 100, "3.1 s"
+    ),
     SeedRow("corocrawl", "corocrawl fetch (one process)", False, None, None),
 )
 

@@ -1,0 +1,69 @@
+"""HTML in, title and links out: what a crawl needs from a page, with a cap on links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser
+from yarl import URL
+
+from ._urls import FETCHABLE_SCHEMES
+
+__all__ = ["Page", "parse_html"]
+
+_LINKS = "a[href], area[href], link[rel~=next][href], link[rel~=canonical][href]"
+_NOT_LINKS = ("#", "javascript:", "mailto:", "tel:", "data:")
+
+
+@dataclass(slots=True)
+class Page:
+    """What a crawl takes from an HTML page.
+
+    `links` are absolute http(s) URLs without fragments, each once, in page order, at most the
+    cap; `links_found` counts them before the cap, so `links_found - len(links)` were dropped.
+    """
+
+    url: URL
+    title: str | None = None
+    links: list[URL] = field(default_factory=list)
+    links_found: int = 0
+    text: str = ""
+
+
+def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) -> Page:
+    """Parse `body` (fetched from `url`); malformed HTML and bad bytes never raise."""
+    text = body.decode(charset or "utf-8", errors="replace") if body else ""
+    tree = LexborHTMLParser(text)
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node is not None else None
+    base = url
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        base = _resolve(url, base_node.attributes.get("href") or "") or url
+    links: list[URL] = []
+    seen: set[str] = set()
+    for node in tree.css(_LINKS):
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith(_NOT_LINKS):
+            continue
+        link = _resolve(base, href)
+        if link is None:
+            continue
+        key = str(link)
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(links) < max_links:
+            links.append(link)
+    return Page(url=url, title=title or None, links=links, links_found=len(seen), text=text)
+
+
+def _resolve(base: URL, href: str) -> URL | None:
+    """`href` made absolute against `base`, if it is a fetchable http(s) URL."""
+    try:
+        link = base.join(URL(href))
+        if link.scheme not in FETCHABLE_SCHEMES or not link.raw_host:
+            return None
+        return link.with_fragment(None) if link.raw_fragment else link
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,73 @@
+"""What the long-running commands share: Ctrl-C handling, exit codes, output errors."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+
+from ._exceptions import SinkError
+
+__all__ = ["EXIT_INTERRUPTED", "Interrupts", "first_sink_error", "print_to_stderr"]
+
+EXIT_INTERRUPTED = 130
+
+
+class Interrupts:
+    """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it."""
+
+    def __init__(
+        self,
+        *,
+        stop: Callable[[], None],
+        in_flight: Callable[[], int],
+        run_task: asyncio.Task[None],
+        say: Callable[[str], None],
+    ) -> None:
+        self._stop = stop
+        self._in_flight = in_flight
+        self._run_task = run_task
+        self._say = say
+        self.count = 0
+        self.abandoned = False
+
+    def __enter__(self) -> Interrupts:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._interrupt)
+        loop.add_signal_handler(signal.SIGTERM, self._interrupt)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    def _interrupt(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            in_flight = self._in_flight()
+            self._say(
+                f"stopping: finishing {in_flight} requests in flight (Ctrl-C again to abandon them)"
+            )
+            self._stop()
+        elif not self.abandoned:
+            self._say("abandoning the requests in flight")
+            self.abandoned = True
+            self._run_task.cancel()
+
+
+def first_sink_error(group: ExceptionGroup[Exception]) -> SinkError:
+    """A failed output ends the run loudly; anything else in the group is a bug: re-raise it."""
+    sink_errors = group.subgroup(SinkError)
+    if sink_errors is None:
+        raise group
+    first: BaseException = sink_errors
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, SinkError)
+    return first
+
+
+def print_to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,77 @@
+"""The frontier's interface: what a crawl has found, what is pending, in flight, and final."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Discovered", "Frontier", "FrontierCounts", "Leased"]
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A URL found by the crawl, to be fetched, or recorded with `skip` as the reason not to."""
+
+    fingerprint: bytes
+    url: str
+    depth: int
+    referrer: str | None = None
+    skip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A request handed out by `claim()`: its id is what `complete()` takes back."""
+
+    id: int
+    url: str
+    depth: int
+    referrer: str | None
+    skip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FrontierCounts:
+    pending: int
+    leased: int
+    done: int
+    failed: int
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.leased + self.done + self.failed
+
+
+class Frontier(Protocol):
+    """Where a crawl's requests live between discovery and their final record.
+
+    Every URL added once ends in exactly one final state (done or failed), whatever happens
+    in between: `add` marks a URL seen and queues it in one step, so a crash never separates
+    the two; `claim` leases pending requests; `complete` is called only after a request's
+    record is safely written; `release` puts leases back (a clean stop). A backend that
+    survives a crash gives the leases it held at the crash back to pending when reopened.
+    "Empty" means no pending request; the crawl is finished when nothing is pending or leased.
+    """
+
+    async def add(self, discovered: Sequence[Discovered]) -> int:
+        """Queue the URLs not seen before (by fingerprint); return how many were new."""
+        ...
+
+    async def claim(self, limit: int) -> list[Leased]:
+        """Lease up to `limit` pending requests, oldest first; [] when none is pending."""
+        ...
+
+    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
+        """Mark leased requests final, after their records are written."""
+        ...
+
+    async def release(self, ids: Sequence[int]) -> None:
+        """Give leased requests back to pending."""
+        ...
+
+    def counts(self) -> FrontierCounts:
+        """Where every request stands now (kept in memory: cheap to call often)."""
+        ...
+
+    async def close(self) -> None: ...

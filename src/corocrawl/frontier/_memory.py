@@ -1,0 +1,65 @@
+"""A frontier in RAM: for fetches of a list and small crawls. Gone when the process ends."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Sequence
+
+from ._base import Discovered, FrontierCounts, Leased
+
+__all__ = ["MemoryFrontier"]
+
+
+class MemoryFrontier:
+    """The Frontier interface in memory; its seen-set grows with the crawl (16 bytes a URL
+    plus set overhead), so large or long crawls belong in the SQLite frontier."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+        self._pending: deque[Leased] = deque()
+        self._leased: dict[int, Leased] = {}
+        self._ids = itertools.count(1)
+        self._done = 0
+        self._failed = 0
+
+    async def add(self, discovered: Sequence[Discovered]) -> int:
+        added = 0
+        for item in discovered:
+            if item.fingerprint in self._seen:
+                continue
+            self._seen.add(item.fingerprint)
+            self._pending.append(
+                Leased(next(self._ids), item.url, item.depth, item.referrer, item.skip)
+            )
+            added += 1
+        return added
+
+    async def claim(self, limit: int) -> list[Leased]:
+        claimed: list[Leased] = []
+        while self._pending and len(claimed) < limit:
+            request = self._pending.popleft()
+            self._leased[request.id] = request
+            claimed.append(request)
+        return claimed
+
+    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
+        for request_id in done:
+            if self._leased.pop(request_id, None) is not None:
+                self._done += 1
+        for request_id in failed:
+            if self._leased.pop(request_id, None) is not None:
+                self._failed += 1
+
+    async def release(self, ids: Sequence[int]) -> None:
+        for request_id in sorted(ids, reverse=True):
+            request = self._leased.pop(request_id, None)
+            if request is not None:
+                self._pending.appendleft(request)
+
+    def counts(self) -> FrontierCounts:
+        return FrontierCounts(len(self._pending), len(self._leased), self._done, self._failed)
+
+    async def close(self) -> None:
+        self._pending.clear()
+        self._leased.clear()

@@ -1,0 +1,189 @@
+"""A frontier in one SQLite file: survives kill -9, and keeps its seen-set on disk.
+
+Every request is one row, keyed by the 16-byte fingerprint of its canonical URL (a unique
+index: "seen" and "queued" are one insert, so a crash can never separate them). The file is in
+WAL mode, so a killed process leaves it consistent. All SQLite work runs on one thread of its
+own, batched in transactions, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from .._exceptions import BackendUnavailable, ConfigError, FrontierClosed, FrontierError
+from ._base import Discovered, FrontierCounts, Leased
+
+__all__ = ["SqliteFrontier"]
+
+T = TypeVar("T")
+PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
+_CHUNK = 500  # ids per statement, under SQLite's limit on bound parameters
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    fingerprint BLOB NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    referrer TEXT,
+    skip TEXT,
+    state INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
+"""
+
+
+class SqliteFrontier:
+    """The Frontier interface on a SQLite file. Open it with `await SqliteFrontier.open(path)`;
+    one crawl at a time may hold a file (a lock file next to it says so)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="corocrawl-sqlite"
+        )
+        self._connection: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._counts = {PENDING: 0, LEASED: 0, DONE: 0, FAILED: 0}
+        self.resumed = False
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteFrontier:
+        frontier = cls(Path(path))
+        try:
+            await frontier._run(frontier._open)
+        except BaseException:
+            await frontier.close()
+            raise
+        return frontier
+
+    async def add(self, discovered: Sequence[Discovered]) -> int:
+        if not discovered:
+            return 0
+        return await self._run(self._add, discovered)
+
+    async def claim(self, limit: int) -> list[Leased]:
+        if self._counts[PENDING] == 0:
+            return []
+        return await self._run(self._claim, limit)
+
+    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
+        if done or failed:
+            await self._run(self._complete, done, failed)
+
+    async def release(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._run(self._move, ids, LEASED, PENDING)
+
+    def counts(self) -> FrontierCounts:
+        counts = self._counts
+        return FrontierCounts(counts[PENDING], counts[LEASED], counts[DONE], counts[FAILED])
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._run(self._close)
+        self._executor.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, work, *args)
+        except RuntimeError as exc:  # the executor was shut down
+            raise FrontierClosed(f"the frontier {self.path} is closed") from exc
+        except sqlite3.Error as exc:
+            raise FrontierError(f"state file {self.path}: {exc}") from exc
+
+    # Everything below runs on the frontier's own thread.
+
+    def _open(self) -> None:
+        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"state file {self.path} is in use by another crawl") from None
+        self.resumed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(f"cannot open state file {self.path}: {exc}") from None
+        self._connection = connection
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(_SCHEMA)
+        # Whatever was leased when the last run died was never recorded: it is pending again.
+        connection.execute("UPDATE requests SET state = ? WHERE state = ?", (PENDING, LEASED))
+        for state, count in connection.execute(
+            "SELECT state, COUNT(*) FROM requests GROUP BY state"
+        ):
+            self._counts[state] = count
+
+    def _add(self, discovered: Sequence[Discovered]) -> int:
+        connection = self._live()
+        before = connection.total_changes
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT OR IGNORE INTO requests (fingerprint, url, depth, referrer, skip) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(d.fingerprint, d.url, d.depth, d.referrer, d.skip) for d in discovered],
+            )
+        added = connection.total_changes - before
+        self._counts[PENDING] += added
+        return added
+
+    def _claim(self, limit: int) -> list[Leased]:
+        connection = self._live()
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            rows = connection.execute(
+                "UPDATE requests SET state = ? WHERE id IN "
+                "(SELECT id FROM requests WHERE state = ? ORDER BY id LIMIT ?) "
+                "RETURNING id, url, depth, referrer, skip",
+                (LEASED, PENDING, limit),
+            ).fetchall()
+        self._counts[PENDING] -= len(rows)
+        self._counts[LEASED] += len(rows)
+        return sorted((Leased(*row) for row in rows), key=lambda leased: leased.id)
+
+    def _complete(self, done: Sequence[int], failed: Sequence[int]) -> None:
+        with self._live():
+            self._live().execute("BEGIN IMMEDIATE")
+            self._update(done, LEASED, DONE)
+            self._update(failed, LEASED, FAILED)
+
+    def _move(self, ids: Sequence[int], source: int, target: int) -> None:
+        with self._live():
+            self._live().execute("BEGIN IMMEDIATE")
+            self._update(ids, source, target)
+
+    def _update(self, ids: Sequence[int], source: int, target: int) -> None:
+        connection = self._live()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            changed = connection.execute(
+                f"UPDATE requests SET state = ? WHERE state = ? AND id IN ({marks})",
+                (target, source, *chunk),
+            ).rowcount
+            self._counts[source] -= changed
+            self._counts[target] += changed
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _live(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise FrontierClosed(f"the frontier {self.path} is closed")
+        return self._connection

@@ -1,0 +1,200 @@
+"""Crawling the bundled server's synthetic site: scope, depth, robots, politeness, handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from yarl import URL
+
+from corocrawl import FetchConfig, Limits
+from corocrawl._crawler import CrawlConfig, Crawler
+from corocrawl._parse import Page
+from corocrawl._scope import Scope, ScopeRules, SkipReason
+from corocrawl._sinks import JsonlSink
+from corocrawl.frontier import MemoryFrontier, SqliteFrontier
+from corocrawl.testing import ServerProcess, site_links
+
+PAGES, LINKS = 200, 5  # the session server's synthetic site (see conftest.py)
+
+
+def depths(pages: int, links: int) -> dict[int, int]:
+    """Each page's BFS depth from page 0, computed from the site's own link function."""
+    depth = {0: 0}
+    frontier = [0]
+    while frontier:
+        following = []
+        for page in frontier:
+            for target in site_links(page, pages, links):
+                if target not in depth:
+                    depth[target] = depth[page] + 1
+                    following.append(target)
+        frontier = following
+    return depth
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def crawl(
+    seeds: list[str], out: Path, config: CrawlConfig | None = None, **kwargs: Any
+) -> Crawler:
+    frontier = MemoryFrontier()
+    output = JsonlSink(out)
+    crawler = Crawler(config or CrawlConfig(), frontier=frontier, output=output, **kwargs)
+    await crawler.run(seeds)
+    output.close()
+    return crawler
+
+
+def page_number(url: str) -> int:
+    return int(url.rsplit("/", 1)[1])
+
+
+async def test_crawl_reaches_exactly_the_site_within_depth(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "pages.jsonl"
+    config = CrawlConfig(scope=Scope(max_depth=2), respect_robots=False)
+    await crawl([f"{server.url}/site/0"], out, config)
+    records = read_records(out)
+    by_url = Counter(record["url"] for record in records)
+    assert max(by_url.values()) == 1, "a URL was recorded twice"
+    expected = depths(PAGES, LINKS)
+    fetched = {page_number(r["url"]) for r in records if r["skip"] is None}
+    assert fetched == {page for page, depth in expected.items() if depth <= 2}
+    too_deep = {page_number(r["url"]) for r in records if r["skip"] == SkipReason.DEPTH}
+    assert too_deep == {page for page, depth in expected.items() if depth == 3}
+    page_two = next(r for r in records if r["url"].endswith("/site/2"))
+    assert (page_two["status"], page_two["depth"], page_two["title"]) == (200, 1, "Page 2")
+    assert page_two["found_on"] == f"{server.url}/site/0"
+    assert page_two["links"] == len(set(site_links(2, PAGES, LINKS)))
+
+
+async def test_whole_site_is_crawled_once_without_a_depth_limit(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "pages.jsonl"
+    await crawl([f"{server.url}/site/0"], out, CrawlConfig(respect_robots=False))
+    urls = [record["url"] for record in read_records(out)]
+    assert len(urls) == len(set(urls)) == PAGES
+    assert {page_number(url) for url in urls} == set(range(PAGES))
+
+
+async def test_robots_rules_are_obeyed_at_the_server(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    robots = tmp_path / "robots.txt"
+    robots.write_text("User-agent: *\nDisallow: /site/1\n")
+    server = start_server("--site-pages", "30", "--site-links", "3", "--robots-file", str(robots))
+    out = tmp_path / "pages.jsonl"
+    await crawl([f"{server.url}/site/0"], out)
+    records = {record["url"]: record for record in read_records(out)}
+    blocked = [url for url, record in records.items() if record["skip"] == SkipReason.ROBOTS]
+    assert blocked
+    assert all(url.split("/site/")[1].startswith("1") for url in blocked)
+    seen_by_server = server.stats()["by_path"]
+    assert "/robots.txt" in seen_by_server
+    assert not any(path.startswith("/site/1") for path in seen_by_server)
+
+
+async def test_per_host_limit_holds_at_the_server(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "60", "--site-links", "4")
+    config = CrawlConfig(
+        fetch=FetchConfig(limits=Limits(concurrency=30, per_host=3)), respect_robots=False
+    )
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
+    port = server.url.rsplit(":", 1)[1]
+    assert server.stats()["peak_in_flight_by_host"][f"127.0.0.1:{port}"] <= 3
+
+
+async def test_handler_items_and_extra_urls(server: ServerProcess, tmp_path: Path) -> None:
+    async def titles(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        yield {"title": page.title}
+        if page.url.path == "/site/0":
+            yield "/status/204"
+
+    items_path = tmp_path / "items.jsonl"
+    items = JsonlSink(items_path)
+    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config,
+                handler=titles, items=items)  # fmt: skip
+    items.close()
+    titles_found = {item["title"] for item in read_records(items_path)}
+    assert "Page 0" in titles_found
+    records = {record["url"]: record for record in read_records(tmp_path / "pages.jsonl")}
+    assert records[f"{server.url}/status/204"]["status"] == 204
+
+
+async def test_a_handler_that_raises_costs_its_page_only(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    async def broken(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        if page.url.path == "/site/1":
+            raise ValueError("bad page")
+        yield {"ok": True}
+
+    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config, handler=broken)
+    records = {r["url"]: r for r in read_records(tmp_path / "pages.jsonl")}
+    assert records[f"{server.url}/site/1"]["handler_error"] == "ValueError: bad page"
+    assert records[f"{server.url}/site/2"]["handler_error"] is None
+
+
+async def test_a_blocking_handler_is_reported_by_name(
+    server: ServerProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def sleepy_handler(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        if page.url.path == "/site/0":
+            time.sleep(0.6)  # noqa: ASYNC251 - the blocking call under test
+        yield {"ok": True}
+
+    config = CrawlConfig(scope=Scope(max_depth=0), respect_robots=False)
+    with caplog.at_level(logging.WARNING, logger="corocrawl"):
+        await crawl([f"{server.url}/site/0"], tmp_path / "p.jsonl", config, handler=sleepy_handler)
+    assert any("sleepy_handler" in message for message in caplog.messages)
+
+
+async def test_sqlite_crawl_resumes_without_fetching_again(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    state, out = tmp_path / "crawl.db", tmp_path / "pages.jsonl"
+    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    for _ in range(2):
+        frontier = await SqliteFrontier.open(state)
+        output = JsonlSink(out, append=True)
+        await Crawler(config, frontier=frontier, output=output).run([f"{server.url}/site/0"])
+        output.close()
+        await frontier.close()
+    urls = [record["url"] for record in read_records(out)]
+    assert len(urls) == len(set(urls))  # the second run found everything done
+
+
+def test_scope_rules() -> None:
+    rules = ScopeRules(
+        Scope(allow_domains=("example.org",), exclude=(r"/private",), max_depth=2),
+        seed_hosts=["seed.com"],
+    )
+
+    def reason(text: str, depth: int = 1) -> str | None:
+        return rules.skip_reason(URL(text), text, depth)
+
+    assert reason("http://seed.com/a") is None
+    assert reason("http://www.example.org/a") is None
+    assert reason("http://example.org/a") is None
+    assert reason("http://notexample.org/a") == SkipReason.OFFSITE
+    assert reason("http://other.com/") == SkipReason.OFFSITE
+    assert reason("http://seed.com/private/x") == SkipReason.EXCLUDED
+    assert reason("http://seed.com/a", depth=3) == SkipReason.DEPTH
+    only = ScopeRules(Scope(include=(r"/docs/",)), seed_hosts=["seed.com"])
+    assert only.skip_reason(URL("http://seed.com/blog"), "http://seed.com/blog", 1) == "excluded"
+    assert only.skip_reason(URL("http://seed.com/docs/a"), "http://seed.com/docs/a", 1) is None

@@ -1,0 +1,131 @@
+"""One contract, every frontier backend: what each promises, tested the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from corocrawl import ConfigError
+from corocrawl._urls import fingerprint
+from corocrawl.frontier import Discovered, Frontier, MemoryFrontier, SqliteFrontier
+
+Opener = Callable[[], Awaitable[Frontier]]
+
+
+def found(*paths: str, depth: int = 1, skip: str | None = None) -> list[Discovered]:
+    urls = [f"http://example.com{path}" for path in paths]
+    return [Discovered(fingerprint(url), url, depth, "http://example.com/", skip) for url in urls]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def open_frontier(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    opened: list[Frontier] = []
+
+    async def opener() -> Frontier:
+        frontier: Frontier
+        if request.param == "memory":
+            frontier = MemoryFrontier()
+        else:
+            frontier = await SqliteFrontier.open(tmp_path / "state.db")
+        opened.append(frontier)
+        return frontier
+
+    yield opener
+    for frontier in opened:
+        await frontier.close()
+
+
+async def test_add_queues_each_url_once(open_frontier: Opener) -> None:
+    frontier = await open_frontier()
+    assert await frontier.add(found("/a", "/b", "/a")) == 2
+    assert await frontier.add(found("/b", "/c")) == 1
+    counts = frontier.counts()
+    assert (counts.pending, counts.leased, counts.done, counts.failed) == (3, 0, 0, 0)
+
+
+async def test_claim_leases_the_oldest_first(open_frontier: Opener) -> None:
+    frontier = await open_frontier()
+    await frontier.add(found("/a", "/b", "/c"))
+    first = await frontier.claim(2)
+    assert [leased.url for leased in first] == ["http://example.com/a", "http://example.com/b"]
+    assert first[0].depth == 1
+    assert first[0].referrer == "http://example.com/"
+    assert [leased.url for leased in await frontier.claim(5)] == ["http://example.com/c"]
+    assert await frontier.claim(5) == []
+    assert frontier.counts().leased == 3
+
+
+async def test_complete_makes_requests_final(open_frontier: Opener) -> None:
+    frontier = await open_frontier()
+    await frontier.add(found("/a", "/b", "/c"))
+    a, b, c = await frontier.claim(3)
+    await frontier.complete([a.id, c.id], failed=[b.id])
+    counts = frontier.counts()
+    assert (counts.pending, counts.leased, counts.done, counts.failed) == (0, 0, 2, 1)
+    await frontier.complete([a.id])  # completing twice changes nothing
+    assert frontier.counts().done == 2
+
+
+async def test_release_gives_leases_back(open_frontier: Opener) -> None:
+    frontier = await open_frontier()
+    await frontier.add(found("/a", "/b"))
+    leased = await frontier.claim(2)
+    await frontier.release([request.id for request in leased])
+    assert frontier.counts().pending == 2
+    again = await frontier.claim(2)
+    assert [request.url for request in again] == [request.url for request in leased]
+
+
+async def test_skip_reasons_travel_with_the_request(open_frontier: Opener) -> None:
+    frontier = await open_frontier()
+    await frontier.add(found("/elsewhere", skip="offsite"))
+    (leased,) = await frontier.claim(1)
+    assert leased.skip == "offsite"
+
+
+async def test_sqlite_keeps_everything_across_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    frontier = await SqliteFrontier.open(path)
+    assert not frontier.resumed
+    await frontier.add(found("/a", "/b", "/c", "/d"))
+    a, b, _ = await frontier.claim(3)
+    await frontier.complete([a.id], failed=[b.id])
+    # No clean release: the third lease is what a killed process leaves behind.
+    await frontier.close()
+
+    reopened = await SqliteFrontier.open(path)
+    try:
+        assert reopened.resumed
+        counts = reopened.counts()
+        assert (counts.pending, counts.leased, counts.done, counts.failed) == (2, 0, 1, 1)
+        assert await reopened.add(found("/a", "/c", "/e")) == 1  # the seen-set survived too
+        urls = [request.url for request in await reopened.claim(10)]
+        assert urls == ["http://example.com/c", "http://example.com/d", "http://example.com/e"]
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_state_is_held_by_one_crawl_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    frontier = await SqliteFrontier.open(path)
+    try:
+        with pytest.raises(ConfigError, match="in use by another crawl"):
+            await SqliteFrontier.open(path)
+    finally:
+        await frontier.close()
+    again = await SqliteFrontier.open(path)
+    await again.close()
+
+
+async def test_sqlite_handles_batches_larger_than_one_statement(tmp_path: Path) -> None:
+    frontier = await SqliteFrontier.open(tmp_path / "state.db")
+    try:
+        await frontier.add(found(*(f"/page/{i}" for i in range(2500))))
+        leased = await frontier.claim(2500)
+        await frontier.complete([request.id for request in leased])
+        counts = frontier.counts()
+        assert (counts.pending, counts.leased, counts.done) == (0, 0, 2500)
+    finally:
+        await frontier.close()
