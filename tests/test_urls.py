@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from corocrawl._urls import FETCHABLE_SCHEMES, fetchable_url, host_key
+from corocrawl._urls import FETCHABLE_SCHEMES, canonical_url, fetchable_url, host_key
 
 
 @pytest.mark.parametrize(
@@ -152,3 +152,76 @@ def test_fetchable_url_accepts_generated_http_urls(
     assert url.scheme == scheme
     assert host_key(url) == host
     assert url.port == port
+
+
+# --- canonical form: the dedupe key of a crawl -------------------------------------------
+
+_hosts = st.sampled_from(
+    ["example.com", "EXAMPLE.com", "b\u00fccher.de", "127.0.0.1", "[::1]", "a-b.c.example"]
+)
+_segments = st.lists(
+    st.sampled_from(["a", "B", ".", "..", "%7e", "%2F", "%41", "caf\u00e9", "x y", "~z", ""]),
+    max_size=5,
+)
+_queries = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "Z", "%41"]), st.sampled_from(["1", "", "x%20y"])),
+    max_size=3,
+)
+
+
+@st.composite
+def crawlable_urls(draw: st.DrawFn) -> URL:
+    scheme = draw(st.sampled_from(["http", "https", "HTTP"]))
+    port = draw(st.sampled_from(["", ":80", ":443", ":8080"]))
+    path = "/".join(draw(_segments))
+    query = "&".join(f"{k}={v}" for k, v in draw(_queries))
+    fragment = draw(st.sampled_from(["", "#top", "#"]))
+    text = f"{scheme}://{draw(_hosts)}{port}/{path}" + (f"?{query}" if query else "") + fragment
+    return URL(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(url=crawlable_urls(), sort_query=st.booleans())
+def test_canonical_form_is_idempotent(url: URL, sort_query: bool) -> None:
+    once = canonical_url(url, sort_query=sort_query)
+    assert canonical_url(URL(once), sort_query=sort_query) == once
+    assert "#" not in once
+    assert URL(once).raw_path.startswith("/")
+
+
+@settings(max_examples=400, deadline=None)
+@given(url=crawlable_urls())
+def test_the_fast_path_agrees_with_the_full_build(url: URL) -> None:
+    from corocrawl._urls import _built_canonical
+
+    assert canonical_url(url) == _built_canonical(url.with_fragment(None), sort_query=False)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("HTTP://Example.COM:80/a/../b/./c#x", "http://example.com/b/c"),
+        ("http://example.com", "http://example.com/"),
+        ("https://example.com:443/%7euser", "https://example.com/~user"),
+        ("http://b\u00fccher.de/", "http://xn--bcher-kva.de/"),
+        ("http://example.com/%2f", "http://example.com/%2F"),
+    ],
+)
+def test_equivalent_urls_share_one_canonical_form(left: str, right: str) -> None:
+    assert canonical_url(URL(left)) == canonical_url(URL(right))
+
+
+def test_different_resources_keep_different_forms() -> None:
+    forms = {
+        canonical_url(URL(text))
+        for text in (
+            "http://example.com/a%2Fb",  # an encoded slash is not a path separator
+            "http://example.com/a/b",
+            "http://example.com/a?x=1&y=2",
+            "http://example.com/a?y=2&x=1",  # order kept unless sort_query
+            "https://example.com/a/b",
+            "http://example.com:8080/a/b",
+        )
+    }
+    assert len(forms) == 6
+    assert canonical_url(URL("http://e.com/?b=2&a=1"), sort_query=True) == "http://e.com/?a=1&b=2"

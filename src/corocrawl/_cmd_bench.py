@@ -13,6 +13,7 @@ import orjson
 from rich.console import Console
 
 from ._bench._contenders import CONTENDERS
+from ._bench._crawl_contenders import CRAWL_CONTENDERS
 from ._bench._report import plot_seed, print_seed_table, print_table
 from ._bench._seed import SEED_ROWS, run_seed, speedups
 from ._bench._suites import Row, run_scale, run_throughput
@@ -72,6 +73,17 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     throughput.add_argument("--concurrency", type=int, default=64, help="default: 64")
     _common(throughput, THROUGHPUT_CONTENDERS)
     throughput.set_defaults(run=_run_throughput)
+
+    crawl = suites.add_parser(
+        "crawl",
+        help="crawl the synthetic site: corocrawl vs a minimal aiohttp crawler vs Scrapy",
+    )
+    crawl.add_argument("--pages", type=int, default=20_000, help="site pages (default: 20000)")
+    crawl.add_argument("--links", type=int, default=10, help="links per page (default: 10)")
+    crawl.add_argument("--page-bytes", type=int, default=5120, help="page size (default: 5120)")
+    crawl.add_argument("--concurrency", type=int, default=64, help="default: 64")
+    _common(crawl, CRAWL_CONTENDERS)
+    crawl.set_defaults(run=_run_crawl_bench)
 
     scale = suites.add_parser(
         "scale", help="N requests of a 1 s endpoint all in flight at once: time and memory"
@@ -149,6 +161,32 @@ def _run_throughput(args: argparse.Namespace) -> int:
     return _bench(args, title, suite)
 
 
+def _run_crawl_bench(args: argparse.Namespace) -> int:
+    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+        return run_throughput(
+            f"{url}/site/0",
+            args.contenders,
+            requests=args.pages,
+            concurrency=args.concurrency,
+            repeat=args.repeat,
+            say=say,
+        )
+
+    title = (
+        f"crawl: a synthetic site of {args.pages:,} pages, {args.links} links each, "
+        f"concurrency {args.concurrency}, robots off (requests = pages)"
+    )
+    server_args = (
+        "--site-pages",
+        str(args.pages),
+        "--site-links",
+        str(args.links),
+        "--site-page-bytes",
+        str(args.page_bytes),
+    )
+    return _bench(args, title, suite, server_args=server_args, baseline="crawl-aiohttp")
+
+
 def _run_scale(args: argparse.Namespace) -> int:
     def suite(url: str, say: Callable[[str], None]) -> list[Row]:
         return run_scale(
@@ -167,12 +205,15 @@ def _bench(
     args: argparse.Namespace,
     title: str,
     suite: Callable[[str, Callable[[str], None]], list[Row]],
+    *,
+    server_args: tuple[str, ...] = (),
+    baseline: str = "aiohttp",
 ) -> int:
     console = Console(stderr=True)
-    with ServerProcess("--delay", "0") as server:
+    with ServerProcess("--delay", "0", *server_args) as server:
         console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
         rows = suite(server.url, lambda text: console.print(text, highlight=False))
-    print_table(title, rows, Console(width=160))
+    print_table(title, rows, Console(width=160), baseline=baseline)
     if args.json:
         document = {"title": title, "machine": _machine(), "rows": [row.to_dict() for row in rows]}
         with open(args.json, "wb") as out:

@@ -3,7 +3,9 @@
 Two orderings keep the promise that no URL is lost. A page's links reach the frontier before
 the page's own record is written, and a request is marked complete only after its record has
 been flushed to the output. Whenever the process dies, the worst case is that requests which
-were in flight are fetched, and recorded, again.
+were in flight are fetched, and recorded, again. Pages are committed in batches (their links
+in one transaction, then their records), which keeps both orderings at a fraction of the cost
+of a transaction per page.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ logger = logging.getLogger("corocrawl")
 Handler = Callable[[Page], AsyncIterator[dict[str, Any] | str]]
 
 DEFAULT_CRAWL_LIMITS = Limits(concurrency=64, per_host=4)
+_COMMIT_EVERY = 0.05
+_COMMIT_PAGES = 256
 _FLUSH_EVERY = 0.5
 _LAG_CHECK_EVERY = 0.1
 _LAG_REPORTED = 0.25
@@ -103,6 +107,9 @@ class Crawler:
         )
         self._robots: RobotsCache | None = None
         self._progress = asyncio.Event()
+        self._batch_links: list[Discovered] = []
+        self._batch_records: list[tuple[dict[str, Any], int, bool]] = []
+        self._commit_lock = asyncio.Lock()
         self._written_done: list[int] = []
         self._written_failed: list[int] = []
         self._fetches_allowed = config.scope.max_pages
@@ -151,7 +158,8 @@ class Crawler:
         while not self._engine.stopping:
             # Cleared before claiming: a result that lands during the claim still wakes us.
             self._progress.clear()
-            for leased in await self._frontier.claim(batch_size):
+            claimed = await self._frontier.claim(batch_size)
+            for leased in claimed:
                 skip = leased.skip
                 if skip is None and self._fetches_allowed is not None:
                     if self._fetches_allowed <= 0:
@@ -160,7 +168,14 @@ class Crawler:
                 yield Request(
                     leased.url, leased.id or 0, leased.depth, leased.referrer, leased.id, skip
                 )
-            if self._engine.idle and self._frontier.counts().pending == 0:
+            if claimed:
+                continue
+            if (
+                self._engine.idle
+                and not self._batch_records
+                and not self._commit_lock.locked()
+                and self._frontier.counts().pending == 0
+            ):
                 return
             await self._progress.wait()
 
@@ -193,10 +208,21 @@ class Crawler:
             follow = list(page.links)
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow)
-            await self._frontier.add(self._discover(follow, request.depth + 1, str(page.url)))
-        self._output.write(record)
-        written = self._written_failed if result.error is not None else self._written_done
-        written.append(request.id)
+            self._batch_links.extend(self._discover(follow, request.depth + 1, str(page.url)))
+        self._batch_records.append((record, request.id, result.error is not None))
+        if len(self._batch_records) >= _COMMIT_PAGES:
+            await self._commit()
+
+    async def _commit(self) -> None:
+        """Links of the batch into the frontier, then the batch's records into the output."""
+        async with self._commit_lock:
+            links, self._batch_links = self._batch_links, []
+            records, self._batch_records = self._batch_records, []
+            if links:
+                await self._frontier.add(links)
+            for record, request_id, failed in records:
+                self._output.write(record)
+                (self._written_failed if failed else self._written_done).append(request_id)
         self._progress.set()
 
     async def _run_handler(self, page: Page, follow: list[URL]) -> str | None:
@@ -226,12 +252,18 @@ class Crawler:
         return discovered
 
     async def _flush_periodically(self) -> None:
+        last_flush = time.monotonic()
         while True:
-            await asyncio.sleep(_FLUSH_EVERY)
-            await self._flush()
+            await asyncio.sleep(_COMMIT_EVERY)
+            if time.monotonic() - last_flush >= _FLUSH_EVERY:
+                await self._flush()
+                last_flush = time.monotonic()
+            elif self._batch_records:
+                await self._commit()
 
     async def _flush(self) -> None:
-        """Flush the records, then mark their requests complete: never the other way round."""
+        """Commit, flush the records, then mark their requests complete: in that order."""
+        await self._commit()
         done, failed = self._written_done, self._written_failed
         self._written_done, self._written_failed = [], []
         self._output.flush()

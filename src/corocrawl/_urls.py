@@ -47,6 +47,17 @@ def canonical_url(url: URL, *, sort_query: bool = False) -> str:
     path becomes '/', and with `sort_query` the query's parameters are sorted (their order is
     kept otherwise: it can matter to the server). Applying it twice changes nothing.
     """
+    if url.raw_fragment:
+        url = url.with_fragment(None)
+    text = str(url)
+    # yarl's own text is already canonical (it drops default ports too), except for a bare
+    # "http://host", which lacks its "/": the common case costs one str() instead of a build.
+    if not sort_query and (text.endswith("/") or url.raw_path != "/" or url.raw_query_string):
+        return text
+    return _built_canonical(url, sort_query=sort_query)
+
+
+def _built_canonical(url: URL, *, sort_query: bool) -> str:
     port = url.explicit_port
     if port == _DEFAULT_PORTS.get(url.scheme):
         port = None

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from corocrawl._bench._crawl_contenders import crawl_aiohttp, crawl_corocrawl, crawl_scrapy
 from corocrawl._loop import run
 from corocrawl._system import ensure_open_files
 
@@ -126,13 +127,16 @@ def _on_event_loop(contender: AsyncContender) -> Contender:
 
 
 # The library each peer needs; the suites report a missing one with an install hint.
-REQUIRES = {"httpx": "httpx", "scrapy": "scrapy"}
+REQUIRES = {"httpx": "httpx", "scrapy": "scrapy", "crawl-scrapy": "scrapy"}
 
 CONTENDERS: dict[str, Contender] = {
     "aiohttp": _on_event_loop(raw_aiohttp),
     "corocrawl": _on_event_loop(corocrawl_engine),
     "httpx": _on_event_loop(httpx_client),
     "scrapy": scrapy_spider,
+    "crawl-aiohttp": _on_event_loop(crawl_aiohttp),
+    "crawl-corocrawl": _on_event_loop(crawl_corocrawl),
+    "crawl-scrapy": crawl_scrapy,
 }
 
 

@@ -14,13 +14,16 @@ from ._suites import BASELINE, Row
 __all__ = ["plot_seed", "print_seed_table", "print_table"]
 
 
-def print_table(title: str, rows: Sequence[Row], console: Console) -> None:
-    """One line per contender and size; ratios are to the raw aiohttp loop of the same size."""
-    baselines = {row.requests: row for row in rows if row.contender == BASELINE}
+def print_table(
+    title: str, rows: Sequence[Row], console: Console, *, baseline: str = BASELINE
+) -> None:
+    """One line per contender and size; ratios are to the baseline (the raw aiohttp loop) of
+    the same size."""
+    baselines = {row.requests: row for row in rows if row.contender == baseline}
     table = Table(title=title)
     for heading in ("contender", "requests", "concurrency", "wall s (min/med/max)",
-                    "requests/s (median)", "vs aiohttp", "CPU us/request", "peak RSS MB",
-                    "failed"):  # fmt: skip
+                    "requests/s (median)", f"vs {baseline}", "CPU us/request", "peak RSS MB",
+                    "ok (min)", "failed"):  # fmt: skip
         table.add_column(heading, justify="left" if heading == "contender" else "right")
     for row in rows:
         base = baselines.get(row.requests)
@@ -35,6 +38,7 @@ def print_table(title: str, rows: Sequence[Row], console: Console) -> None:
             ratio,
             f"{row.cpu_per_request_us.median:,.0f}",
             f"{row.peak_rss_mb.median:,.0f}",
+            f"{row.ok:,}",
             f"{row.failed:,}",
         )
     console.print(table)

@@ -44,6 +44,10 @@ class Row:
     def failed(self) -> int:
         return max(run.failed for run in self.runs)
 
+    @property
+    def ok(self) -> int:
+        return min(run.ok for run in self.runs)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "contender": self.contender,
@@ -53,6 +57,7 @@ class Row:
             "requests_per_s": _spread(self.rate),
             "client_cpu_us_per_request": _spread(self.cpu_per_request_us),
             "peak_rss_mb": _spread(self.peak_rss_mb),
+            "ok_min": self.ok,
             "failed_max": self.failed,
         }
 
