@@ -135,14 +135,7 @@ def _run_seed(args: argparse.Namespace) -> int:
     if args.plot:
         plot_seed(outcomes, speedup, args.plot, delay=delay)
     if args.json:
-        document = {
-            "title": "seed",
-            "delay": delay,
-            "machine": _machine(),
-            "rows": [outcome.to_dict() for outcome in outcomes],
-        }
-        with open(args.json, "wb") as out:
-            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        _write_json(args.json, "seed", [outcome.to_dict() for outcome in outcomes], delay=delay)
     return 0
 
 
@@ -215,10 +208,15 @@ def _bench(
         rows = suite(server.url, lambda text: console.print(text, highlight=False))
     print_table(title, rows, Console(width=160), baseline=baseline)
     if args.json:
-        document = {"title": title, "machine": _machine(), "rows": [row.to_dict() for row in rows]}
-        with open(args.json, "wb") as out:
-            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        _write_json(args.json, title, [row.to_dict() for row in rows])
     return 0
+
+
+def _write_json(path: str, title: str, rows: list[dict[str, object]], **extra: object) -> None:
+    """Results for machines, with the machine they were measured on."""
+    document = {"title": title, **extra, "machine": _machine(), "rows": rows}
+    with open(path, "wb") as out:
+        out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
 
 
 def _machine() -> dict[str, object]:

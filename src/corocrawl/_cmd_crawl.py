@@ -11,11 +11,11 @@ import orjson
 
 from ._cli import fetch_config_from_args
 from ._crawler import CrawlConfig, Crawler
-from ._exceptions import ConfigError, SinkError
+from ._exceptions import ConfigError
 from ._input import BadLine, open_url_source, read_requests
 from ._loop import run
 from ._progress import format_summary, show_progress
-from ._run_support import EXIT_INTERRUPTED, Interrupts, first_sink_error, print_to_stderr
+from ._run_support import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
 from ._scope import Scope
 from ._sinks import JsonlSink
 from ._urls import fetchable_url
@@ -169,22 +169,11 @@ async def _run(
         run_task=run_task,
         say=lambda text: print_to_stderr(f"{LABEL}: {text}"),
     )
-    failure: SinkError | None = None
     with interrupts:
         async with show_progress(crawler.stats, sys.stderr, label=LABEL, quiet=args.quiet):
-            try:
-                await run_task
-            except asyncio.CancelledError:
-                if not interrupts.abandoned:
-                    raise
-            except ExceptionGroup as group:
-                failure = first_sink_error(group)
-    for sink in (output, items):
-        if sink is not None:
-            try:
-                sink.close()
-            except SinkError as exc:
-                failure = failure or exc
+            failure = await await_run(run_task, interrupts)
+    closing_failure = close_sinks(output, items)
+    failure = failure or closing_failure
     snapshot = crawler.stats.snapshot()
     counts = frontier.counts()
     if args.stats_json is not None:

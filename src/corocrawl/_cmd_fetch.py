@@ -19,7 +19,7 @@ from ._input import BadLine, count_url_lines, open_url_source, read_requests
 from ._loop import run
 from ._models import FetchResult
 from ._progress import format_summary, show_progress
-from ._run_support import EXIT_INTERRUPTED, Interrupts, first_sink_error, print_to_stderr
+from ._run_support import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
 from ._sinks import JsonlSink
 
 __all__ = ["run_fetch"]
@@ -65,19 +65,11 @@ async def _fetch(
                 if bar is not None:
                     report = bar.console.print
                     _count_total_in_background(args.input, bar)
-                try:
-                    await run_task
-                except asyncio.CancelledError:
-                    if not interrupts.abandoned:
-                        raise
-                except ExceptionGroup as group:
-                    failure = first_sink_error(group)
+                failure = await await_run(run_task, interrupts)
     finally:
         report = print_to_stderr
-        try:
-            sink.close()
-        except SinkError as exc:
-            failure = failure or exc
+        closing_failure = close_sinks(sink)
+        failure = failure or closing_failure
     snapshot = stats.snapshot()
     if args.stats_json is not None:
         args.stats_json.write_bytes(orjson.dumps(snapshot.to_dict(), option=orjson.OPT_INDENT_2))

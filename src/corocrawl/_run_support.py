@@ -8,8 +8,16 @@ import sys
 from collections.abc import Callable
 
 from ._exceptions import SinkError
+from ._sinks import JsonlSink
 
-__all__ = ["EXIT_INTERRUPTED", "Interrupts", "first_sink_error", "print_to_stderr"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "Interrupts",
+    "await_run",
+    "close_sinks",
+    "first_sink_error",
+    "print_to_stderr",
+]
 
 EXIT_INTERRUPTED = 130
 
@@ -55,6 +63,31 @@ class Interrupts:
             self._say("abandoning the requests in flight")
             self.abandoned = True
             self._run_task.cancel()
+
+
+async def await_run(run_task: asyncio.Task[None], interrupts: Interrupts) -> SinkError | None:
+    """Wait for the run. A second Ctrl-C ends it quietly; an output that failed is returned
+    (the caller still closes what it can); anything else is raised."""
+    try:
+        await run_task
+    except asyncio.CancelledError:
+        if not interrupts.abandoned:
+            raise
+    except ExceptionGroup as group:
+        return first_sink_error(group)
+    return None
+
+
+def close_sinks(*sinks: JsonlSink | None) -> SinkError | None:
+    """Close every sink, even after one fails; return the first failure."""
+    failure = None
+    for sink in sinks:
+        if sink is not None:
+            try:
+                sink.close()
+            except SinkError as exc:
+                failure = failure or exc
+    return failure
 
 
 def first_sink_error(group: ExceptionGroup[Exception]) -> SinkError:

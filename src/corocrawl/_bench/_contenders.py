@@ -102,21 +102,25 @@ def scrapy_spider(url: str, requests: int, concurrency: int) -> tuple[int, int]:
         def failed(self, failure: Any) -> None:
             counts["failed"] += 1
 
-    process = CrawlerProcess(
-        settings={
-            "CONCURRENT_REQUESTS": concurrency,
-            "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-            "DOWNLOAD_DELAY": 0,
-            "ROBOTSTXT_OBEY": False,
-            "RETRY_ENABLED": False,
-            "COOKIES_ENABLED": False,
-            "TELNETCONSOLE_ENABLED": False,
-            "LOG_LEVEL": "ERROR",
-        }
-    )
+    process = CrawlerProcess(settings=scrapy_settings(concurrency))
     process.crawl(Bench)
     process.start()
     return counts["ok"], counts["failed"]
+
+
+def scrapy_settings(concurrency: int) -> dict[str, object]:
+    """Scrapy set up like the other contenders: the same concurrency, no delay, no robots,
+    retries or cookies, and quiet."""
+    return {
+        "CONCURRENT_REQUESTS": concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "DOWNLOAD_DELAY": 0,
+        "ROBOTSTXT_OBEY": False,
+        "RETRY_ENABLED": False,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "ERROR",
+    }
 
 
 def _on_event_loop(contender: AsyncContender) -> Contender:

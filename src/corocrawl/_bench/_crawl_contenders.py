@@ -83,6 +83,8 @@ def crawl_scrapy(seed: str, pages: int, concurrency: int) -> tuple[int, int]:
     from scrapy.linkextractors import LinkExtractor
     from scrapy.spiders import CrawlSpider, Rule
 
+    from corocrawl._bench._contenders import scrapy_settings
+
     counts = {"ok": 0, "failed": 0}
 
     class SiteSpider(CrawlSpider):  # type: ignore[misc,unused-ignore]  # Any where not installed
@@ -96,18 +98,7 @@ def crawl_scrapy(seed: str, pages: int, concurrency: int) -> tuple[int, int]:
         def parse_page(self, response: Any) -> None:
             counts["ok" if response.status == 200 else "failed"] += 1
 
-    process = CrawlerProcess(
-        settings={
-            "CONCURRENT_REQUESTS": concurrency,
-            "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-            "DOWNLOAD_DELAY": 0,
-            "ROBOTSTXT_OBEY": False,
-            "RETRY_ENABLED": False,
-            "COOKIES_ENABLED": False,
-            "TELNETCONSOLE_ENABLED": False,
-            "LOG_LEVEL": "ERROR",
-        }
-    )
+    process = CrawlerProcess(settings=scrapy_settings(concurrency))
     process.crawl(SiteSpider)
     with contextlib.suppress(KeyboardInterrupt):
         process.start()
