@@ -198,3 +198,20 @@ def test_scope_rules() -> None:
     only = ScopeRules(Scope(include=(r"/docs/",)), seed_hosts=["seed.com"])
     assert only.skip_reason(URL("http://seed.com/blog"), "http://seed.com/blog", 1) == "excluded"
     assert only.skip_reason(URL("http://seed.com/docs/a"), "http://seed.com/docs/a", 1) is None
+
+
+async def test_politeness_delay_holds_at_the_server(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "12", "--site-links", "3")
+    config = CrawlConfig(
+        fetch=FetchConfig(limits=Limits(concurrency=10, per_host=10)),
+        delay=0.15,
+        respect_robots=False,
+    )
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
+    port = server.url.rsplit(":", 1)[1]
+    stats = server.stats()
+    assert stats["requests"] == 12
+    # The delay spaces the starts of requests to one host, whatever the concurrency allows.
+    assert stats["min_gap_by_host"][f"127.0.0.1:{port}"] >= 0.14  # less a little loopback jitter

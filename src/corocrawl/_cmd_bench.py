@@ -140,14 +140,15 @@ def _run_seed(args: argparse.Namespace) -> int:
 
 
 def _run_throughput(args: argparse.Namespace) -> int:
-    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
         return run_throughput(
-            f"{url}/delay/0",
+            f"{server.url}/delay/0",
             args.contenders,
             requests=args.requests,
             concurrency=args.concurrency,
             repeat=args.repeat,
             say=say,
+            server_cpu=server.cpu_seconds,
         )
 
     title = f"throughput: {args.requests:,} GETs of /delay/0, concurrency {args.concurrency}"
@@ -155,14 +156,15 @@ def _run_throughput(args: argparse.Namespace) -> int:
 
 
 def _run_crawl_bench(args: argparse.Namespace) -> int:
-    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
         return run_throughput(
-            f"{url}/site/0",
+            f"{server.url}/site/0",
             args.contenders,
             requests=args.pages,
             concurrency=args.concurrency,
             repeat=args.repeat,
             say=say,
+            server_cpu=server.cpu_seconds,
         )
 
     title = (
@@ -181,13 +183,14 @@ def _run_crawl_bench(args: argparse.Namespace) -> int:
 
 
 def _run_scale(args: argparse.Namespace) -> int:
-    def suite(url: str, say: Callable[[str], None]) -> list[Row]:
+    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
         return run_scale(
-            f"{url}/delay/{args.delay:g}",
+            f"{server.url}/delay/{args.delay:g}",
             args.contenders,
             sizes=args.sizes,
             repeat=args.repeat,
             say=say,
+            server_cpu=server.cpu_seconds,
         )
 
     title = f"scale: N requests of /delay/{args.delay:g}, all in flight (ideal: {args.delay:g}s)"
@@ -197,7 +200,7 @@ def _run_scale(args: argparse.Namespace) -> int:
 def _bench(
     args: argparse.Namespace,
     title: str,
-    suite: Callable[[str, Callable[[str], None]], list[Row]],
+    suite: Callable[[ServerProcess, Callable[[str], None]], list[Row]],
     *,
     server_args: tuple[str, ...] = (),
     baseline: str = "aiohttp",
@@ -205,8 +208,8 @@ def _bench(
     console = Console(stderr=True)
     with ServerProcess("--delay", "0", *server_args) as server:
         console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
-        rows = suite(server.url, lambda text: console.print(text, highlight=False))
-    print_table(title, rows, Console(width=160), baseline=baseline)
+        rows = suite(server, lambda text: console.print(text, highlight=False))
+    print_table(title, rows, Console(width=180), baseline=baseline)
     if args.json:
         _write_json(args.json, title, [row.to_dict() for row in rows])
     return 0

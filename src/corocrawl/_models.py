@@ -6,7 +6,7 @@ import codecs
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ErrorInfo", "FetchResult", "Request"]
+__all__ = ["ErrorInfo", "FetchResult", "Request", "decode_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class FetchResult:
         """The kept body decoded with its declared charset; undecodable bytes are replaced."""
         if self.body is None:
             raise ValueError("the body was not kept: fetch with keep_body=True")
-        return self.body.decode(_known_codec(self.charset), errors="replace")
+        return decode_text(self.body, self.charset)
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready record written to output files (the body itself is never in it)."""
@@ -103,6 +103,12 @@ class FetchResult:
         if self.skip is not None:
             record["skip"] = self.skip
         return record
+
+
+def decode_text(body: bytes, charset: str | None) -> str:
+    """`body` as text in its declared charset (UTF-8 when none is declared or the name is
+    unknown); bytes that do not decode are replaced, never an error."""
+    return body.decode(_known_codec(charset), errors="replace")
 
 
 def _known_codec(charset: str | None) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
+from ._models import decode_text
 from ._urls import FETCHABLE_SCHEMES
 
 __all__ = ["Page", "parse_html"]
@@ -32,7 +33,7 @@ class Page:
 
 def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) -> Page:
     """Parse `body` (fetched from `url`); malformed HTML and bad bytes never raise."""
-    text = body.decode(charset or "utf-8", errors="replace") if body else ""
+    text = decode_text(body, charset) if body else ""
     tree = LexborHTMLParser(text)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else None

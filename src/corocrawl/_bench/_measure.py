@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -24,6 +25,7 @@ class Measurement:
     failed: int
     cpu: float
     peak_rss_mb: float
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -32,6 +34,12 @@ class Measurement:
     @property
     def cpu_per_request_us(self) -> float:
         return self.cpu / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def server_cpu_per_request_us(self) -> float | None:
+        if self.server_cpu is None or not self.requests:
+            return None
+        return self.server_cpu / self.requests * 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +54,17 @@ class Spread:
 
 
 def measure(
-    contender: str, url: str, requests: int, concurrency: int, *, timeout: float
+    contender: str,
+    url: str,
+    requests: int,
+    concurrency: int,
+    *,
+    timeout: float,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> Measurement:
-    """Run `contender` in a fresh interpreter; raise RuntimeError with its stderr if it fails."""
+    """Run `contender` in a fresh interpreter; raise RuntimeError with its stderr if it fails.
+    `server_cpu` reads the server's CPU time, before and after, to say who was the bottleneck."""
+    server_cpu_before = server_cpu()
     process = subprocess.Popen(
         [sys.executable, "-m", "corocrawl._bench._contenders", contender, url,
          str(requests), str(concurrency)],
@@ -61,6 +77,7 @@ def measure(
         process.kill()
         process.communicate()
         raise RuntimeError(f"{contender} did not finish within {timeout:g}s") from None
+    server_cpu_after = server_cpu()
     if process.returncode != 0:
         raise RuntimeError(f"{contender} failed: {err.decode(errors='replace').strip()[-2000:]}")
     result = orjson.loads(out.splitlines()[-1])
@@ -72,4 +89,7 @@ def measure(
         failed=result["failed"],
         cpu=result["cpu"],
         peak_rss_mb=result["peak_rss_mb"],
+        server_cpu=None
+        if server_cpu_before is None or server_cpu_after is None
+        else server_cpu_after - server_cpu_before,
     )

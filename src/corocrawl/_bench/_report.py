@@ -22,8 +22,8 @@ def print_table(
     baselines = {row.requests: row for row in rows if row.contender == baseline}
     table = Table(title=title)
     for heading in ("contender", "requests", "concurrency", "wall s (min/med/max)",
-                    "requests/s (median)", f"vs {baseline}", "CPU us/request", "peak RSS MB",
-                    "ok (min)", "failed"):  # fmt: skip
+                    "requests/s (median)", f"vs {baseline}", "CPU us/request",
+                    "server CPU us/request", "peak RSS MB", "ok (min)", "failed"):  # fmt: skip
         table.add_column(heading, justify="left" if heading == "contender" else "right")
     for row in rows:
         base = baselines.get(row.requests)
@@ -37,6 +37,9 @@ def print_table(
             f"{row.rate.median:,.0f}",
             ratio,
             f"{row.cpu_per_request_us.median:,.0f}",
+            "-"
+            if row.server_cpu_per_request_us is None
+            else f"{row.server_cpu_per_request_us.median:,.0f}",
             f"{row.peak_rss_mb.median:,.0f}",
             f"{row.ok:,}",
             f"{row.failed:,}",

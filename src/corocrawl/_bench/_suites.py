@@ -37,6 +37,12 @@ class Row:
         return Spread.of([run.cpu_per_request_us for run in self.runs])
 
     @property
+    def server_cpu_per_request_us(self) -> Spread | None:
+        values = [run.server_cpu_per_request_us for run in self.runs]
+        known = [value for value in values if value is not None]
+        return Spread.of(known) if known else None
+
+    @property
     def peak_rss_mb(self) -> Spread:
         return Spread.of([run.peak_rss_mb for run in self.runs])
 
@@ -56,6 +62,9 @@ class Row:
             "wall_s": _spread(self.wall),
             "requests_per_s": _spread(self.rate),
             "client_cpu_us_per_request": _spread(self.cpu_per_request_us),
+            "server_cpu_us_per_request": None
+            if self.server_cpu_per_request_us is None
+            else _spread(self.server_cpu_per_request_us),
             "peak_rss_mb": _spread(self.peak_rss_mb),
             "ok_min": self.ok,
             "failed_max": self.failed,
@@ -70,6 +79,7 @@ def run_throughput(
     concurrency: int,
     repeat: int,
     say: Say,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> list[Row]:
     """Every contender `repeat` times, alternating (and reversing the order each round) so
     that drift on a shared machine falls on all of them alike."""
@@ -78,7 +88,7 @@ def run_throughput(
     for round_number in range(repeat):
         order = contenders if round_number % 2 == 0 else list(reversed(contenders))
         for name in order:
-            run = measure(name, url, requests, concurrency, timeout=600)
+            run = measure(name, url, requests, concurrency, timeout=600, server_cpu=server_cpu)
             say(
                 f"round {round_number + 1}/{repeat}: {name}: {run.rate:,.0f} requests/s, "
                 f"{run.cpu_per_request_us:,.0f} us CPU/request, {run.peak_rss_mb:,.0f} MB"
@@ -94,12 +104,21 @@ def run_scale(
     sizes: Sequence[int],
     repeat: int,
     say: Say,
+    server_cpu: Callable[[], float | None] = lambda: None,
 ) -> list[Row]:
     """N requests of a slow endpoint, all in flight at once, for each N in `sizes`."""
     rows = []
     for size in sizes:
         rows.extend(
-            run_throughput(url, contenders, requests=size, concurrency=size, repeat=repeat, say=say)
+            run_throughput(
+                url,
+                contenders,
+                requests=size,
+                concurrency=size,
+                repeat=repeat,
+                say=say,
+                server_cpu=server_cpu,
+            )
         )
     return rows
 

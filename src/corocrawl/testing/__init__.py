@@ -18,8 +18,9 @@ Routes of the app built by `make_app` (all GET):
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`.
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None.
-- ``/stats`` reports request counts and peak concurrency; ``/stats/reset`` (GET or POST)
-  zeroes them.
+- ``/stats`` reports request counts, peak concurrency, and the shortest gap between two
+  requests starting on one host (``min_gap_by_host``); ``/stats/reset`` (GET or POST) zeroes
+  them.
 """
 
 from corocrawl.testing._process import ServerProcess

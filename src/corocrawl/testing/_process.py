@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import subprocess
@@ -95,6 +96,16 @@ class ServerProcess:
         if self._process is None:
             raise RuntimeError("the server is not running")
         return self._process.pid
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server has used so far; None where /proc is missing."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # After the command name: utime and stime are the 12th and 13th fields, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stats(self) -> dict[str, Any]:
         """The server's counters (GET /stats)."""

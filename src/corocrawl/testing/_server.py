@@ -8,6 +8,7 @@ import contextlib
 import functools
 import math
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ class _RequestStats:
         "by_path",
         "in_flight",
         "in_flight_by_host",
+        "last_start_by_host",
+        "min_gap_by_host",
         "peak_in_flight",
         "peak_in_flight_by_host",
         "requests",
@@ -87,6 +90,9 @@ class _RequestStats:
         self.in_flight_by_host: dict[str, int] = {}
         self.peak_in_flight_by_host: dict[str, int] = {}
         self.by_path: dict[str, int] = {}
+        # For politeness checks: the shortest time between two requests starting on one host.
+        self.last_start_by_host: dict[str, float] = {}
+        self.min_gap_by_host: dict[str, float] = {}
 
     def enter(self, host: str, path: str) -> None:
         self.requests += 1
@@ -97,6 +103,7 @@ class _RequestStats:
         host_in_flight = self.in_flight_by_host.get(host, 0) + 1
         self.in_flight_by_host[host] = host_in_flight
         self._raise_host_peak(host, host_in_flight)
+        self._note_start(host, time.monotonic())
 
     def leave(self, host: str) -> None:
         self.in_flight -= 1
@@ -112,6 +119,8 @@ class _RequestStats:
         self.peak_in_flight = self.in_flight
         self.by_path = {}
         self.peak_in_flight_by_host = {}
+        self.last_start_by_host = {}
+        self.min_gap_by_host = {}
         for host, count in self.in_flight_by_host.items():
             self._raise_host_peak(host, count)
 
@@ -122,7 +131,16 @@ class _RequestStats:
             "peak_in_flight": self.peak_in_flight,
             "peak_in_flight_by_host": dict(self.peak_in_flight_by_host),
             "by_path": dict(self.by_path),
+            "min_gap_by_host": dict(self.min_gap_by_host),
         }
+
+    def _note_start(self, host: str, now: float) -> None:
+        last = self.last_start_by_host.get(host)
+        if last is not None:
+            gap = now - last
+            self.min_gap_by_host[host] = min(self.min_gap_by_host.get(host, gap), gap)
+        if last is not None or len(self.last_start_by_host) < MAX_TRACKED_KEYS:
+            self.last_start_by_host[host] = now
 
     def _raise_host_peak(self, host: str, count: int) -> None:
         peaks = self.peak_in_flight_by_host
