@@ -6,7 +6,6 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Callable
 from importlib.metadata import version
 
 import orjson
@@ -16,7 +15,7 @@ from ._bench._contenders import CONTENDERS
 from ._bench._crawl_contenders import CRAWL_CONTENDERS
 from ._bench._report import plot_seed, print_seed_table, print_table
 from ._bench._seed import SEED_ROWS, run_seed, speedups
-from ._bench._suites import Row, run_scale, run_throughput
+from ._bench._suites import Row, run_throughput
 from .testing import ServerProcess
 
 __all__ = ["add_bench_commands"]
@@ -140,75 +139,50 @@ def _run_seed(args: argparse.Namespace) -> int:
 
 
 def _run_throughput(args: argparse.Namespace) -> int:
-    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
-        return run_throughput(
-            f"{server.url}/delay/0",
-            args.contenders,
-            requests=args.requests,
-            concurrency=args.concurrency,
-            repeat=args.repeat,
-            say=say,
-            server_cpu=server.cpu_seconds,
-        )
-
     title = f"throughput: {args.requests:,} GETs of /delay/0, concurrency {args.concurrency}"
-    return _bench(args, title, suite)
+    return _bench(args, title, "/delay/0", [(args.requests, args.concurrency)])
 
 
 def _run_crawl_bench(args: argparse.Namespace) -> int:
-    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
-        return run_throughput(
-            f"{server.url}/site/0",
-            args.contenders,
-            requests=args.pages,
-            concurrency=args.concurrency,
-            repeat=args.repeat,
-            say=say,
-            server_cpu=server.cpu_seconds,
-        )
-
     title = (
         f"crawl: a synthetic site of {args.pages:,} pages, {args.links} links each, "
         f"concurrency {args.concurrency}, robots off (requests = pages)"
     )
-    server_args = (
-        "--site-pages",
-        str(args.pages),
-        "--site-links",
-        str(args.links),
-        "--site-page-bytes",
-        str(args.page_bytes),
-    )
-    return _bench(args, title, suite, server_args=server_args, baseline="crawl-aiohttp")
+    site = ("--site-pages", str(args.pages), "--site-links", str(args.links),
+            "--site-page-bytes", str(args.page_bytes))  # fmt: skip
+    return _bench(args, title, "/site/0", [(args.pages, args.concurrency)],
+                  server_args=site, baseline="crawl-aiohttp")  # fmt: skip
 
 
 def _run_scale(args: argparse.Namespace) -> int:
-    def suite(server: ServerProcess, say: Callable[[str], None]) -> list[Row]:
-        return run_scale(
-            f"{server.url}/delay/{args.delay:g}",
-            args.contenders,
-            sizes=args.sizes,
-            repeat=args.repeat,
-            say=say,
-            server_cpu=server.cpu_seconds,
-        )
-
     title = f"scale: N requests of /delay/{args.delay:g}, all in flight (ideal: {args.delay:g}s)"
-    return _bench(args, title, suite)
+    return _bench(args, title, f"/delay/{args.delay:g}", [(size, size) for size in args.sizes])
 
 
 def _bench(
     args: argparse.Namespace,
     title: str,
-    suite: Callable[[ServerProcess, Callable[[str], None]], list[Row]],
+    path: str,
+    sizes: list[tuple[int, int]],
     *,
     server_args: tuple[str, ...] = (),
     baseline: str = "aiohttp",
 ) -> int:
+    """Every contender at every (requests, concurrency) size, against one server process."""
     console = Console(stderr=True)
+    rows: list[Row] = []
     with ServerProcess("--delay", "0", *server_args) as server:
         console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
-        rows = suite(server, lambda text: console.print(text, highlight=False))
+        for requests, concurrency in sizes:
+            rows += run_throughput(
+                f"{server.url}{path}",
+                args.contenders,
+                requests=requests,
+                concurrency=concurrency,
+                repeat=args.repeat,
+                say=lambda text: console.print(text, highlight=False),
+                server_cpu=server.cpu_seconds,
+            )
     print_table(title, rows, Console(width=180), baseline=baseline)
     if args.json:
         _write_json(args.json, title, [row.to_dict() for row in rows])

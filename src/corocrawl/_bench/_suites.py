@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ._contenders import REQUIRES
 from ._measure import Measurement, Spread, measure
 
-__all__ = ["Row", "available", "run_scale", "run_throughput"]
+__all__ = ["Row", "available", "run_throughput"]
 
 BASELINE = "aiohttp"
 Say = Callable[[str], None]
@@ -95,32 +95,6 @@ def run_throughput(
             )
             runs[name].append(run)
     return [Row(name, requests, concurrency, tuple(runs[name])) for name in contenders]
-
-
-def run_scale(
-    url: str,
-    contenders: Sequence[str],
-    *,
-    sizes: Sequence[int],
-    repeat: int,
-    say: Say,
-    server_cpu: Callable[[], float | None] = lambda: None,
-) -> list[Row]:
-    """N requests of a slow endpoint, all in flight at once, for each N in `sizes`."""
-    rows = []
-    for size in sizes:
-        rows.extend(
-            run_throughput(
-                url,
-                contenders,
-                requests=size,
-                concurrency=size,
-                repeat=repeat,
-                say=say,
-                server_cpu=server_cpu,
-            )
-        )
-    return rows
 
 
 def available(contenders: Sequence[str], say: Say) -> list[str]:
