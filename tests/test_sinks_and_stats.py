@@ -79,14 +79,16 @@ def test_jsonl_sink_that_cannot_open_its_output_raises_sink_error(tmp_path: Path
 @pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full")
 def test_jsonl_sink_on_a_full_disk_raises_sink_error_at_flush() -> None:
     sink = JsonlSink(DEV_FULL)
-    try:
-        sink.write({"url": "http://a.example/"})
-        with pytest.raises(SinkError, match="No space left on device") as caught:
-            sink.flush()
-        assert not isinstance(caught.value, OSError)
-        assert "/dev/full" in str(caught.value)
-    finally:
-        sink.close()  # the failure was reported once; closing must not raise a raw OSError
+    sink.write({"url": "http://a.example/"})
+    with pytest.raises(SinkError, match="No space left on device") as caught:
+        sink.flush()
+    assert not isinstance(caught.value, OSError)
+    assert "/dev/full" in str(caught.value)
+    # Lines were lost: the sink stays failed, so nothing later passes for safely written.
+    with pytest.raises(SinkError):
+        sink.write({"url": "http://b.example/"})
+    with pytest.raises(SinkError):
+        sink.close()
 
 
 @pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full")

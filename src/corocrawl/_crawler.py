@@ -107,6 +107,7 @@ class Crawler:
         )
         self._robots: RobotsCache | None = None
         self._progress = asyncio.Event()
+        self._finished = asyncio.Event()
         self._batch_links: list[Discovered] = []
         self._batch_records: list[tuple[dict[str, Any], int, bool]] = []
         self._commit_lock = asyncio.Lock()
@@ -129,12 +130,13 @@ class Crawler:
         try:
             # A failing flush (disk full, state file gone) ends the crawl loudly, not silently.
             async with asyncio.TaskGroup() as tasks:
-                flusher = tasks.create_task(self._flush_periodically())
+                tasks.create_task(self._flush_periodically())
                 lag_watch = tasks.create_task(self._watch_loop_lag())
                 try:
                     await self._engine.run(self._requests(), self._on_result)
                 finally:
-                    flusher.cancel()
+                    # Stopped between commits, never cancelled in the middle of one.
+                    self._finished.set()
                     lag_watch.cancel()
         except BaseException:
             # What is not flushed stays leased, so it is pending again next run: nothing lost.
@@ -230,16 +232,21 @@ class Crawler:
         page a `handler_error`, never the crawl."""
         assert self._handler is not None
         self._last_handler = getattr(self._handler, "__qualname__", repr(self._handler))
+        items: list[dict[str, Any]] = []
+        error = None
         try:
             async for output in self._handler(page):
                 if isinstance(output, str):
                     with contextlib.suppress(ValueError):
                         follow.append(page.url.join(URL(output)))
-                elif self._items is not None:
-                    self._items.write({"url": str(page.url), **output})
+                else:
+                    items.append(output)
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None
+            error = f"{type(exc).__name__}: {exc}"
+        if self._items is not None:  # outside the try: a failing output stops the crawl
+            for item in items:
+                self._items.write({"url": str(page.url), **item})
+        return error
 
     def _discover(self, links: Iterable[URL], depth: int, referrer: str) -> list[Discovered]:
         discovered = []
@@ -253,8 +260,9 @@ class Crawler:
 
     async def _flush_periodically(self) -> None:
         last_flush = time.monotonic()
-        while True:
-            await asyncio.sleep(_COMMIT_EVERY)
+        while not self._finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), _COMMIT_EVERY)
             if time.monotonic() - last_flush >= _FLUSH_EVERY:
                 await self._flush()
                 last_flush = time.monotonic()

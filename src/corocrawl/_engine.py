@@ -202,7 +202,12 @@ class Engine:
             retry_after=None if response is None else response.retry_after,
         )
         now = time.monotonic()
-        if decision.retry and not self._stopping:
+        if decision.retry and self._stopping:
+            # Not final: dropped like the retries still waiting, so a resumable crawl fetches
+            # it again rather than keep a temporary error for good.
+            self._release(host, decision.host_pause)
+            return
+        if decision.retry:
             self.stats.retries += 1
             self._scheduler.release(host, now=now, pause=decision.host_pause)
             self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)

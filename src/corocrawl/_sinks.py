@@ -42,9 +42,12 @@ class JsonlSink:
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
+        self._failure: SinkError | None = None
         self.written = 0
 
     def write(self, record: dict[str, Any]) -> None:
+        if self._failure is not None:
+            raise self._failure
         line = orjson.dumps(record) + b"\n"
         self._buffer.append(line)
         self._buffered += len(line)
@@ -53,6 +56,10 @@ class JsonlSink:
             self.flush()
 
     def flush(self) -> None:
+        # Once a write has failed, lines were lost: every later call fails too, so nothing
+        # written before the failure can be taken for safely stored.
+        if self._failure is not None:
+            raise self._failure
         if self._buffer:
             data = b"".join(self._buffer)
             self._buffer.clear()
@@ -62,7 +69,8 @@ class JsonlSink:
                 self._out.flush()
             except (OSError, ValueError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
-                raise SinkError(f"cannot write output {self._name!r}: {reason}") from None
+                self._failure = SinkError(f"cannot write output {self._name!r}: {reason}")
+                raise self._failure from None
         self._last_flush = time.monotonic()
 
     def close(self) -> None:

@@ -151,32 +151,39 @@ class SqliteFrontier:
                 "RETURNING id, url, depth, referrer, skip",
                 (LEASED, PENDING, limit),
             ).fetchall()
-        self._counts[PENDING] -= len(rows)
-        self._counts[LEASED] += len(rows)
+        self._count_move(PENDING, LEASED, len(rows))
         return sorted((Leased(*row) for row in rows), key=lambda leased: leased.id)
 
     def _complete(self, done: Sequence[int], failed: Sequence[int]) -> None:
         with self._live():
             self._live().execute("BEGIN IMMEDIATE")
-            self._update(done, LEASED, DONE)
-            self._update(failed, LEASED, FAILED)
+            moved_done = self._update(done, LEASED, DONE)
+            moved_failed = self._update(failed, LEASED, FAILED)
+        # Counted only once committed, so a failed commit leaves counts and file in agreement.
+        self._count_move(LEASED, DONE, moved_done)
+        self._count_move(LEASED, FAILED, moved_failed)
 
     def _move(self, ids: Sequence[int], source: int, target: int) -> None:
         with self._live():
             self._live().execute("BEGIN IMMEDIATE")
-            self._update(ids, source, target)
+            moved = self._update(ids, source, target)
+        self._count_move(source, target, moved)
 
-    def _update(self, ids: Sequence[int], source: int, target: int) -> None:
+    def _update(self, ids: Sequence[int], source: int, target: int) -> int:
         connection = self._live()
+        moved = 0
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            changed = connection.execute(
+            moved += connection.execute(
                 f"UPDATE requests SET state = ? WHERE state = ? AND id IN ({marks})",
                 (target, source, *chunk),
             ).rowcount
-            self._counts[source] -= changed
-            self._counts[target] += changed
+        return moved
+
+    def _count_move(self, source: int, target: int, moved: int) -> None:
+        self._counts[source] -= moved
+        self._counts[target] += moved
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None
