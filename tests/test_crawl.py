@@ -18,7 +18,8 @@ from corocrawl._crawler import CrawlConfig, Crawler
 from corocrawl._parse import Page
 from corocrawl._scope import Scope, ScopeRules, SkipReason
 from corocrawl._sinks import JsonlSink
-from corocrawl.frontier import MemoryFrontier, SqliteFrontier
+from corocrawl._urls import fingerprint
+from corocrawl.frontier import Discovered, MemoryFrontier, SqliteFrontier
 from corocrawl.testing import ServerProcess, site_links
 
 PAGES, LINKS = 200, 5  # the session server's synthetic site (see conftest.py)
@@ -215,3 +216,57 @@ async def test_politeness_delay_holds_at_the_server(
     assert stats["requests"] == 12
     # The delay spaces the starts of requests to one host, whatever the concurrency allows.
     assert stats["min_gap_by_host"][f"127.0.0.1:{port}"] >= 0.14  # less a little loopback jitter
+
+
+async def test_a_failing_robots_txt_defers_then_fails_never_skips(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "5", "--site-links", "2", "--robots-status", "503")
+    config = CrawlConfig(robots_retry=0.05)
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
+    (record,) = read_records(tmp_path / "pages.jsonl")
+    assert record["skip"] is None  # not refused for good: asked again, then failed
+    assert record["error"]["type"] == "RobotsUnavailable"
+    by_path = server.stats()["by_path"]
+    assert by_path["/robots.txt"] == 4  # the first ask and 3 more, one per deferral
+    assert "/site/0" not in by_path
+
+
+async def test_a_huge_robots_txt_is_read_up_to_its_cap(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    robots = tmp_path / "robots.txt"
+    robots.write_text("User-agent: *\nDisallow: /site/1\n" + "# padding\n" * 150_000)
+    server = start_server("--site-pages", "8", "--site-links", "2", "--robots-file", str(robots))
+    config = CrawlConfig(fetch=FetchConfig(limits=Limits(max_body_bytes=100_000)))
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
+    records = {r["url"]: r for r in read_records(tmp_path / "pages.jsonl")}
+    assert records[f"{server.url}/site/0"]["status"] == 200
+    assert records[f"{server.url}/site/1"]["skip"] == SkipReason.ROBOTS
+
+
+async def test_resuming_from_the_state_alone_keeps_the_seeds_scope(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    state, out = tmp_path / "crawl.db", tmp_path / "pages.jsonl"
+    # A crawl that died right after taking its seed: only the seed is in the state.
+    seed = f"{server.url}/site/0"
+    frontier = await SqliteFrontier.open(state)
+    await frontier.add([Discovered(fingerprint(seed), seed, depth=0)])
+    await frontier.close()
+
+    frontier = await SqliteFrontier.open(state)
+    await crawl_with(frontier, [], out, Scope(max_depth=1))  # no seeds given this time
+    records = read_records(out)
+    assert not any(record["skip"] == SkipReason.OFFSITE for record in records)
+    assert sum(record["depth"] == 1 and record["status"] == 200 for record in records) > 0
+
+
+async def crawl_with(frontier: SqliteFrontier, seeds: list[str], out: Path, scope: Scope) -> None:
+    output = JsonlSink(out, append=True)
+    config = CrawlConfig(scope=scope, respect_robots=False)
+    try:
+        await Crawler(config, frontier=frontier, output=output).run(seeds)
+    finally:
+        output.close()
+        await frontier.close()

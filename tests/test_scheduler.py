@@ -131,3 +131,22 @@ def test_every_item_starts_once_within_limits(
             now = max(now, wake)
     assert sorted(started) == list(range(len(plan)))
     assert scheduler.idle
+
+
+def test_a_host_delay_applies_at_once_and_outlives_the_idle_host() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=4)
+    scheduler.add("a0", "a", now=0)
+    scheduler.add("a1", "a", now=0)
+    assert [item for item, _ in drain(scheduler, 0)] == ["a0", "a1"]
+    scheduler.set_delay("a", 5.0, now=0)  # learnt from robots.txt while a0 was in flight
+    scheduler.add("a2", "a", now=0)
+    scheduler.release("a", now=1)
+    scheduler.release("a", now=1)
+    assert drain(scheduler, 4.9) == []
+    assert drain(scheduler, 5.0) == [("a2", "a")]
+    scheduler.release("a", now=5.0)
+    drain(scheduler, 20)  # the host is idle and forgotten
+    scheduler.add("a3", "a", now=20)
+    scheduler.add("a4", "a", now=20)
+    assert drain(scheduler, 20) == [("a3", "a")]  # the delay was remembered
+    assert scheduler.next_wakeup() == 25.0

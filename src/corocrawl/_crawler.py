@@ -63,6 +63,7 @@ class CrawlConfig:
     respect_robots: bool = True
     max_links_per_page: int = 1000
     sort_query: bool = False
+    robots_retry: float = 300.0  # ask again this long after a robots.txt 5xx or no answer
 
     def __post_init__(self) -> None:
         _require(self.delay >= 0, f"delay must be >= 0, got {self.delay}")
@@ -153,6 +154,9 @@ class Crawler:
             canonical = canonical_url(url, sort_query=self.config.sort_query)
             discovered.append(Discovered(fingerprint(canonical), canonical, depth=0))
         await self._frontier.add(discovered)
+        # On a resume the seeds may not be given again: the scope comes from the state too.
+        for seed in await self._frontier.seeds():
+            self._rules.add_seed_host(host_key(URL(seed)))
 
     async def _requests(self) -> AsyncIterator[Request]:
         """Leased requests for the engine, until nothing is pending and nothing in flight."""
@@ -181,10 +185,16 @@ class Crawler:
                 return
             await self._progress.wait()
 
-    async def _check_robots(self, request: Request, url: URL, host: str) -> str | None:
+    async def _check_robots(self, request: Request, url: URL, host: str) -> str | float | None:
         if self._robots is None:
-            self._robots = RobotsCache(self._engine.fetcher, self.config.fetch.user_agent)
+            self._robots = RobotsCache(
+                self._engine.fetcher,
+                self.config.fetch.user_agent,
+                unreachable_retry=self.config.robots_retry,
+            )
         verdict = await self._robots.verdict(url)
+        if verdict.retry_in is not None:
+            return max(verdict.retry_in, 0.01)
         if verdict.crawl_delay is not None and verdict.crawl_delay > self.config.delay:
             self._engine.set_host_delay(host, verdict.crawl_delay)
         return None if verdict.allowed else SkipReason.ROBOTS

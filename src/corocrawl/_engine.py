@@ -17,7 +17,7 @@ from yarl import URL
 
 from ._bodies import BodyStore
 from ._config import FetchConfig
-from ._exceptions import BlockedURL, FetchError
+from ._exceptions import BlockedURL, FetchError, RobotsUnavailable
 from ._fetcher import Fetcher, Response
 from ._models import ErrorInfo, FetchResult, Request
 from ._retry import decide_retry
@@ -29,8 +29,10 @@ from ._urls import fetchable_url, host_key
 __all__ = ["Engine"]
 
 Emit = Callable[[FetchResult], Awaitable[None]]
-# Asked before each fetch; a string answer is the reason to record the URL without fetching it.
-Gate = Callable[[Request, URL, str], Awaitable[str | None]]
+# Asked before each fetch. None: fetch it. A string: the reason to record it without fetching.
+# A number: ask again in that many seconds (at most MAX_DEFERRALS times, then it fails).
+Gate = Callable[[Request, URL, str], Awaitable[str | float | None]]
+MAX_DEFERRALS = 3
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class _Pending:
     request: Request
     url: URL
     attempts: int = 0
+    deferrals: int = 0
 
 
 class Engine:
@@ -100,7 +103,7 @@ class Engine:
 
     def set_host_delay(self, host: str, delay: float) -> None:
         """Space the starts of requests to `host` by `delay` seconds (a robots Crawl-delay)."""
-        self._scheduler.set_delay(host, delay)
+        self._scheduler.set_delay(host, delay, now=time.monotonic())
 
     async def run(self, requests: AsyncIterable[Request], emit: Emit) -> None:
         ensure_open_files(self.config.limits.concurrency)
@@ -176,7 +179,11 @@ class Engine:
     async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher) -> None:
         skip = pending.request.skip
         if skip is None and self._gate is not None and pending.attempts == 0:
-            skip = await self._gate(pending.request, pending.url, host)
+            answer = await self._gate(pending.request, pending.url, host)
+            if isinstance(answer, float):
+                await self._defer(pending, host, answer)
+                return
+            skip = answer
         if skip is not None:
             await self._finish(self._skipped(pending.request, skip), host, pause=0.0)
             return
@@ -229,6 +236,27 @@ class Engine:
             await self._emit(result)
         finally:
             self._release(host, pause)
+
+    async def _defer(self, pending: _Pending, host: str, seconds: float) -> None:
+        """The gate cannot answer yet (robots.txt unreachable): ask again later, a few times."""
+        pending.deferrals += 1
+        if pending.deferrals > MAX_DEFERRALS:
+            error = RobotsUnavailable(
+                f"robots.txt unreachable or failing after {MAX_DEFERRALS} tries",
+                url=pending.request.url,
+            )
+            result = FetchResult(
+                url=pending.request.url,
+                seq=pending.request.seq,
+                error=ErrorInfo.from_exception(error),
+                request=pending.request,
+            )
+            await self._finish(result, host, pause=0.0)
+            return
+        now = time.monotonic()
+        self._scheduler.release(host, now=now)
+        self._scheduler.add(pending, host, now=now, not_before=now + seconds)
+        self._start_ready()
 
     def _release(self, host: str, pause: float) -> None:
         self._scheduler.release(host, now=time.monotonic(), pause=pause)

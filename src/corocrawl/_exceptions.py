@@ -13,7 +13,8 @@
     │  │  └─ ProtocolError                        not valid HTTP
     │  ├─ TooManyRedirects
     │  ├─ ResponseTooLarge                        over the decompressed-size cap
-    │  └─ BlockedURL (also ValueError)            a scheme or URL corocrawl will not fetch
+    │  ├─ BlockedURL (also ValueError)            a scheme or URL corocrawl will not fetch
+    │  └─ RobotsUnavailable                       robots.txt kept failing (5xx, unreachable)
     ├─ FrontierError
     │  ├─ FrontierClosed
     │  └─ BackendUnavailable
@@ -44,6 +45,7 @@ __all__ = [
     "ReadError",
     "ReadTimeout",
     "ResponseTooLarge",
+    "RobotsUnavailable",
     "SinkError",
     "TooManyRedirects",
     "WorkerError",
@@ -108,6 +110,10 @@ class ResponseTooLarge(FetchError):
 
 class BlockedURL(FetchError, ValueError):
     """The URL, or a redirect to it, is not allowed (only http and https are fetched)."""
+
+
+class RobotsUnavailable(FetchError):
+    """The site's robots.txt answered 5xx or not at all, again and again: not fetched."""
 
 
 class FrontierError(CorocrawlError):

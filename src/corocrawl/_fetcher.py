@@ -112,8 +112,14 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, url: URL) -> Response:
-        """Fetch `url` once, following redirects; raise a FetchError subclass on failure."""
+    async def fetch(
+        self, url: URL, *, max_bytes: int | None = None, truncate: bool = False
+    ) -> Response:
+        """Fetch `url` once, following redirects; raise a FetchError subclass on failure.
+
+        `max_bytes` replaces the configured body cap for this fetch; with `truncate`, a longer
+        body is cut at the cap instead of refused (robots.txt is read that way).
+        """
         session, deadlines = self._session, self._deadlines
         if session is None or deadlines is None:
             raise RuntimeError("Fetcher is not open: use 'async with Fetcher(...)'")
@@ -133,7 +139,7 @@ class Fetcher:
                         if resp.status in REDIRECT_STATUSES and location:
                             next_url = _redirect_target(url, location)
                         else:
-                            body, size = await self._read_body(resp, url)
+                            body, size = await self._read_body(resp, url, max_bytes, truncate)
                             return self._response(resp, url, body, size, ttfb, hop)
                 except FetchError:
                     raise
@@ -153,31 +159,37 @@ class Fetcher:
             deadlines.unwatch(deadline)
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
-    async def _read_body(self, resp: aiohttp.ClientResponse, url: URL) -> tuple[bytes | None, int]:
-        cap = self._config.limits.max_body_bytes
+    async def _read_body(
+        self, resp: aiohttp.ClientResponse, url: URL, max_bytes: int | None, truncate: bool
+    ) -> tuple[bytes | None, int]:
+        cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
+        keep = self._keep_body or truncate
         announced = resp.content_length
-        if announced is not None and announced > cap:
+        if announced is not None and announced > cap and not truncate:
             raise ResponseTooLarge(
                 f"Content-Length {announced} is over the {cap}-byte cap", url=str(url)
             )
-        if announced is not None and "Content-Encoding" not in resp.headers:
+        if announced is not None and announced <= cap and "Content-Encoding" not in resp.headers:
             # Not compressed and announced within the cap: it cannot inflate past it, and one
             # read is cheaper than iterating over chunks.
             body = await resp.read()
-            return (body if self._keep_body else None), len(body)
+            return (body if keep else None), len(body)
         chunks: list[bytes] = []
         size = 0
         # aiohttp inflates compressed bodies in bounded steps, so counting what comes out of
         # iter_chunked stops a compression bomb near the cap instead of after inflating it.
         async for chunk in resp.content.iter_chunked(_CHUNK):
             size += len(chunk)
+            if size > cap and truncate:
+                chunks.append(chunk[: len(chunk) - (size - cap)])
+                return b"".join(chunks), cap
             if size > cap:
                 raise ResponseTooLarge(
                     f"body is over the {cap}-byte cap after decompression", url=str(url)
                 )
-            if self._keep_body:
+            if keep:
                 chunks.append(chunk)
-        return (b"".join(chunks) if self._keep_body else None), size
+        return (b"".join(chunks) if keep else None), size
 
     def _response(
         self,

@@ -26,8 +26,12 @@ UNREACHABLE_RETRY_SECONDS = 300.0
 
 @dataclass(frozen=True, slots=True)
 class RobotsVerdict:
+    """`retry_in` is set when robots.txt could not be had (5xx, unreachable): the URL is not
+    refused for good, only to be asked about again in that many seconds."""
+
     allowed: bool
     crawl_delay: float | None = None
+    retry_in: float | None = None
 
 
 @dataclass(slots=True)
@@ -39,17 +43,20 @@ class _Rules:
 
 class RobotsCache:
     """Answers "may this URL be fetched?" for one user agent, fetching each robots.txt once
-    (concurrent askers share the one fetch) and keeping at most `max_origins` of them."""
+    (concurrent askers share the one fetch) and keeping at most `max_origins` of them, each
+    read up to 500 KiB."""
 
     def __init__(
         self,
         fetcher: Fetcher,
         user_agent: str,
         *,
-        max_origins: int = 10_000,
+        max_origins: int = 2_000,
         crawl_delay_cap: float = 30.0,
         ttl: float = 24 * 3600.0,
+        unreachable_retry: float = UNREACHABLE_RETRY_SECONDS,
     ) -> None:
+        self._unreachable_retry = unreachable_retry
         self._fetcher = fetcher
         self._agent = user_agent
         self._max_origins = max_origins
@@ -61,7 +68,7 @@ class RobotsCache:
     async def verdict(self, url: URL) -> RobotsVerdict:
         rules = await self._rules_for(url.origin())
         if rules.disallow_all:
-            return RobotsVerdict(allowed=False)
+            return RobotsVerdict(allowed=False, retry_in=max(0.0, rules.expires - time.monotonic()))
         if rules.parser is None:
             return RobotsVerdict(allowed=True)
         allowed = rules.parser.can_fetch(str(url), self._agent)
@@ -97,13 +104,16 @@ class RobotsCache:
 
     async def _fetch(self, origin: URL) -> _Rules:
         now = time.monotonic()
+        unreachable = _Rules(None, disallow_all=True, expires=now + self._unreachable_retry)
         try:
-            response = await self._fetcher.fetch(origin / "robots.txt")
+            response = await self._fetcher.fetch(
+                origin / "robots.txt", max_bytes=ROBOTS_MAX_BYTES, truncate=True
+            )
         except FetchError:
-            return _Rules(None, disallow_all=True, expires=now + UNREACHABLE_RETRY_SECONDS)
+            return unreachable
         if response.status >= 500:
-            return _Rules(None, disallow_all=True, expires=now + UNREACHABLE_RETRY_SECONDS)
+            return unreachable
         if response.status >= 400 or response.body is None:
             return _Rules(None, disallow_all=False, expires=now + self._ttl)
-        text = response.body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
+        text = response.body.decode("utf-8", errors="replace")
         return _Rules(Protego.parse(text), disallow_all=False, expires=now + self._ttl)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 __all__ = ["Scheduler"]
+
+_REMEMBERED_DELAYS = 10_000
 
 T = TypeVar("T")
 
@@ -47,6 +49,8 @@ class Scheduler(Generic[T]):
         self._tiebreak = itertools.count()
         self._queued = 0
         self._in_flight = 0
+        # Hosts' own delays (Crawl-delay) outlive the host's state, which is dropped when idle.
+        self._host_delays: OrderedDict[str, float] = OrderedDict()
 
     @property
     def in_flight(self) -> int:
@@ -65,7 +69,7 @@ class Scheduler(Generic[T]):
         """Queue `item` for `host`; with `not_before` in the future it waits for that time."""
         state = self._hosts.get(host)
         if state is None:
-            state = self._hosts[host] = _Host()
+            state = self._hosts[host] = _Host(delay=self._host_delays.get(host))
         if not_before > now:
             state.delayed += 1
             heapq.heappush(self._delayed, (not_before, next(self._tiebreak), host, item))
@@ -96,11 +100,16 @@ class Scheduler(Generic[T]):
             return item, host
         return None
 
-    def set_delay(self, host: str, delay: float) -> None:
-        """Space this host's starts by `delay` seconds from now on (it must have items)."""
+    def set_delay(self, host: str, delay: float, *, now: float) -> None:
+        """Space this host's starts by `delay` seconds, starting now."""
+        self._host_delays[host] = delay
+        self._host_delays.move_to_end(host)
+        if len(self._host_delays) > _REMEMBERED_DELAYS:
+            self._host_delays.popitem(last=False)
         state = self._hosts.get(host)
         if state is not None:
             state.delay = delay
+            state.ready_at = max(state.ready_at, now + delay)
 
     def release(self, host: str, *, now: float, pause: float = 0.0) -> None:
         """An item of `host` has finished; `pause` keeps the host from starting more for a while."""

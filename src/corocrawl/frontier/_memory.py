@@ -22,6 +22,7 @@ class MemoryFrontier:
         self._ids = itertools.count(1)
         self._done = 0
         self._failed = 0
+        self._seeds: list[str] = []
 
     async def add(self, discovered: Sequence[Discovered]) -> int:
         added = 0
@@ -29,6 +30,8 @@ class MemoryFrontier:
             if item.fingerprint in self._seen:
                 continue
             self._seen.add(item.fingerprint)
+            if item.depth == 0:
+                self._seeds.append(item.url)
             self._pending.append(
                 Leased(next(self._ids), item.url, item.depth, item.referrer, item.skip)
             )
@@ -56,6 +59,9 @@ class MemoryFrontier:
             request = self._leased.pop(request_id, None)
             if request is not None:
                 self._pending.appendleft(request)
+
+    async def seeds(self) -> list[str]:
+        return list(self._seeds)
 
     def counts(self) -> FrontierCounts:
         return FrontierCounts(len(self._pending), len(self._leased), self._done, self._failed)

@@ -82,6 +82,9 @@ class SqliteFrontier:
         if ids:
             await self._run(self._move, ids, LEASED, PENDING)
 
+    async def seeds(self) -> list[str]:
+        return await self._run(self._seeds)
+
     def counts(self) -> FrontierCounts:
         counts = self._counts
         return FrontierCounts(counts[PENDING], counts[LEASED], counts[DONE], counts[FAILED])
@@ -184,6 +187,10 @@ class SqliteFrontier:
     def _count_move(self, source: int, target: int, moved: int) -> None:
         self._counts[source] -= moved
         self._counts[target] += moved
+
+    def _seeds(self) -> list[str]:
+        rows = self._live().execute("SELECT url FROM requests WHERE depth = 0 ORDER BY id")
+        return [url for (url,) in rows]
 
     def _close(self) -> None:
         connection, self._connection = self._connection, None

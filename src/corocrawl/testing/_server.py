@@ -53,6 +53,7 @@ class ServerConfig:
     site_links: int = 10  # links per site page
     site_page_bytes: int = 5120  # approximate size of each site page, padded with text
     robots_txt: str | None = None  # body of /robots.txt; None answers 404
+    robots_status: int | None = None  # answer /robots.txt with this status instead (e.g. 503)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -386,6 +387,8 @@ class _Endpoints:
         return web.Response(text=html, content_type="text/html")
 
     async def robots_txt(self, request: web.Request) -> web.Response:
+        if self.config.robots_status is not None:
+            return web.Response(status=self.config.robots_status, text="robots.txt failing\n")
         if self.config.robots_txt is None:
             raise web.HTTPNotFound(text="404: no robots.txt configured\n")
         return web.Response(text=self.config.robots_txt)
@@ -501,6 +504,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="serve this file at /robots.txt (default: none, /robots.txt answers 404)",
     )
+    parser.add_argument(
+        "--robots-status",
+        type=int,
+        default=None,
+        metavar="CODE",
+        help="answer /robots.txt with this status, e.g. 503 (default: as --robots-file says)",
+    )
 
 
 def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -514,6 +524,7 @@ def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
         site_links=args.site_links,
         site_page_bytes=args.site_page_bytes,
         robots_txt=None if robots_file is None else _read_robots_file(robots_file),
+        robots_status=args.robots_status,
     )
 
 
