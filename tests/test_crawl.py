@@ -270,3 +270,26 @@ async def crawl_with(frontier: SqliteFrontier, seeds: list[str], out: Path, scop
     finally:
         output.close()
         await frontier.close()
+
+
+async def test_redirect_targets_are_checked_like_links(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    offsite = f"http://localhost:{port}/status/200"
+    seeds = [f"{server.url}/redirect/2", f"{server.url}/redirect-to?url={offsite}",
+             f"{server.url}/redirect-loop"]  # fmt: skip
+    server.reset_stats()
+    await crawl(seeds, tmp_path / "pages.jsonl", CrawlConfig(respect_robots=False))
+    records = {record["url"]: record for record in read_records(tmp_path / "pages.jsonl")}
+    # A chain on the site: every hop is a URL of its own, recorded once.
+    assert records[f"{server.url}/redirect/2"]["status"] == 302
+    assert records[f"{server.url}/redirect/2"]["redirect"] == f"{server.url}/redirect/1"
+    assert records[f"{server.url}/redirect/0"]["status"] == 200
+    # Off the site: recorded as offsite and never requested.
+    assert records[offsite]["skip"] == SkipReason.OFFSITE
+    assert "/status/200" not in server.stats()["by_path"]
+    # A loop ends at the seen-set: one record, one request.
+    assert records[f"{server.url}/redirect-loop"]["redirect"] == f"{server.url}/redirect-loop"
+    assert server.stats()["by_path"]["/redirect-loop"] == 1
+    assert len(records) == len(read_records(tmp_path / "pages.jsonl"))

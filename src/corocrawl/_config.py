@@ -154,6 +154,8 @@ class FetchConfig:
 
     Bodies are counted and dropped by default; `keep_body=True` keeps each in its result
     (`result.body`), `save_bodies=Path("bodies")` writes each to a file named by its SHA-256.
+    With `follow_redirects=False` a 3xx is the result itself (a crawl does that, so that each
+    redirect target passes its scope, robots and dedupe checks like any link).
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -166,6 +168,7 @@ class FetchConfig:
     record_headers: tuple[str, ...] = DEFAULT_RECORD_HEADERS
     keep_body: bool = False
     save_bodies: Path | None = None
+    follow_redirects: bool = True
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")

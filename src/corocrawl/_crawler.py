@@ -23,7 +23,7 @@ from yarl import URL
 from ._config import FetchConfig, Limits, _require
 from ._engine import Engine
 from ._models import FetchResult, Request
-from ._parse import Page, parse_html
+from ._parse import Page, parse_html, resolve_link
 from ._robots import RobotsCache
 from ._scope import Scope, ScopeRules, SkipReason
 from ._sinks import JsonlSink
@@ -45,6 +45,7 @@ _FLUSH_EVERY = 0.5
 _LAG_CHECK_EVERY = 0.1
 _LAG_REPORTED = 0.25
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,9 @@ class Crawler:
         self._items = items
         self._rules = ScopeRules(config.scope)
         self._engine = Engine(
-            replace(config.fetch, keep_body=True),
+            # Redirects are not followed by the fetcher: each target is discovered like a link,
+            # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
+            replace(config.fetch, keep_body=True, follow_redirects=False),
             stats=self.stats,
             delay=config.delay,
             gate=self._check_robots if config.respect_robots else None,
@@ -207,7 +210,13 @@ class Crawler:
         record.update(
             depth=request.depth, found_on=request.referrer, title=None, links=None, skip=result.skip
         )
-        if result.ok and result.body is not None and result.content_type in _HTML_TYPES:
+        location = result.headers.get("location") if result.status in _REDIRECTS else None
+        if location is not None:
+            target = resolve_link(URL(result.url), location)
+            record["redirect"] = None if target is None else str(target)
+            if target is not None:
+                self._batch_links.extend(self._discover([target], request.depth + 1, result.url))
+        elif result.ok and result.body is not None and result.content_type in _HTML_TYPES:
             page = parse_html(
                 result.body,
                 URL(result.final_url or result.url),

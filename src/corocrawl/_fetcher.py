@@ -65,6 +65,7 @@ class Fetcher:
     def __init__(self, config: FetchConfig) -> None:
         self._config = config
         self._keep_body = config.keep_body or config.save_bodies is not None
+        self._follow = config.follow_redirects
         # Credentials go only to the origin asked for, never to where it redirects; the other
         # headers are the session's defaults, which aiohttp merges more cheaply.
         self._headers = CIMultiDict(
@@ -136,7 +137,7 @@ class Fetcher:
                     ) as resp:
                         ttfb = time.perf_counter() - start
                         location = resp.headers.get("Location")
-                        if resp.status in REDIRECT_STATUSES and location:
+                        if resp.status in REDIRECT_STATUSES and location and self._follow:
                             next_url = _redirect_target(url, location)
                         else:
                             body, size = await self._read_body(resp, url, max_bytes, truncate)

@@ -10,7 +10,7 @@ from yarl import URL
 from ._models import decode_text
 from ._urls import FETCHABLE_SCHEMES
 
-__all__ = ["Page", "parse_html"]
+__all__ = ["Page", "parse_html", "resolve_link"]
 
 _LINKS = "a[href], area[href], link[rel~=next][href], link[rel~=canonical][href]"
 _NOT_LINKS = ("#", "javascript:", "mailto:", "tel:", "data:")
@@ -40,14 +40,14 @@ def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) ->
     base = url
     base_node = tree.css_first("base[href]")
     if base_node is not None:
-        base = _resolve(url, base_node.attributes.get("href") or "") or url
+        base = resolve_link(url, base_node.attributes.get("href") or "") or url
     links: list[URL] = []
     seen: set[str] = set()
     for node in tree.css(_LINKS):
         href = (node.attributes.get("href") or "").strip()
         if not href or href.startswith(_NOT_LINKS):
             continue
-        link = _resolve(base, href)
+        link = resolve_link(base, href)
         if link is None:
             continue
         key = str(link)
@@ -59,8 +59,8 @@ def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) ->
     return Page(url=url, title=title or None, links=links, links_found=len(seen), text=text)
 
 
-def _resolve(base: URL, href: str) -> URL | None:
-    """`href` made absolute against `base`, if it is a fetchable http(s) URL."""
+def resolve_link(base: URL, href: str) -> URL | None:
+    """`href` made absolute against `base`, without its fragment, if it is an http(s) URL."""
     try:
         link = base.join(URL(href))
         if link.scheme not in FETCHABLE_SCHEMES or not link.raw_host:
