@@ -293,3 +293,29 @@ async def test_redirect_targets_are_checked_like_links(
     assert records[f"{server.url}/redirect-loop"]["redirect"] == f"{server.url}/redirect-loop"
     assert server.stats()["by_path"]["/redirect-loop"] == 1
     assert len(records) == len(read_records(tmp_path / "pages.jsonl"))
+
+
+async def test_max_pages_counts_fetches_not_skips_across_a_resume(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    state = tmp_path / "crawl.db"
+    seed = f"{server.url}/site/0"
+    frontier = await SqliteFrontier.open(state)
+    offsite = [f"http://elsewhere.example/{i}" for i in range(20)]
+    await frontier.add([Discovered(fingerprint(seed), seed, depth=0)])
+    await frontier.add([Discovered(fingerprint(u), u, 1, seed, "offsite") for u in offsite])
+    # The last run recorded the skips, then was killed with the seed still leased.
+    skipped = [leased.id for leased in await frontier.claim(100) if leased.skip]
+    await frontier.complete([], skipped=skipped)
+    await frontier.close()
+
+    frontier = await SqliteFrontier.open(state)
+    output = JsonlSink(tmp_path / "pages.jsonl")
+    config = CrawlConfig(scope=Scope(max_pages=4), respect_robots=False)
+    await Crawler(config, frontier=frontier, output=output).run([])
+    output.close()
+    counts = frontier.counts()
+    await frontier.close()
+    fetched = [r for r in read_records(tmp_path / "pages.jsonl") if r["status"] == 200]
+    assert len(fetched) == 4  # 20 skips before the resume did not use up the budget
+    assert counts.done == 4

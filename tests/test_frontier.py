@@ -59,11 +59,12 @@ async def test_claim_leases_the_oldest_first(open_frontier: Opener) -> None:
 
 async def test_complete_makes_requests_final(open_frontier: Opener) -> None:
     frontier = await open_frontier()
-    await frontier.add(found("/a", "/b", "/c"))
-    a, b, c = await frontier.claim(3)
-    await frontier.complete([a.id, c.id], failed=[b.id])
+    await frontier.add(found("/a", "/b", "/c", "/d"))
+    a, b, c, d = await frontier.claim(4)
+    await frontier.complete([a.id, c.id], failed=[b.id], skipped=[d.id])
     counts = frontier.counts()
     assert (counts.pending, counts.leased, counts.done, counts.failed) == (0, 0, 2, 1)
+    assert (counts.skipped, counts.total) == (1, 4)
     await frontier.complete([a.id])  # completing twice changes nothing
     assert frontier.counts().done == 2
 

@@ -143,7 +143,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig) -> int:
         if resumed:
             counts = frontier.counts()
             print_to_stderr(
-                f"{LABEL}: resuming {args.state}: {counts.done + counts.failed:,} "
+                f"{LABEL}: resuming {args.state}: {counts.done + counts.failed + counts.skipped:,} "
                 f"done, {counts.pending:,} pending"
             )
         output = JsonlSink(args.output, append=resumed)
@@ -182,6 +182,7 @@ async def _run(
             "leased": counts.leased,
             "done": counts.done,
             "failed": counts.failed,
+            "skipped": counts.skipped,
         }
         document = {**snapshot.to_dict(), "frontier": frontier_counts}
         args.stats_json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
@@ -191,7 +192,7 @@ async def _run(
         )
         print(
             f"  frontier: {counts.done:,} done, {counts.failed:,} failed, "
-            f"{counts.pending + counts.leased:,} left",
+            f"{counts.skipped:,} skipped, {counts.pending + counts.leased:,} left",
             file=sys.stderr,
         )
     if failure is not None:

@@ -113,10 +113,9 @@ class Crawler:
         self._progress = asyncio.Event()
         self._finished = asyncio.Event()
         self._batch_links: list[Discovered] = []
-        self._batch_records: list[tuple[dict[str, Any], int, bool]] = []
+        self._batch_records: list[tuple[dict[str, Any], int, str]] = []
         self._commit_lock = asyncio.Lock()
-        self._written_done: list[int] = []
-        self._written_failed: list[int] = []
+        self._written: dict[str, list[int]] = {"done": [], "failed": [], "skipped": []}
         self._fetches_allowed = config.scope.max_pages
         self._last_handler = ""
         self.max_loop_lag = 0.0
@@ -130,7 +129,7 @@ class Crawler:
         await self._add_seeds(seeds)
         counts = self._frontier.counts()
         if self._fetches_allowed is not None:
-            self._fetches_allowed -= counts.done + counts.failed
+            self._fetches_allowed -= counts.done + counts.failed  # skips fetched nothing
         try:
             # A failing flush (disk full, state file gone) ends the crawl loudly, not silently.
             async with asyncio.TaskGroup() as tasks:
@@ -230,7 +229,10 @@ class Crawler:
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow)
             self._batch_links.extend(self._discover(follow, request.depth + 1, str(page.url)))
-        self._batch_records.append((record, request.id, result.error is not None))
+        outcome = "skipped" if result.skip else "failed" if result.error else "done"
+        if result.skip and request.skip is None and self._fetches_allowed is not None:
+            self._fetches_allowed += 1  # refused by robots.txt after taking a page of the budget
+        self._batch_records.append((record, request.id, outcome))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()
 
@@ -241,9 +243,9 @@ class Crawler:
             records, self._batch_records = self._batch_records, []
             if links:
                 await self._frontier.add(links)
-            for record, request_id, failed in records:
+            for record, request_id, outcome in records:
                 self._output.write(record)
-                (self._written_failed if failed else self._written_done).append(request_id)
+                self._written[outcome].append(request_id)
         self._progress.set()
 
     async def _run_handler(self, page: Page, follow: list[URL]) -> str | None:
@@ -291,12 +293,12 @@ class Crawler:
     async def _flush(self) -> None:
         """Commit, flush the records, then mark their requests complete: in that order."""
         await self._commit()
-        done, failed = self._written_done, self._written_failed
-        self._written_done, self._written_failed = [], []
+        written = self._written
+        self._written = {"done": [], "failed": [], "skipped": []}
         self._output.flush()
         if self._items is not None:
             self._items.flush()
-        await self._frontier.complete(done, failed)
+        await self._frontier.complete(written["done"], written["failed"], written["skipped"])
 
     async def _watch_loop_lag(self) -> None:
         """Report the event loop stalling: a blocking call in a handler stops every fetch."""

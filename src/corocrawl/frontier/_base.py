@@ -33,20 +33,23 @@ class Leased:
 
 @dataclass(frozen=True, slots=True)
 class FrontierCounts:
+    """Requests by state: `done` and `failed` were fetched; `skipped` were recorded unfetched."""
+
     pending: int
     leased: int
     done: int
     failed: int
+    skipped: int = 0
 
     @property
     def total(self) -> int:
-        return self.pending + self.leased + self.done + self.failed
+        return self.pending + self.leased + self.done + self.failed + self.skipped
 
 
 class Frontier(Protocol):
     """Where a crawl's requests live between discovery and their final record.
 
-    Every URL added once ends in exactly one final state (done or failed), whatever happens
+    Every URL added once ends in exactly one final state (done, failed or skipped), whatever happens
     in between: `add` marks a URL seen and queues it in one step, so a crash never separates
     the two; `claim` leases pending requests; `complete` is called only after a request's
     record is safely written; `release` puts leases back (a clean stop). A backend that
@@ -62,7 +65,9 @@ class Frontier(Protocol):
         """Lease up to `limit` pending requests, oldest first; [] when none is pending."""
         ...
 
-    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
+    async def complete(
+        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+    ) -> None:
         """Mark leased requests final, after their records are written."""
         ...
 

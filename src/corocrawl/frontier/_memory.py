@@ -22,6 +22,7 @@ class MemoryFrontier:
         self._ids = itertools.count(1)
         self._done = 0
         self._failed = 0
+        self._skipped = 0
         self._seeds: list[str] = []
 
     async def add(self, discovered: Sequence[Discovered]) -> int:
@@ -46,13 +47,15 @@ class MemoryFrontier:
             claimed.append(request)
         return claimed
 
-    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
-        for request_id in done:
-            if self._leased.pop(request_id, None) is not None:
-                self._done += 1
-        for request_id in failed:
-            if self._leased.pop(request_id, None) is not None:
-                self._failed += 1
+    async def complete(
+        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+    ) -> None:
+        self._done += self._finish(done)
+        self._failed += self._finish(failed)
+        self._skipped += self._finish(skipped)
+
+    def _finish(self, ids: Sequence[int]) -> int:
+        return sum(self._leased.pop(request_id, None) is not None for request_id in ids)
 
     async def release(self, ids: Sequence[int]) -> None:
         for request_id in sorted(ids, reverse=True):
@@ -64,7 +67,9 @@ class MemoryFrontier:
         return list(self._seeds)
 
     def counts(self) -> FrontierCounts:
-        return FrontierCounts(len(self._pending), len(self._leased), self._done, self._failed)
+        return FrontierCounts(
+            len(self._pending), len(self._leased), self._done, self._failed, self._skipped
+        )
 
     async def close(self) -> None:
         self._pending.clear()

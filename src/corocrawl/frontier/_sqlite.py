@@ -23,7 +23,7 @@ from ._base import Discovered, FrontierCounts, Leased
 __all__ = ["SqliteFrontier"]
 
 T = TypeVar("T")
-PENDING, LEASED, DONE, FAILED = 0, 1, 2, 3
+PENDING, LEASED, DONE, FAILED, SKIPPED = 0, 1, 2, 3, 4
 _CHUNK = 500  # ids per statement, under SQLite's limit on bound parameters
 
 _SCHEMA = """
@@ -51,7 +51,7 @@ class SqliteFrontier:
         )
         self._connection: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
-        self._counts = {PENDING: 0, LEASED: 0, DONE: 0, FAILED: 0}
+        self._counts = {PENDING: 0, LEASED: 0, DONE: 0, FAILED: 0, SKIPPED: 0}
         self.resumed = False
 
     @classmethod
@@ -74,9 +74,11 @@ class SqliteFrontier:
             return []
         return await self._run(self._claim, limit)
 
-    async def complete(self, done: Sequence[int], failed: Sequence[int] = ()) -> None:
-        if done or failed:
-            await self._run(self._complete, done, failed)
+    async def complete(
+        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+    ) -> None:
+        if done or failed or skipped:
+            await self._run(self._complete, {DONE: done, FAILED: failed, SKIPPED: skipped})
 
     async def release(self, ids: Sequence[int]) -> None:
         if ids:
@@ -87,7 +89,9 @@ class SqliteFrontier:
 
     def counts(self) -> FrontierCounts:
         counts = self._counts
-        return FrontierCounts(counts[PENDING], counts[LEASED], counts[DONE], counts[FAILED])
+        return FrontierCounts(
+            counts[PENDING], counts[LEASED], counts[DONE], counts[FAILED], counts[SKIPPED]
+        )
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -157,14 +161,13 @@ class SqliteFrontier:
         self._count_move(PENDING, LEASED, len(rows))
         return sorted((Leased(*row) for row in rows), key=lambda leased: leased.id)
 
-    def _complete(self, done: Sequence[int], failed: Sequence[int]) -> None:
+    def _complete(self, ids_by_state: dict[int, Sequence[int]]) -> None:
         with self._live():
             self._live().execute("BEGIN IMMEDIATE")
-            moved_done = self._update(done, LEASED, DONE)
-            moved_failed = self._update(failed, LEASED, FAILED)
+            moved = {state: self._update(ids, LEASED, state) for state, ids in ids_by_state.items()}
         # Counted only once committed, so a failed commit leaves counts and file in agreement.
-        self._count_move(LEASED, DONE, moved_done)
-        self._count_move(LEASED, FAILED, moved_failed)
+        for state, count in moved.items():
+            self._count_move(LEASED, state, count)
 
     def _move(self, ids: Sequence[int], source: int, target: int) -> None:
         with self._live():
