@@ -240,3 +240,21 @@ async def test_async_iterables_are_accepted(server: ServerProcess) -> None:
     async with contextlib.aclosing(corocrawl.fetch(urls())) as results:
         statuses = [result.status async for result in results]
     assert statuses == [204, 204, 204]
+
+
+async def test_a_host_in_a_503_storm_waits_while_other_hosts_go_on(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server()
+    port = server.url.rsplit(":", 1)[1]
+    storm = [f"http://localhost:{port}/flaky/storm-{i}/1?retry_after=3" for i in range(5)]
+    calm = [f"http://127.0.0.1:{port}/delay/0.05" for _ in range(40)]
+    config = FetchConfig(
+        limits=Limits(concurrency=8, per_host=4),
+        retry=RetryPolicy(retries=1, backoff_base=0.01, retry_after_max=3),
+    )
+    order = [result.url for result in await fetch_list(storm + calm, config)]
+    calm_done = max(order.index(url) for url in calm)
+    storm_done = [order.index(url) for url in storm]
+    # Every calm URL finished before any stormy one came back from its host's pause.
+    assert all(index > calm_done for index in storm_done)
