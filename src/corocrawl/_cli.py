@@ -220,6 +220,12 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="write bodies to DIR, in files named by their SHA-256",
     )
+    group.add_argument(
+        "--refuse-private",
+        action="store_true",
+        help="refuse private, loopback and link-local addresses (checked on the address "
+        "connected to, every redirect hop included): for URLs you do not control",
+    )
 
 
 def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
@@ -237,6 +243,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         headers=tuple(_header(text) for text in args.header),
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
+        refuse_private=args.refuse_private,
     )
 
 

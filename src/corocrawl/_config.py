@@ -154,6 +154,8 @@ class FetchConfig:
 
     Bodies are counted and dropped by default; `keep_body=True` keeps each in its result
     (`result.body`), `save_bodies=Path("bodies")` writes each to a file named by its SHA-256.
+    `refuse_private=True` refuses private, loopback and link-local addresses, checked on the
+    address actually connected to (names as resolved, IP literals as written), on every hop.
     With `follow_redirects=False` a 3xx is the result itself (a crawl does that, so that each
     redirect target passes its scope, robots and dedupe checks like any link).
 
@@ -169,6 +171,7 @@ class FetchConfig:
     keep_body: bool = False
     save_bodies: Path | None = None
     follow_redirects: bool = True
+    refuse_private: bool = False
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")

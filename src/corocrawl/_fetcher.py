@@ -8,6 +8,7 @@ every hop is checked like a new URL and counted.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._addresses import NonPublicAddress, PublicOnlyResolver, is_public_address
 from ._config import FetchConfig
 from ._deadlines import Deadlines
 from ._exceptions import (
@@ -86,6 +88,7 @@ class Fetcher:
             limit=self._config.limits.concurrency,
             limit_per_host=0,
             ttl_dns_cache=300,
+            resolver=PublicOnlyResolver() if self._config.refuse_private else None,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -131,6 +134,8 @@ class Fetcher:
         max_redirects = self._config.limits.max_redirects
         try:
             for hop in range(max_redirects + 1):
+                if self._config.refuse_private:
+                    _refuse_non_public_literal(url)
                 try:
                     async with session.get(
                         url, headers=credentials, allow_redirects=False, max_redirects=0
@@ -215,6 +220,16 @@ class Fetcher:
         )
 
 
+def _refuse_non_public_literal(url: URL) -> None:
+    host = url.raw_host or ""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return  # a name: the resolver checks what it resolves to
+    if not is_public_address(host):
+        raise BlockedURL(f"address {host} is not public (refused by refuse_private)", url=str(url))
+
+
 def _redirect_target(url: URL, location: str) -> URL:
     try:
         target = url.join(URL(location))
@@ -242,6 +257,8 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
             return ConnectTimeout(f"connect timed out: {exc}", url=where)
         case aiohttp.ServerTimeoutError():
             return ReadTimeout(f"read timed out: {exc}", url=where)
+        case aiohttp.ClientConnectorError() if isinstance(exc.os_error, NonPublicAddress):
+            return BlockedURL(f"{exc.os_error} (refused by refuse_private)", url=where)
         case aiohttp.ClientConnectorDNSError():
             return DNSError(f"DNS lookup failed: {exc}", url=where)
         case aiohttp.ClientConnectorError():

@@ -1,0 +1,54 @@
+"""refuse_private: only public addresses, judged on the address connected to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import corocrawl
+from corocrawl import FetchConfig, RetryPolicy
+from corocrawl._addresses import is_public_address
+from corocrawl.testing import ServerProcess
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("::ffff:8.8.8.8", True),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("169.254.169.254", False),  # cloud metadata services live here
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("::ffff:10.0.0.1", False),  # a private IPv4 address inside IPv6
+        ("224.0.0.1", False),
+        ("0.0.0.0", False),
+        ("not an address", False),
+    ],
+)
+def test_public_addresses_are_told_apart(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_refuse_private_never_connects_to_loopback(
+    start_server: Callable[..., ServerProcess], host: str
+) -> None:
+    server = start_server()
+    port = server.url.rsplit(":", 1)[1]
+    url = f"http://{host}:{port}/status/200"
+    config = FetchConfig(refuse_private=True, retry=RetryPolicy(retries=0))
+    (refused,) = corocrawl.fetch_all([url], config)
+    assert refused.error is not None
+    assert refused.error.type == "BlockedURL"
+    assert "refused by refuse_private" in refused.error.message
+    assert server.stats()["requests"] == 0
+    (allowed,) = corocrawl.fetch_all([url])  # the same URL without the option
+    assert allowed.status == 200
