@@ -88,12 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="-", help="JSON Lines output file (default: stdout)"
     )
     add_fetch_options(fetch)
-    fetch.add_argument(
-        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
-    )
-    fetch.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
-    )
     fetch.set_defaults(run=run_fetch)
 
     crawl = commands.add_parser(
@@ -105,12 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_crawl_arguments(crawl)
     add_fetch_options(crawl)
-    crawl.add_argument(
-        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
-    )
-    crawl.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
-    )
     crawl.set_defaults(run=run_crawl)
 
     serve = commands.add_parser(
@@ -141,7 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_fetch_options(parser: argparse.ArgumentParser) -> None:
-    """The options shared by every command that fetches."""
+    """The options shared by every command that fetches, and how it reports."""
+    parser.add_argument(
+        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
+    )
     group = parser.add_argument_group("fetching")
     group.add_argument(
         "--concurrency",
