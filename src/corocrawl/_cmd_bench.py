@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
 from importlib.metadata import version
 
 import orjson
@@ -207,25 +208,23 @@ def _machine() -> dict[str, object]:
     }
 
 
-def _contender_names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in CONTENDERS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown contenders {unknown}; known: {', '.join(sorted(CONTENDERS))}"
-        )
-    return names
+def _names_of(kind: str, known: set[str]) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list of known names."""
+
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {unknown}; known: {', '.join(sorted(known))}"
+            )
+        return names
+
+    return parse
 
 
-def _strategies(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    known = {row.strategy for row in SEED_ROWS}
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown strategies {unknown}; known: {', '.join(sorted(known))}"
-        )
-    return names
+_contender_names = _names_of("contenders", set(CONTENDERS))
+_strategies = _names_of("strategies", {row.strategy for row in SEED_ROWS})
 
 
 def _sizes(text: str) -> list[int]:

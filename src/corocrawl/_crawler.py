@@ -118,7 +118,6 @@ class Crawler:
         self._written: dict[str, list[int]] = {"done": [], "failed": [], "skipped": []}
         self._fetches_allowed = config.scope.max_pages
         self._last_handler = ""
-        self.max_loop_lag = 0.0
 
     def stop(self) -> None:
         """Take no new requests; those in flight finish and are recorded."""
@@ -147,6 +146,9 @@ class Crawler:
                 await self._flush()
             raise
         await self._flush()
+        # A clean stop gives back what was claimed but never fetched: pending again, not lost.
+        unstarted = [request.id for request in self._engine.not_started() if request.id is not None]
+        await self._frontier.release(unstarted)
 
     async def _add_seeds(self, seeds: Iterable[str]) -> None:
         discovered = []
@@ -306,7 +308,6 @@ class Crawler:
             started = time.monotonic()
             await asyncio.sleep(_LAG_CHECK_EVERY)
             lag = time.monotonic() - started - _LAG_CHECK_EVERY
-            self.max_loop_lag = max(self.max_loop_lag, lag)
             if lag > _LAG_REPORTED:
                 culprit = f" (last handler run: {self._last_handler})" if self._last_handler else ""
                 logger.warning("the event loop was blocked for %.2fs%s", lag, culprit)
