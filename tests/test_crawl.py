@@ -319,3 +319,27 @@ async def test_max_pages_counts_fetches_not_skips_across_a_resume(
     fetched = [r for r in read_records(tmp_path / "pages.jsonl") if r["status"] == 200]
     assert len(fetched) == 4  # 20 skips before the resume did not use up the budget
     assert counts.done == 4
+
+
+async def test_a_clean_stop_gives_unfetched_requests_back(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    frontier = MemoryFrontier()
+    output = JsonlSink(tmp_path / "pages.jsonl")
+    config = CrawlConfig(
+        fetch=FetchConfig(limits=Limits(concurrency=4, per_host=4)), respect_robots=False
+    )
+
+    async def stop_early(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        if page.url.path == "/site/3":
+            crawler.stop()
+        yield {}
+
+    crawler = Crawler(config, frontier=frontier, output=output, handler=stop_early)
+    await crawler.run([f"{server.url}/site/0"])
+    output.close()
+    counts = frontier.counts()
+    recorded = len(read_records(tmp_path / "pages.jsonl"))
+    assert counts.leased == 0  # nothing left held: what was not fetched is pending again
+    assert counts.pending > 0
+    assert counts.done + counts.failed + counts.skipped == recorded

@@ -150,3 +150,16 @@ def test_a_host_delay_applies_at_once_and_outlives_the_idle_host() -> None:
     scheduler.add("a4", "a", now=20)
     assert drain(scheduler, 20) == [("a3", "a")]  # the delay was remembered
     assert scheduler.next_wakeup() == 25.0
+
+
+def test_drain_takes_back_everything_not_started() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=1, per_host=1)
+    for item, host in (("a0", "a"), ("a1", "a"), ("b0", "b")):
+        scheduler.add(item, host, now=0)
+    scheduler.add("retry", "c", now=0, not_before=10)
+    assert drain(scheduler, 0) == [("a0", "a")]
+    assert sorted(scheduler.drain()) == ["a1", "b0", "retry"]
+    assert (scheduler.waiting, scheduler.in_flight) == (0, 1)
+    scheduler.release("a", now=1)
+    assert scheduler.idle
+    assert drain(scheduler, 20) == []

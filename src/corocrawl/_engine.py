@@ -78,6 +78,7 @@ class Engine:
         self._fetcher: Fetcher | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._dispatcher_wakes_at: float | None = None
+        self._not_started: list[Request] = []
 
     def stop(self) -> None:
         """Stop taking requests; those in flight finish and are emitted, nothing else starts."""
@@ -101,6 +102,11 @@ class Engine:
             raise RuntimeError("the engine is not running")
         return self._fetcher
 
+    def not_started(self) -> list[Request]:
+        """After a stop: the requests taken from the input that were never attempted (or whose
+        retry was still waiting), so their owner can give them back."""
+        return self._not_started + [pending.request for pending in self._scheduler.drain()]
+
     def set_host_delay(self, host: str, delay: float) -> None:
         """Space the starts of requests to `host` by `delay` seconds (a robots Crawl-delay)."""
         self._scheduler.set_delay(host, delay, now=time.monotonic())
@@ -121,6 +127,7 @@ class Engine:
         try:
             async for request in requests:
                 if self._stopping:
+                    self._not_started.append(request)
                     break
                 try:
                     url = fetchable_url(request.url)
@@ -210,8 +217,9 @@ class Engine:
         )
         now = time.monotonic()
         if decision.retry and self._stopping:
-            # Not final: dropped like the retries still waiting, so a resumable crawl fetches
-            # it again rather than keep a temporary error for good.
+            # Not final: given back like the retries still waiting, so a resumable crawl
+            # fetches it again rather than keep a temporary error for good.
+            self._not_started.append(pending.request)
             self._release(host, decision.host_pause)
             return
         if decision.retry:

@@ -120,6 +120,21 @@ class Scheduler(Generic[T]):
             state.ready_at = max(state.ready_at, now + pause)
         self._consider(host, state, now)
 
+    def drain(self) -> list[T]:
+        """Take every item not yet started (queued or waiting for a timer) out; in-flight
+        items are untouched and still need their release()."""
+        items = [item for state in self._hosts.values() for item in state.queue]
+        items += [item for _, _, _, item in self._delayed]
+        for state in self._hosts.values():
+            state.queue.clear()
+            state.delayed = 0
+        self._delayed.clear()
+        self._queued = 0
+        self._ring.clear()
+        for state in self._hosts.values():
+            state.in_ready_ring = False
+        return items
+
     def next_wakeup(self) -> float | None:
         """The earliest time at which a timer may make an item ready, if any is set."""
         host_timers, delayed = self._host_timers, self._delayed
