@@ -21,7 +21,7 @@ from ._config import (
     RetryPolicy,
     Timeouts,
 )
-from ._crawler import CrawlConfig, Crawler, Handler
+from ._crawler import Crawler
 from ._exceptions import (
     BackendUnavailable,
     BlockedURL,
@@ -45,6 +45,7 @@ from ._exceptions import (
     WorkerError,
 )
 from ._models import ErrorInfo, FetchResult, Request
+from ._pages import CrawlConfig, Handler
 from ._parse import Page
 from ._scope import Scope, SkipReason
 from ._sinks import JsonlSink

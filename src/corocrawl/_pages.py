@@ -1,0 +1,248 @@
+"""What a crawl does with each fetched page: its record, the links it leads to, its items.
+
+This runs where the page was fetched: in the crawl's own process, or in a worker process that
+sends each ProcessedPage to the coordinator, which owns the frontier and the outputs. Either
+way the engine, the robots.txt cache and the politeness state of a host live here, next to the
+fetching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from yarl import URL
+
+from ._config import FetchConfig, Limits, _require
+from ._engine import Engine
+from ._models import FetchResult, Request
+from ._parse import Page, parse_html, resolve_link
+from ._robots import RobotsCache
+from ._scope import Scope, ScopeRules, SkipReason
+from ._stats import Stats
+from ._urls import canonical_url, fingerprint
+from .frontier import Discovered
+
+__all__ = ["CrawlConfig", "Handler", "PageProcessor", "ProcessedPage", "page_record"]
+
+logger = logging.getLogger("corocrawl")
+
+# A page handler yields items (dicts, written to the items output) and URLs to follow.
+Handler = Callable[[Page], AsyncIterator[dict[str, Any] | str]]
+
+DEFAULT_CRAWL_LIMITS = Limits(concurrency=64, per_host=4)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_LAG_CHECK_EVERY = 0.1
+_LAG_REPORTED = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlConfig:
+    """Everything that shapes a crawl.
+
+    `delay` is the least time between two requests to one host (robots.txt's Crawl-delay may
+    ask for more, honoured up to 30 s). Bodies are always kept: a crawl parses them.
+
+        CrawlConfig(scope=Scope(max_depth=2), delay=0.5)
+    """
+
+    fetch: FetchConfig = field(default_factory=lambda: FetchConfig(limits=DEFAULT_CRAWL_LIMITS))
+    scope: Scope = field(default_factory=Scope)
+    delay: float = 0.0
+    respect_robots: bool = True
+    max_links_per_page: int = 1000
+    sort_query: bool = False
+    robots_retry: float = 300.0  # ask again this long after a robots.txt 5xx or no answer
+
+    def __post_init__(self) -> None:
+        _require(self.delay >= 0, f"delay must be >= 0, got {self.delay}")
+        _require(
+            self.max_links_per_page >= 0,
+            f"max links per page must be >= 0, got {self.max_links_per_page}",
+        )
+
+
+@dataclass(slots=True)
+class ProcessedPage:
+    """One request's outcome, ready to commit: links go to the frontier before the record is
+    written; `result` keeps its request (for the frontier id) but not its body."""
+
+    result: FetchResult
+    record: dict[str, Any]
+    outcome: str  # "done", "failed" or "skipped": the request's final state in the frontier
+    links: list[Discovered] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def unfetched(cls, result: FetchResult) -> ProcessedPage:
+        """A page with nothing to parse (an error made outside any engine)."""
+        return cls(result, page_record(result), _outcome(result))
+
+
+def page_record(result: FetchResult) -> dict[str, Any]:
+    """The crawl's record of a request: the fetch record plus where it was found."""
+    request = result.request
+    assert request is not None
+    record = result.to_record()
+    record.update(
+        depth=request.depth, found_on=request.referrer, title=None, links=None, skip=result.skip
+    )
+    return record
+
+
+class PageProcessor:
+    """Fetches a crawl's requests and turns each result into a ProcessedPage.
+
+    pages = PageProcessor(config, seed_hosts=["example.org"])
+    await pages.engine.run(requests, emit)  # emit(result) -> await pages.process(result)
+    """
+
+    def __init__(
+        self,
+        config: CrawlConfig,
+        *,
+        seed_hosts: Iterable[str] = (),
+        handler: Handler | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.config = config
+        self._rules = ScopeRules(config.scope, seed_hosts)
+        self._handler = handler
+        self.engine = Engine(
+            # Redirects are not followed by the fetcher: each target is discovered like a link,
+            # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
+            replace(config.fetch, keep_body=True, follow_redirects=False),
+            stats=stats,
+            delay=config.delay,
+            gate=self._check_robots if config.respect_robots else None,
+        )
+        self._robots: RobotsCache | None = None
+        self._last_handler = ""
+
+    @property
+    def stats(self) -> Stats:
+        return self.engine.stats
+
+    @property
+    def stopping(self) -> bool:
+        return self.engine.stopping
+
+    @property
+    def idle(self) -> bool:
+        return self.engine.idle
+
+    def stop(self) -> None:
+        self.engine.stop()
+
+    def not_started(self) -> list[Request]:
+        return self.engine.not_started()
+
+    def add_seed_host(self, host: str) -> None:
+        self._rules.add_seed_host(host)
+
+    async def run(
+        self,
+        requests: AsyncIterable[Request],
+        emit: Callable[[ProcessedPage], Awaitable[None]],
+    ) -> None:
+        """Fetch `requests`, emitting one ProcessedPage each, as `Engine.run` emits results."""
+
+        async def on_result(result: FetchResult) -> None:
+            await emit(await self.process(result))
+
+        lag_watch = asyncio.create_task(self._watch_loop_lag())
+        try:
+            await self.engine.run(requests, on_result)
+        finally:
+            lag_watch.cancel()
+
+    async def process(self, result: FetchResult) -> ProcessedPage:
+        request = result.request
+        assert request is not None
+        record = page_record(result)
+        links: list[Discovered] = []
+        items: list[dict[str, Any]] = []
+        location = result.headers.get("location") if result.status in _REDIRECTS else None
+        if location is not None:
+            target = resolve_link(URL(result.url), location)
+            record["redirect"] = None if target is None else str(target)
+            if target is not None:
+                links = self._discover([target], request.depth + 1, result.url)
+        elif result.ok and result.body is not None and result.content_type in _HTML_TYPES:
+            page = parse_html(
+                result.body,
+                URL(result.final_url or result.url),
+                charset=result.charset,
+                max_links=self.config.max_links_per_page,
+            )
+            record.update(title=page.title, links=page.links_found)
+            if page.links_found > len(page.links):
+                record["links_dropped"] = page.links_found - len(page.links)
+            follow = list(page.links)
+            if self._handler is not None:
+                record["handler_error"] = await self._run_handler(page, follow, items)
+            links = self._discover(follow, request.depth + 1, str(page.url))
+        result.body = None  # parsed: not carried any further
+        return ProcessedPage(result, record, _outcome(result), links, items)
+
+    async def _check_robots(self, request: Request, url: URL, host: str) -> str | float | None:
+        if self._robots is None:
+            self._robots = RobotsCache(
+                self.engine.fetcher,
+                self.config.fetch.user_agent,
+                unreachable_retry=self.config.robots_retry,
+            )
+        verdict = await self._robots.verdict(url)
+        if verdict.retry_in is not None:
+            return max(verdict.retry_in, 0.01)
+        if verdict.crawl_delay is not None and verdict.crawl_delay > self.config.delay:
+            self.engine.set_host_delay(host, verdict.crawl_delay)
+        return None if verdict.allowed else SkipReason.ROBOTS
+
+    async def _run_handler(
+        self, page: Page, follow: list[URL], items: list[dict[str, Any]]
+    ) -> str | None:
+        """Items join `items`, URLs join `follow`; a handler that raises costs its page a
+        `handler_error`, never the crawl (what it yielded before raising is kept)."""
+        assert self._handler is not None
+        self._last_handler = getattr(self._handler, "__qualname__", repr(self._handler))
+        try:
+            async for output in self._handler(page):
+                if isinstance(output, str):
+                    with contextlib.suppress(ValueError):
+                        follow.append(page.url.join(URL(output)))
+                else:
+                    items.append({"url": str(page.url), **output})
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _discover(self, links: Iterable[URL], depth: int, referrer: str) -> list[Discovered]:
+        discovered = []
+        for link in links:
+            if link.scheme not in ("http", "https") or not link.raw_host:
+                continue
+            canonical = canonical_url(link, sort_query=self.config.sort_query)
+            skip = self._rules.skip_reason(link, canonical, depth)
+            discovered.append(Discovered(fingerprint(canonical), canonical, depth, referrer, skip))
+        return discovered
+
+    async def _watch_loop_lag(self) -> None:
+        """Report the event loop stalling: a blocking call in a handler stops every fetch."""
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(_LAG_CHECK_EVERY)
+            lag = time.monotonic() - started - _LAG_CHECK_EVERY
+            if lag > _LAG_REPORTED:
+                culprit = f" (last handler run: {self._last_handler})" if self._last_handler else ""
+                logger.warning("the event loop was blocked for %.2fs%s", lag, culprit)
+
+
+def _outcome(result: FetchResult) -> str:
+    return "skipped" if result.skip else "failed" if result.error else "done"
