@@ -54,6 +54,9 @@ class ServerConfig:
     site_page_bytes: int = 5120  # approximate size of each site page, padded with text
     robots_txt: str | None = None  # body of /robots.txt; None answers 404
     robots_status: int | None = None  # answer /robots.txt with this status instead (e.g. 503)
+    # More addresses to listen on, on the same port: 127.0.0.2, 127.0.0.3... are further hosts
+    # on loopback, for tests that need several hosts (--workers partitions by host).
+    also_listen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -468,8 +471,11 @@ async def run_server(config: ServerConfig, *, ready: Callable[[str], None] | Non
     try:
         site = web.TCPSite(runner, config.host, config.port, backlog=_listen_backlog())
         await site.start()
+        port = runner.addresses[0][1]
+        for host in config.also_listen:
+            await web.TCPSite(runner, host, port, backlog=_listen_backlog()).start()
         if ready is not None:
-            ready(_base_url(config.host, runner.addresses[0][1]))
+            ready(_base_url(config.host, port))
         await asyncio.get_running_loop().create_future()  # serve until cancelled
     finally:
         await runner.cleanup()
@@ -505,6 +511,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve this file at /robots.txt (default: none, /robots.txt answers 404)",
     )
     parser.add_argument(
+        "--also-listen",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="also listen on ADDRESS, same port (repeatable): e.g. 127.0.0.2 for a second host",
+    )
+    parser.add_argument(
         "--robots-status",
         type=int,
         default=None,
@@ -525,6 +538,7 @@ def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
         site_page_bytes=args.site_page_bytes,
         robots_txt=None if robots_file is None else _read_robots_file(robots_file),
         robots_status=args.robots_status,
+        also_listen=tuple(args.also_listen),
     )
 
 
