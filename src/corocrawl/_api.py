@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 
 from ._config import FetchConfig
-from ._engine import Engine
 from ._loop import run
 from ._models import FetchResult, Request
+from ._pool import fetch_executor
 from ._stats import Stats
 
 __all__ = ["fetch", "fetch_all"]
@@ -20,7 +20,11 @@ URLSource = Iterable[str | Request] | AsyncIterable[str | Request]
 
 
 async def fetch(
-    urls: URLSource, config: FetchConfig | None = None, *, stats: Stats | None = None
+    urls: URLSource,
+    config: FetchConfig | None = None,
+    *,
+    stats: Stats | None = None,
+    workers: int = 1,
 ) -> AsyncGenerator[FetchResult, None]:
     """Fetch every URL concurrently and yield one result per URL as each completes.
 
@@ -31,10 +35,15 @@ async def fetch(
     `urls` may be any iterable or async iterable of URL strings (or Requests); it is read
     lazily, only as far ahead as the concurrency needs. A URL that cannot be fetched gives a
     result with its error, never an exception. Leaving the loop early stops the fetching.
+
+    With `workers` above 1, the fetching runs in that many processes, each owning the hosts
+    that hash to it and a share of the concurrency; results still come here, one per URL, and
+    a worker that dies is replaced without losing its URLs. (As with any multiprocessing, a
+    script that uses workers must guard its entry point with `if __name__ == "__main__":`.)
     """
-    engine = Engine(config or FetchConfig(), stats=stats)
+    executor = fetch_executor(config or FetchConfig(), workers, stats=stats)
     results = _Handover(capacity=_HANDOVER_CAPACITY)
-    runner = asyncio.create_task(engine.run(_as_requests(urls), results.put))
+    runner = asyncio.create_task(executor.run(_as_requests(urls), results.put))
     runner.add_done_callback(lambda _: results.wake_reader())
     try:
         while True:
@@ -50,7 +59,9 @@ async def fetch(
             await runner
 
 
-def fetch_all(urls: URLSource, config: FetchConfig | None = None) -> list[FetchResult]:
+def fetch_all(
+    urls: URLSource, config: FetchConfig | None = None, *, workers: int = 1
+) -> list[FetchResult]:
     """Fetch every URL and return the results in input order (blocking).
 
         results = corocrawl.fetch_all(["http://127.0.0.1:8080/"] * 10)
@@ -65,7 +76,7 @@ def fetch_all(urls: URLSource, config: FetchConfig | None = None) -> list[FetchR
         raise RuntimeError("fetch_all() blocks: inside an event loop, use 'async for' on fetch()")
 
     async def collect() -> list[FetchResult]:
-        return [result async for result in fetch(urls, config)]
+        return [result async for result in fetch(urls, config, workers=workers)]
 
     return sorted(run(collect()), key=lambda result: result.seq)
 

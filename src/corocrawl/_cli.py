@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -138,6 +139,14 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("fetching")
     group.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own event loop and a share of the hosts and "
+        "of --concurrency; 'auto' for one per core (default: 1, all in this process)",
+    )
+    group.add_argument(
         "--concurrency",
         type=_positive_int,
         default=DEFAULT_CONCURRENCY,
@@ -256,6 +265,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return len(os.sched_getaffinity(0))
+    return _positive_int(text)
 
 
 def _byte_size(text: str) -> int:

@@ -148,7 +148,9 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig) -> int:
             )
         output = JsonlSink(args.output, append=resumed)
         items = JsonlSink(args.items, append=resumed) if args.items else None
-        crawler = Crawler(config, frontier=frontier, output=output, items=items)
+        crawler = Crawler(
+            config, frontier=frontier, output=output, items=items, workers=args.workers
+        )
         return await _run(args, crawler, seeds, output, items, frontier)
     finally:
         await frontier.close()

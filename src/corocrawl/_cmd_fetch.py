@@ -13,14 +13,15 @@ from collections.abc import Callable
 import orjson
 
 from ._cli import fetch_config_from_args
-from ._engine import Engine
 from ._exceptions import SinkError
 from ._input import BadLine, count_url_lines, open_url_source, read_requests
 from ._loop import run
 from ._models import FetchResult
+from ._pool import fetch_executor
 from ._progress import format_summary, show_progress
 from ._run_support import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
 from ._sinks import JsonlSink
+from ._worker import Executor
 
 __all__ = ["run_fetch"]
 
@@ -29,12 +30,12 @@ def run_fetch(args: argparse.Namespace) -> int:
     config = fetch_config_from_args(args)
     stream, source = open_url_source(args.input)
     sink = JsonlSink(args.output)
-    return run(_fetch(args, Engine(config), stream, source, sink))
+    return run(_fetch(args, fetch_executor(config, args.workers), stream, source, sink))
 
 
 async def _fetch(
     args: argparse.Namespace,
-    engine: Engine,
+    engine: Executor[FetchResult],
     stream: io.BufferedIOBase,
     source: str,
     sink: JsonlSink,

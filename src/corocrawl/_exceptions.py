@@ -28,6 +28,8 @@ skips (robots, offsite, duplicate, depth) are values, not exceptions.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 __all__ = [
     "BackendUnavailable",
     "BlockedURL",
@@ -145,3 +147,18 @@ class WorkerError(CorocrawlError):
         if not self.remote_traceback:
             return base
         return f"{base}\n\nTraceback in worker {self.worker_id}:\n{self.remote_traceback}"
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def first_of(group: BaseExceptionGroup[Any], kind: type[_E]) -> _E | None:
+    """The first `kind` error in a task group's exceptions, however deeply nested."""
+    matching = group.subgroup(kind)
+    if matching is None:
+        return None
+    first: BaseException = matching
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, kind)
+    return first

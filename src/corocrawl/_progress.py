@@ -106,6 +106,11 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
         )
     if snap.skipped_input:
         lines.append(f"  input lines skipped: {snap.skipped_input:,} (reported above)")
+    if snap.worker_restarts:
+        lines.append(
+            f"  worker processes replaced after dying: {snap.worker_restarts:,} "
+            "(their requests were handed to the replacements)"
+        )
     if snap.elapsed > 0 and latency_sum / snap.elapsed >= 1.5:
         lines.append(
             f"  one at a time, these fetches would have taken about {latency_sum:,.1f}s "

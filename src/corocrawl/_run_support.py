@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from ._exceptions import SinkError
+from ._exceptions import SinkError, WorkerError, first_of
 from ._sinks import JsonlSink
 
 __all__ = [
@@ -91,15 +91,15 @@ def close_sinks(*sinks: JsonlSink | None) -> SinkError | None:
 
 
 def first_sink_error(group: ExceptionGroup[Exception]) -> SinkError:
-    """A failed output ends the run loudly; anything else in the group is a bug: re-raise it."""
-    sink_errors = group.subgroup(SinkError)
-    if sink_errors is None:
-        raise group
-    first: BaseException = sink_errors
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    assert isinstance(first, SinkError)
-    return first
+    """A failed output ends the run loudly; a failed worker is raised as itself; anything else
+    in the group is a bug: re-raise it."""
+    sink_error = first_of(group, SinkError)
+    if sink_error is not None:
+        return sink_error
+    worker_error = first_of(group, WorkerError)
+    if worker_error is not None:
+        raise worker_error from None
+    raise group
 
 
 def print_to_stderr(text: str) -> None:

@@ -65,6 +65,7 @@ class StatsSnapshot:
     p99: float | None
     skipped: int = 0
     skipped_input: int = 0
+    worker_restarts: int = 0
 
     @property
     def rate(self) -> float:
@@ -84,6 +85,7 @@ class StatsSnapshot:
             "by_error": dict(sorted(self.by_error.items())),
             "latency": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
             "skipped_input_lines": self.skipped_input,
+            "worker_restarts": self.worker_restarts,
         }
 
 
@@ -100,6 +102,7 @@ class Stats:
     skipped: int = 0
     bytes: int = 0
     skipped_input: int = 0
+    worker_restarts: int = 0
     latency_sum: float = 0.0
     by_status: Counter[int] = field(default_factory=Counter)
     by_error: Counter[str] = field(default_factory=Counter)
@@ -138,4 +141,5 @@ class Stats:
             p95=self.latency.percentile(0.95),
             p99=self.latency.percentile(0.99),
             skipped_input=self.skipped_input,
+            worker_restarts=self.worker_restarts,
         )

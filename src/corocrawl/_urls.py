@@ -7,7 +7,14 @@ import re
 
 from yarl import URL
 
-__all__ = ["FETCHABLE_SCHEMES", "canonical_url", "fetchable_url", "fingerprint", "host_key"]
+__all__ = [
+    "FETCHABLE_SCHEMES",
+    "canonical_url",
+    "fetchable_url",
+    "fingerprint",
+    "host_key",
+    "partition",
+]
 
 FETCHABLE_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -80,3 +87,14 @@ def _built_canonical(url: URL, *, sort_query: bool) -> str:
 def fingerprint(canonical: str) -> bytes:
     """16 bytes that stand for a canonical URL in the seen-set, whatever its length."""
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+
+
+def partition(url_text: str, parts: int) -> int:
+    """Which of `parts` workers owns the URL's host: stable across processes and runs (unlike
+    hash()), so one host's requests, delays and connections all live in one worker."""
+    try:
+        host = host_key(fetchable_url(url_text))
+    except ValueError:
+        host = url_text  # unfetchable: any worker records its error; keep it deterministic
+    digest = hashlib.blake2b(host.encode(errors="surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % parts
