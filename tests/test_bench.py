@@ -43,3 +43,19 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
         assert row["requests_per_s"]["median"] > 0
         assert row["peak_rss_mb"]["median"] > 0
     assert "vs aiohttp" in done.stdout
+
+
+def test_bench_crawl_on_several_hosts_with_workers(tmp_path: Path) -> None:
+    out = tmp_path / "crawl.json"
+    done = bench(
+        "crawl", "--pages", "30", "--links", "3", "--page-bytes", "20000", "--hosts", "2",
+        "--repeat", "1", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "on 2 host(s)" in done.stdout
+    rows = {row["contender"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"crawl-aiohttp", "crawl-corocrawl", "crawl-scrapy",
+                         "crawl-corocrawl-workers-2"}  # fmt: skip
+    for row in rows.values():
+        assert (row["requests"], row["ok_min"], row["failed_max"]) == (60, 60, 0)
+    assert "(workers " in done.stderr  # the CPU the worker processes took is reported apart

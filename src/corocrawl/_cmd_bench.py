@@ -6,7 +6,7 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
 import orjson
@@ -17,6 +17,7 @@ from ._bench._crawl_contenders import CRAWL_CONTENDERS
 from ._bench._report import plot_seed, print_seed_table, print_table
 from ._bench._seed import SEED_ROWS, run_seed, speedups
 from ._bench._suites import Row, run_throughput
+from ._urls import partition
 from .testing import ServerProcess
 
 __all__ = ["add_bench_commands"]
@@ -82,7 +83,14 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     crawl.add_argument("--links", type=int, default=10, help="links per page (default: 10)")
     crawl.add_argument("--page-bytes", type=int, default=5120, help="page size (default: 5120)")
     crawl.add_argument("--concurrency", type=int, default=64, help="default: 64")
-    _common(crawl, CRAWL_CONTENDERS)
+    crawl.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        help="serve the site on this many loopback addresses (127.0.0.x), one seed each, "
+        "spread evenly over the workers of crawl-corocrawl-workers-N (default: 1)",
+    )
+    _common(crawl, CRAWL_CONTENDERS, default=CRAWL_CONTENDERS[:4])
     crawl.set_defaults(run=_run_crawl_bench)
 
     scale = suites.add_parser(
@@ -99,14 +107,19 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     scale.set_defaults(run=_run_scale)
 
 
-def _common(parser: argparse.ArgumentParser, contenders: tuple[str, ...]) -> None:
+def _common(
+    parser: argparse.ArgumentParser,
+    contenders: tuple[str, ...],
+    *,
+    default: tuple[str, ...] | None = None,
+) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per contender (default: 3)")
     parser.add_argument(
         "--contenders",
         type=_contender_names,
-        default=list(contenders),
-        help=f"comma-separated, of {', '.join(sorted(CONTENDERS))} "
-        f"(default: {','.join(contenders)})",
+        default=list(default or contenders),
+        help=f"comma-separated, of {', '.join(contenders)} "
+        f"(default: {','.join(default or contenders)})",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
@@ -145,14 +158,33 @@ def _run_throughput(args: argparse.Namespace) -> int:
 
 
 def _run_crawl_bench(args: argparse.Namespace) -> int:
+    hosts = loopback_hosts(args.hosts)
     title = (
-        f"crawl: a synthetic site of {args.pages:,} pages, {args.links} links each, "
-        f"concurrency {args.concurrency}, robots off (requests = pages)"
+        f"crawl: a synthetic site of {args.pages:,} pages of {args.page_bytes:,} bytes, "
+        f"{args.links} links each, on {len(hosts)} host(s), concurrency {args.concurrency}, "
+        "robots off (requests = pages x hosts)"
     )
-    site = ("--site-pages", str(args.pages), "--site-links", str(args.links),
-            "--site-page-bytes", str(args.page_bytes))  # fmt: skip
-    return _bench(args, title, "/site/0", [(args.pages, args.concurrency)],
-                  server_args=site, baseline="crawl-aiohttp")  # fmt: skip
+    site: tuple[str, ...] = ("--site-pages", str(args.pages), "--site-links", str(args.links),
+                             "--site-page-bytes", str(args.page_bytes))  # fmt: skip
+    site += tuple(arg for host in hosts[1:] for arg in ("--also-listen", host))
+    return _bench(args, title, "/site/0", [(args.pages * len(hosts), args.concurrency)],
+                  server_args=site, baseline="crawl-aiohttp", hosts=hosts)  # fmt: skip
+
+
+def loopback_hosts(count: int) -> list[str]:
+    """`count` addresses 127.0.0.x, chosen so that 2 workers own equally many of them (host
+    partitioning would otherwise decide by chance how evenly the work is spread)."""
+    hosts: list[str] = []
+    owned = [0, 0]
+    for last in range(1, 255):
+        host = f"127.0.0.{last}"
+        owner = partition(f"http://{host}/", 2)
+        if owned[owner] < -(-count // 2):
+            hosts.append(host)
+            owned[owner] += 1
+        if len(hosts) == count:
+            return hosts
+    raise ValueError(f"cannot find {count} loopback hosts")
 
 
 def _run_scale(args: argparse.Namespace) -> int:
@@ -168,6 +200,7 @@ def _bench(
     *,
     server_args: tuple[str, ...] = (),
     baseline: str = "aiohttp",
+    hosts: Sequence[str] = ("127.0.0.1",),
 ) -> int:
     """Every contender at every (requests, concurrency) size, against one server process."""
     console = Console(stderr=True)
@@ -176,7 +209,7 @@ def _bench(
         console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
         for requests, concurrency in sizes:
             rows += run_throughput(
-                f"{server.url}{path}",
+                " ".join(f"{server.url.replace('127.0.0.1', host)}{path}" for host in hosts),
                 args.contenders,
                 requests=requests,
                 concurrency=concurrency,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import resource
 import sys
 import time
@@ -18,7 +19,12 @@ from typing import Any
 
 import orjson
 
-from corocrawl._bench._crawl_contenders import crawl_aiohttp, crawl_corocrawl, crawl_scrapy
+from corocrawl._bench._crawl_contenders import (
+    WORKER_COUNTS,
+    crawl_aiohttp,
+    crawl_corocrawl,
+    crawl_scrapy,
+)
 from corocrawl._loop import run
 from corocrawl._system import ensure_open_files
 
@@ -141,6 +147,12 @@ CONTENDERS: dict[str, Contender] = {
     "crawl-aiohttp": _on_event_loop(crawl_aiohttp),
     "crawl-corocrawl": _on_event_loop(crawl_corocrawl),
     "crawl-scrapy": crawl_scrapy,
+    **{
+        f"crawl-corocrawl-workers-{count}": _on_event_loop(
+            functools.partial(crawl_corocrawl, workers=count)
+        )
+        for count in WORKER_COUNTS
+    },
 }
 
 
@@ -154,22 +166,29 @@ def main(argv: list[str] | None = None) -> None:
     contender = CONTENDERS[args.contender]
 
     ensure_open_files(args.concurrency)
-    start, cpu_start = time.perf_counter(), time.process_time()
+    start, cpu_start, workers_start = time.perf_counter(), time.process_time(), _children_cpu()
     try:
         ok, failed = contender(args.url, args.requests, args.concurrency)
     except ImportError as exc:
         sys.stdout.write(orjson.dumps({"unavailable": exc.name or str(exc)}).decode() + "\n")
         return
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    worker_cpu = _children_cpu() - workers_start  # worker processes, counted once they exit
     usage = resource.getrusage(resource.RUSAGE_SELF)
     report = {
         "wall": wall,
         "ok": ok,
         "failed": failed,
-        "cpu": cpu,
+        "cpu": cpu + worker_cpu,
+        "worker_cpu": worker_cpu,
         "peak_rss_mb": usage.ru_maxrss / 1024,
     }
     sys.stdout.write(orjson.dumps(report).decode() + "\n")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

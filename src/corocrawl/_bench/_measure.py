@@ -26,6 +26,7 @@ class Measurement:
     cpu: float
     peak_rss_mb: float
     server_cpu: float | None = None
+    worker_cpu: float = 0.0  # the part of `cpu` spent in worker processes
 
     @property
     def rate(self) -> float:
@@ -89,6 +90,7 @@ def measure(
         failed=result["failed"],
         cpu=result["cpu"],
         peak_rss_mb=result["peak_rss_mb"],
+        worker_cpu=result.get("worker_cpu", 0.0),
         server_cpu=None
         if server_cpu_before is None or server_cpu_after is None
         else server_cpu_after - server_cpu_before,

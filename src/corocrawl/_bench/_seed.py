@@ -52,6 +52,7 @@ SEED_ROWS = (
         "aiomultiprocess-tuned", "... childconcurrency sized to the batch", False, 100, "3.1 s"
     ),
     SeedRow("corocrawl", "corocrawl fetch (one process)", False, None, None),
+    SeedRow("corocrawl-workers", f"corocrawl fetch --workers {_CPUS}", False, 100, "3.1 s"),
 )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 Strategy = Callable[[str, int], None]
+_CPUS = os.cpu_count() or 1
 
 
 def _blocking_get(url: str) -> int:
@@ -140,12 +141,22 @@ def aiomultiprocess_tuned(url: str, requests: int) -> None:
 
 def corocrawl_fetch(url: str, requests: int) -> None:
     """corocrawl's engine, one process, every request in flight at once."""
+    _corocrawl_fetch_all(url, requests, workers=1)
+
+
+def corocrawl_workers(url: str, requests: int) -> None:
+    """corocrawl with one worker process per core. Work is split by host, and the seed has one
+    host, so one worker owns it all: each gets the whole batch's concurrency to show that."""
+    _corocrawl_fetch_all(url, requests, workers=_CPUS)
+
+
+def _corocrawl_fetch_all(url: str, requests: int, *, workers: int) -> None:
     import corocrawl
 
-    limits = corocrawl.Limits(concurrency=requests)
+    limits = corocrawl.Limits(concurrency=requests * workers)
     timeouts = corocrawl.Timeouts(total=600)
     config = corocrawl.FetchConfig(limits=limits, timeouts=timeouts)
-    results = corocrawl.fetch_all([url] * requests, config)
+    results = corocrawl.fetch_all([url] * requests, config, workers=workers)
     failed = [result for result in results if not result.ok]
     if failed:
         raise RuntimeError(f"{len(failed)} fetches failed, e.g. {failed[0].error}")
@@ -156,12 +167,13 @@ STRATEGIES: dict[str, Strategy] = {
     "asyncio-blocking": asyncio_blocking,
     "asyncio-await-blocking": asyncio_await_blocking,
     "asyncio-wrapped-blocking": asyncio_wrapped_blocking,
-    "pool-cpus": _process_pool(os.cpu_count() or 1),
+    "pool-cpus": _process_pool(_CPUS),
     "pool-8": _process_pool(8),
     "asyncio-aiohttp": asyncio_aiohttp,
     "aiomultiprocess": aiomultiprocess_pool,
     "aiomultiprocess-tuned": aiomultiprocess_tuned,
     "corocrawl": corocrawl_fetch,
+    "corocrawl-workers": corocrawl_workers,
 }
 
 

@@ -89,9 +89,12 @@ def run_throughput(
         order = contenders if round_number % 2 == 0 else list(reversed(contenders))
         for name in order:
             run = measure(name, url, requests, concurrency, timeout=600, server_cpu=server_cpu)
+            workers = f" (workers {run.worker_cpu:,.1f}s)" if run.worker_cpu else ""
+            server = "" if run.server_cpu is None else f", server {run.server_cpu:,.1f}s CPU"
             say(
                 f"round {round_number + 1}/{repeat}: {name}: {run.rate:,.0f} requests/s, "
-                f"{run.cpu_per_request_us:,.0f} us CPU/request, {run.peak_rss_mb:,.0f} MB"
+                f"{run.cpu_per_request_us:,.0f} us CPU/request, {run.peak_rss_mb:,.0f} MB; "
+                f"wall {run.wall:,.1f}s, client {run.cpu:,.1f}s CPU{workers}{server}"
             )
             runs[name].append(run)
     return [Row(name, requests, concurrency, tuple(runs[name])) for name in contenders]
