@@ -284,15 +284,15 @@ class WorkerPool(Generic[P]):
             slot.in_flight = 0
             self.stats.in_flight = sum(other.in_flight for other in self._slots)
 
-    async def _take(self, slot: _Slot, payloads: list[P], in_flight: int, retries: int) -> None:
+    async def _take(
+        self, slot: _Slot, payloads: list[tuple[Any, ...]], in_flight: int, retries: int
+    ) -> None:
         slot.in_flight = in_flight
         self.stats.in_flight = sum(other.in_flight for other in self._slots)
         self.stats.retries += retries
-        for payload in payloads:
-            result = self._job.result_of(payload)
-            ticket = slot.outstanding.pop(result.seq)
-            result.seq, result.request = ticket.request.seq, ticket.request
-            await self._deliver(payload)
+        for packed in payloads:
+            ticket = slot.outstanding.pop(packed[0])
+            await self._deliver(self._job.unpack(packed, ticket.request))
         slot.deaths_in_a_row = 0
         if len(slot.outstanding) < self._window:
             slot.room.set()

@@ -18,7 +18,7 @@ import signal
 import sys
 import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypeVar
 
 from ._config import FetchConfig
@@ -28,6 +28,7 @@ from ._loop import run
 from ._models import ErrorInfo, FetchResult, Request
 from ._pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
 from ._stats import Stats
+from .frontier import Discovered
 
 __all__ = ["CrawlJob", "Executor", "FetchJob", "Job", "share_of", "worker_main"]
 
@@ -61,9 +62,18 @@ class Executor(Protocol[P_co]):
 
 
 class Job(Protocol[P]):
-    """What a worker does with its requests, and how the coordinator reads what comes back."""
+    """What a worker does with its requests, and how the coordinator reads what comes back.
+
+    Payloads cross between processes as plain tuples (`pack`, then `unpack` with the original
+    request): pickling dataclasses costs ten times as much, which a link-heavy crawl notices.
+    The first item of a packed payload is the request's ticket.
+    """
 
     def executor(self, concurrency: int) -> Executor[P]: ...
+
+    def pack(self, payload: P) -> tuple[Any, ...]: ...
+
+    def unpack(self, packed: tuple[Any, ...], request: Request) -> P: ...
 
     def result_of(self, payload: P) -> FetchResult: ...
 
@@ -81,6 +91,12 @@ class FetchJob:
     def executor(self, concurrency: int) -> Engine:
         limits = replace(self.config.limits, concurrency=concurrency)
         return Engine(replace(self.config, limits=limits))
+
+    def pack(self, payload: FetchResult) -> tuple[Any, ...]:
+        return pack_result(payload)
+
+    def unpack(self, packed: tuple[Any, ...], request: Request) -> FetchResult:
+        return unpack_result(packed, request)
 
     def result_of(self, payload: FetchResult) -> FetchResult:
         return payload
@@ -105,6 +121,17 @@ class CrawlJob:
         config = replace(self.config, fetch=replace(self.config.fetch, limits=limits))
         return PageProcessor(config, seed_hosts=self.seed_hosts, handler=self.handler)
 
+    def pack(self, payload: ProcessedPage) -> tuple[Any, ...]:
+        # Discovered is a named tuple: sent as a plain tuple, it pickles without its class.
+        links = [tuple(link) for link in payload.links]
+        result = pack_result(payload.result)
+        return (result[0], result, payload.record, payload.outcome, links, payload.items)
+
+    def unpack(self, packed: tuple[Any, ...], request: Request) -> ProcessedPage:
+        _ticket, result, record, outcome, links, items = packed
+        discovered = [Discovered._make(link) for link in links]
+        return ProcessedPage(unpack_result(result, request), record, outcome, discovered, items)
+
     def result_of(self, payload: ProcessedPage) -> FetchResult:
         return payload.result
 
@@ -114,6 +141,25 @@ class CrawlJob:
 
     def size_of(self, payload: ProcessedPage) -> int:
         return 1 + len(payload.links)
+
+
+_RESULT_FIELDS = tuple(
+    field.name for field in fields(FetchResult) if field.name not in ("seq", "error", "request")
+)
+
+
+def pack_result(result: FetchResult) -> tuple[Any, ...]:
+    """A FetchResult as a tuple: its ticket (seq) first; its request stays behind."""
+    error = None if result.error is None else (result.error.type, result.error.message)
+    return (result.seq, error, *[getattr(result, name) for name in _RESULT_FIELDS])
+
+
+def unpack_result(packed: tuple[Any, ...], request: Request) -> FetchResult:
+    _ticket, error, *values = packed
+    result = FetchResult(**dict(zip(_RESULT_FIELDS, values, strict=True)))
+    result.seq, result.request = request.seq, request
+    result.error = None if error is None else ErrorInfo(*error)
+    return result
 
 
 def share_of(concurrency: int, workers: int) -> int:
@@ -201,7 +247,7 @@ class _Worker:
             yield request
 
     async def _emit(self, payload: Any) -> None:
-        self._outbox.append(payload)
+        self._outbox.append(self._job.pack(payload))
         self._outbox_size += self._job.size_of(payload)
         if len(self._outbox) >= _FLUSH_PAYLOADS or self._outbox_size >= _FLUSH_LINKS:
             await self._flush()

@@ -37,6 +37,10 @@ class Row:
         return Spread.of([run.cpu_per_request_us for run in self.runs])
 
     @property
+    def worker_cpu_per_request_us(self) -> Spread:
+        return Spread.of([run.worker_cpu / run.requests * 1e6 for run in self.runs])
+
+    @property
     def server_cpu_per_request_us(self) -> Spread | None:
         values = [run.server_cpu_per_request_us for run in self.runs]
         known = [value for value in values if value is not None]
@@ -62,6 +66,7 @@ class Row:
             "wall_s": _spread(self.wall),
             "requests_per_s": _spread(self.rate),
             "client_cpu_us_per_request": _spread(self.cpu_per_request_us),
+            "of_which_worker_processes_us_per_request": _spread(self.worker_cpu_per_request_us),
             "server_cpu_us_per_request": None
             if self.server_cpu_per_request_us is None
             else _spread(self.server_cpu_per_request_us),
