@@ -35,8 +35,12 @@ logger = logging.getLogger("corocrawl")
 
 P = TypeVar("P")
 
-MAX_DEATHS_PER_REQUEST = 3  # then it is recorded as failed, so one bad URL cannot loop forever
-MAX_DEATHS_IN_A_ROW = 5  # deaths of one worker with no result in between: give up, loudly
+# A worker that dies this many times in a row, with no result in between, ends the run loudly
+# (a bug, or a handler that cannot load): before any request is blamed for it.
+MAX_DEATHS_IN_A_ROW = 3
+# A request held by a worker at this many of its deaths is recorded as failed, so that one
+# poisonous URL cannot kill workers for ever. Only deaths of a worker that had connected count.
+MAX_DEATHS_PER_REQUEST = 4
 _SEND_BATCH = 128
 _SEND_EVERY = 0.005
 _START_TIMEOUT = 60.0
@@ -61,6 +65,7 @@ class _Slot:
         self.connected = None
         self.outstanding: dict[int, _Ticket] = {}
         self.unsent: list[Request] = []
+        self.connected_once = False  # the current process said hello
         self.input_ended = False
         self.in_flight = 0
         self.deaths_in_a_row = 0
@@ -121,7 +126,9 @@ class WorkerPool(Generic[P]):
         self._stopping = True
         for slot in self._slots:
             for request in slot.unsent:
-                self._not_started.append(slot.outstanding.pop(request.seq).request)
+                ticket = slot.outstanding.pop(request.seq, None)
+                if ticket is not None:
+                    self._not_started.append(ticket.request)
             slot.unsent = []
             slot.send(("stop",))
             slot.room.set()
@@ -155,12 +162,13 @@ class WorkerPool(Generic[P]):
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            _hello, index, _pid = await receive(reader)
+            _hello, index, pid = await receive(reader)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
             return
-        connected = self._slots[index].connected
-        if connected is None or connected.done():
+        slot = self._slots[index]
+        connected = slot.connected
+        if connected is None or connected.done() or slot.process is None or slot.process.pid != pid:
             writer.close()  # a late arrival from a worker already given up on
             return
         connected.set_result((reader, writer))
@@ -196,14 +204,24 @@ class WorkerPool(Generic[P]):
     async def _supervise(self, slot: _Slot) -> None:
         """Keep a worker running in `slot` until it has said goodbye."""
         while True:
+            slot.connected_once = False
             finished = await self._start(slot) and await self._listen(slot)
             exit_code = await self._reap(slot)
             if finished:
                 return
-            how = _describe_exit(exit_code)
+            how = _describe_exit(exit_code) if slot.connected_once else "it never connected"
             if self._stopping:
+                traceback_text = f"\n{slot.last_traceback}" if slot.last_traceback else ""
+                logger.warning(
+                    "worker %d died while stopping (%s); its %d requests are given back%s",
+                    slot.index,
+                    how,
+                    len(slot.outstanding),
+                    traceback_text,
+                )
                 self._not_started.extend(ticket.request for ticket in slot.outstanding.values())
                 slot.outstanding.clear()
+                slot.unsent = []
                 return
             slot.deaths_in_a_row += 1
             self.stats.worker_restarts += 1
@@ -223,7 +241,10 @@ class WorkerPool(Generic[P]):
                 traceback_text,
             )
             slot.last_traceback = ""
-            await self._fail_repeated_victims(slot, how)
+            if slot.connected_once:
+                await self._fail_repeated_victims(slot, how)
+            if len(slot.outstanding) < self._window:
+                slot.room.set()
 
     async def _start(self, slot: _Slot) -> bool:
         """Start the slot's process and hand it the slot's requests; False if it died first."""
@@ -235,7 +256,13 @@ class WorkerPool(Generic[P]):
             name=f"corocrawl-worker-{slot.index}",
             daemon=True,
         )
-        process.start()
+        # Blocked across the spawn, so a Ctrl-C meant for this process group cannot hit the
+        # child before it has set its own handlers (it unblocks them once it has).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         slot.process = process
         exited = _exit_future(process)
         try:
@@ -251,6 +278,7 @@ class WorkerPool(Generic[P]):
             slot.connected.cancel()
             return False
         slot.reader, slot.writer = slot.connected.result()
+        slot.connected_once = True
         slot.unsent = []  # all of them are outstanding, and sent just below
         requests = [replace(ticket.request, seq=id_) for id_, ticket in slot.outstanding.items()]
         for start in range(0, len(requests), _SEND_BATCH):
@@ -272,6 +300,10 @@ class WorkerPool(Generic[P]):
                 elif message[0] == "bye":
                     for ticket_id in message[1]:
                         self._not_started.append(slot.outstanding.pop(ticket_id).request)
+                    # Nothing should be left; if anything is, it is given back, never dropped.
+                    self._not_started.extend(ticket.request for ticket in slot.outstanding.values())
+                    slot.outstanding.clear()
+                    slot.room.set()
                     return True
                 elif message[0] == "error":
                     slot.last_traceback = message[1]
@@ -306,9 +338,12 @@ class WorkerPool(Generic[P]):
         """Count a death against every request the worker held; one held at
         MAX_DEATHS_PER_REQUEST deaths is recorded as failed instead of tried again."""
         for ticket_id, ticket in list(slot.outstanding.items()):
+            if ticket_id not in slot.outstanding:
+                continue  # given back by a stop() meanwhile
             ticket.deaths += 1
             if ticket.deaths >= MAX_DEATHS_PER_REQUEST:
                 del slot.outstanding[ticket_id]
+                slot.unsent = [request for request in slot.unsent if request.seq != ticket_id]
                 error = ErrorInfo(
                     "WorkerError",
                     f"the worker holding this request died {ticket.deaths} times (last: {how})",
@@ -316,7 +351,7 @@ class WorkerPool(Generic[P]):
                 await self._deliver(self._job.failure(ticket.request, error))
 
     async def _reap(self, slot: _Slot) -> int | None:
-        process, slot.process = slot.process, None
+        process = slot.process
         if process is None:
             return None
         await asyncio.to_thread(process.join, _REAP_TIMEOUT)
@@ -324,6 +359,7 @@ class WorkerPool(Generic[P]):
             process.kill()
             await asyncio.to_thread(process.join)
         exit_code = process.exitcode
+        slot.process = None  # only now: a cancelled reap leaves it for _kill_all
         process.close()
         return exit_code
 

@@ -171,6 +171,7 @@ def worker_main(address: str, slot: int, job: Job[Any], concurrency: int) -> Non
     """The worker process's entry point (spawned by the coordinator's WorkerPool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # see _pool
     logging.basicConfig(format=f"corocrawl worker {slot}: %(message)s", level=logging.WARNING)
     try:
         run(_serve(address, slot, job, concurrency))
