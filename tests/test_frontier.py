@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from corocrawl import ConfigError
 from corocrawl._urls import fingerprint
-from corocrawl.frontier import Discovered, Frontier, MemoryFrontier, SqliteFrontier
+from corocrawl.frontier import Discovered, Frontier, MemoryFrontier, RedisFrontier, SqliteFrontier
 
 Opener = Callable[[], Awaitable[Frontier]]
 
@@ -19,14 +20,18 @@ def found(*paths: str, depth: int = 1, skip: str | None = None) -> list[Discover
     return [Discovered(fingerprint(url), url, depth, "http://example.com/", skip) for url in urls]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def open_frontier(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     opened: list[Frontier] = []
+    crawl_id = f"contract-{uuid.uuid4().hex}"
 
     async def opener() -> Frontier:
         frontier: Frontier
         if request.param == "memory":
             frontier = MemoryFrontier()
+        elif request.param == "redis":
+            server = request.getfixturevalue("redis_server")
+            frontier = await RedisFrontier.open(server.url, crawl_id)
         else:
             frontier = await SqliteFrontier.open(tmp_path / "state.db")
         opened.append(frontier)

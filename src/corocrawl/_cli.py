@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cmd_bench import add_bench_commands
     from ._cmd_crawl import add_crawl_arguments, run_crawl
     from ._cmd_demo import run_demo
+    from ._cmd_distributed import (
+        add_export_arguments,
+        add_status_arguments,
+        add_worker_arguments,
+        run_export,
+        run_status,
+        run_worker,
+    )
     from ._cmd_fetch import run_fetch
     from ._cmd_serve import run_serve
     from .testing import add_server_arguments
@@ -101,6 +109,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_crawl_arguments(crawl)
     add_fetch_options(crawl)
     crawl.set_defaults(run=run_crawl)
+
+    worker = commands.add_parser(
+        "worker",
+        help="join a crawl shared through Redis, from any machine",
+        description="Work on the crawl NAME that 'corocrawl crawl --frontier redis://... "
+        "--crawl-id NAME SEED...' started: take a share of its hosts, fetch and parse, and "
+        "exit when the whole crawl is finished. Run it on as many machines as you like.",
+    )
+    add_worker_arguments(worker)
+    add_fetch_options(worker)
+    worker.set_defaults(run=run_worker)
+
+    status = commands.add_parser(
+        "status",
+        help="where a crawl shared through Redis stands",
+        description="Pending, in flight, done, failed, the longest queues by host, and each "
+        "live worker of a crawl shared through Redis.",
+    )
+    add_status_arguments(status)
+    status.set_defaults(run=run_status)
+
+    export = commands.add_parser(
+        "export",
+        help="gather a shared crawl's records into one file, one record per URL",
+        description="Read the workers' output files of a crawl shared through Redis and write "
+        "exactly one record per URL (a URL fetched twice, after a worker died, keeps one).",
+    )
+    add_export_arguments(export)
+    export.set_defaults(run=run_export)
 
     serve = commands.add_parser(
         "serve",
@@ -231,6 +268,40 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_frontier_arguments(parser: argparse._ActionsContainer, *, required: bool) -> None:
+    parser.add_argument(
+        "--frontier",
+        required=required,
+        metavar="redis://HOST:PORT/DB",
+        help="a Redis (>= 7) or Valkey server shared by every worker of the crawl",
+    )
+    parser.add_argument(
+        "--crawl-id",
+        required=required,
+        metavar="NAME",
+        help="the crawl's name: its keys in Redis and its output files",
+    )
+
+
+def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="with a Redis frontier, each worker process writes DIR/NAME.WORKER.jsonl "
+        "(default: the current directory); gather them with 'corocrawl export'",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often a worker renews its hold on its share of the hosts; a worker silent "
+        "for 5 heartbeats loses it to the others, who redo its requests (default: 2)",
+    )
+
+
 def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
     """Map the fetching options onto a FetchConfig; ConfigError names the bad option."""
     return FetchConfig(
@@ -269,7 +340,9 @@ def _positive_int(text: str) -> int:
 
 def _workers(text: str) -> int:
     if text == "auto":
-        return len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))  # the cores this process may use
+        return os.cpu_count() or 1
     return _positive_int(text)
 
 

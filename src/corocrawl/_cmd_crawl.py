@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from ._cli import fetch_config_from_args
+from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
 from ._crawler import CrawlConfig, Crawler
 from ._exceptions import ConfigError
 from ._input import BadLine, open_url_source, read_requests
@@ -21,7 +21,7 @@ from ._sinks import JsonlSink
 from ._urls import fetchable_url
 from .frontier import Frontier, MemoryFrontier, SqliteFrontier
 
-__all__ = ["add_crawl_arguments", "run_crawl"]
+__all__ = ["LABEL", "add_crawl_arguments", "drive_crawl", "run_crawl", "seeds_from"]
 
 LABEL = "corocrawl crawl"
 
@@ -97,6 +97,11 @@ def add_crawl_arguments(crawl: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not read robots.txt (it is obeyed by default)",
     )
+    shared = crawl.add_argument_group(
+        "shared crawl (many workers, many machines: see docs/scaling.md)"
+    )
+    add_frontier_arguments(shared, required=False)
+    add_output_dir_argument(shared)
     crawl.set_defaults(concurrency=64, per_host=4)
 
 
@@ -118,6 +123,14 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
 
 
 def run_crawl(args: argparse.Namespace) -> int:
+    if args.frontier is not None or args.crawl_id is not None:
+        if args.frontier is None or args.crawl_id is None:
+            raise ConfigError("a shared crawl needs both --frontier and --crawl-id")
+        if not args.frontier.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"--frontier {args.frontier!r}: give a redis:// URL")
+        from ._cmd_distributed import run_shared_crawl
+
+        return run_shared_crawl(args)
     config = crawl_config_from_args(args)
     for seed in args.seeds:
         try:
@@ -132,7 +145,7 @@ def run_crawl(args: argparse.Namespace) -> int:
 async def _crawl(args: argparse.Namespace, config: CrawlConfig) -> int:
     seeds = list(args.seeds)
     if args.input is not None:
-        seeds += await _seeds_from(args.input)
+        seeds += await seeds_from(args.input)
     frontier: Frontier
     if args.state is not None:
         frontier = await SqliteFrontier.open(args.state)
@@ -151,12 +164,12 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig) -> int:
         crawler = Crawler(
             config, frontier=frontier, output=output, items=items, workers=args.workers
         )
-        return await _run(args, crawler, seeds, output, items, frontier)
+        return await drive_crawl(args, crawler, seeds, output, items, frontier)
     finally:
         await frontier.close()
 
 
-async def _run(
+async def drive_crawl(
     args: argparse.Namespace,
     crawler: Crawler,
     seeds: list[str],
@@ -202,7 +215,7 @@ async def _run(
     return EXIT_INTERRUPTED if interrupts.count else 0
 
 
-async def _seeds_from(path: str) -> list[str]:
+async def seeds_from(path: str) -> list[str]:
     stream, source = open_url_source(path)
 
     def report(bad: BadLine) -> None:

@@ -29,11 +29,12 @@ from ._urls import canonical_url, fetchable_url, fingerprint, host_key
 from ._worker import CrawlJob, Executor
 from .frontier import Discovered, Frontier
 
-__all__ = ["CrawlConfig", "Crawler", "Handler"]
+__all__ = ["CrawlConfig", "Crawler", "Handler", "seed_requests"]
 
 _COMMIT_EVERY = 0.05
 _COMMIT_PAGES = 256
 _FLUSH_EVERY = 0.5
+_IDLE_POLL = 0.2
 
 
 class Crawler:
@@ -130,17 +131,9 @@ class Crawler:
 
     async def _add_seeds(self, seeds: Iterable[str]) -> set[str]:
         """Queue the seeds; return the hosts that are the crawl's scope."""
-        hosts = set()
-        discovered = []
-        for text in seeds:
-            url = fetchable_url(text)
-            hosts.add(host_key(url))
-            canonical = canonical_url(url, sort_query=self.config.sort_query)
-            discovered.append(Discovered(fingerprint(canonical), canonical, depth=0))
-        await self._frontier.add(discovered)
+        await self._frontier.add(seed_requests(seeds, sort_query=self.config.sort_query))
         # On a resume the seeds may not be given again: the scope comes from the state too.
-        hosts.update(host_key(URL(seed)) for seed in await self._frontier.seeds())
-        return hosts
+        return {host_key(URL(seed)) for seed in await self._frontier.seeds()}
 
     async def _requests(self, executor: Executor[ProcessedPage]) -> AsyncIterator[Request]:
         """Leased requests for the executor, until nothing is pending and nothing in flight."""
@@ -160,14 +153,16 @@ class Crawler:
                 )
             if claimed:
                 continue
-            if (
-                executor.idle
-                and not self._batch_records
-                and not self._commit_lock.locked()
-                and self._frontier.counts().pending == 0
-            ):
-                return
-            await self._progress.wait()
+            if executor.idle and not self._batch_records and not self._commit_lock.locked():
+                counts = self._frontier.counts()
+                written = sum(len(ids) for ids in self._written.values())
+                # Finished when nothing is pending and every lease left is a request of ours
+                # already recorded; a shared frontier also waits for other workers' leases.
+                if counts.pending == 0 and counts.leased <= written:
+                    return
+            # Woken by our own commits; the timeout sees what other workers add or finish.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), _IDLE_POLL)
 
     async def _accept(self, page: ProcessedPage) -> None:
         request = page.result.request
@@ -217,3 +212,12 @@ class Crawler:
         if self._items is not None:
             self._items.flush()
         await self._frontier.complete(written["done"], written["failed"], written["skipped"])
+
+
+def seed_requests(seeds: Iterable[str], *, sort_query: bool) -> list[Discovered]:
+    """Seeds as frontier entries at depth 0; ValueError names a seed that is no http(s) URL."""
+    discovered = []
+    for text in seeds:
+        canonical = canonical_url(fetchable_url(text), sort_query=sort_query)
+        discovered.append(Discovered(fingerprint(canonical), canonical, depth=0))
+    return discovered

@@ -13,6 +13,7 @@ __all__ = [
     "fetchable_url",
     "fingerprint",
     "host_key",
+    "host_partition",
     "partition",
 ]
 
@@ -96,5 +97,10 @@ def partition(url_text: str, parts: int) -> int:
         host = host_key(fetchable_url(url_text))
     except ValueError:
         host = url_text  # unfetchable: any worker records its error; keep it deterministic
+    return host_partition(host, parts)
+
+
+def host_partition(host: str, parts: int) -> int:
+    """`partition()` for a host name already extracted."""
     digest = hashlib.blake2b(host.encode(errors="surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % parts

@@ -1,14 +1,19 @@
-"""Frontier backends behind one interface: memory, and SQLite (survives kill -9)."""
+"""Frontier backends behind one interface: memory, SQLite (survives kill -9), and Redis
+(shared by workers on many machines)."""
 
 from ._base import Discovered, Frontier, FrontierCounts, Leased
 from ._memory import MemoryFrontier
+from ._redis import CrawlStatus, RedisFrontier, WorkerStatus
 from ._sqlite import SqliteFrontier
 
 __all__ = [
+    "CrawlStatus",
     "Discovered",
     "Frontier",
     "FrontierCounts",
     "Leased",
     "MemoryFrontier",
+    "RedisFrontier",
     "SqliteFrontier",
+    "WorkerStatus",
 ]

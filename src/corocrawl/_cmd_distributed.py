@@ -1,0 +1,293 @@
+"""A crawl shared through Redis: `crawl --frontier redis://...` seeds it (and works on it),
+`worker` joins it from any machine, `status` shows it, `export` gathers its records."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
+from ._cmd_crawl import LABEL, drive_crawl, seeds_from
+from ._crawler import Crawler, seed_requests
+from ._exceptions import ConfigError
+from ._loop import run
+from ._pages import CrawlConfig
+from ._run_support import print_to_stderr
+from ._scope import Scope
+from ._sinks import JsonlSink
+from ._urls import canonical_url, fetchable_url
+from .frontier import RedisFrontier
+
+__all__ = [
+    "add_export_arguments",
+    "add_status_arguments",
+    "add_worker_arguments",
+    "run_export",
+    "run_shared_crawl",
+    "run_status",
+    "run_worker",
+]
+
+# The settings every worker of a crawl must share, saved in Redis by whoever seeds it.
+_SHARED = ("allow_domain", "include", "exclude", "max_depth", "sort_query",
+           "max_links_per_page", "delay", "ignore_robots", "per_host")  # fmt: skip
+
+
+def add_worker_arguments(worker: argparse.ArgumentParser) -> None:
+    add_frontier_arguments(worker, required=True)
+    add_output_dir_argument(worker)
+    worker.set_defaults(concurrency=64, per_host=4)
+
+
+def add_status_arguments(status: argparse.ArgumentParser) -> None:
+    add_frontier_arguments(status, required=True)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument(
+        "--hosts", type=int, default=10, help="hosts with the longest queues shown (default: 10)"
+    )
+
+
+def add_export_arguments(export: argparse.ArgumentParser) -> None:
+    add_frontier_arguments(export, required=True)
+    export.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="the workers' output files (default: --output-dir/NAME.*.jsonl)",
+    )
+    export.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR")
+    export.add_argument("-o", "--output", default="-", help="one JSONL file (default: stdout)")
+
+
+def run_shared_crawl(args: argparse.Namespace) -> int:
+    """`corocrawl crawl --frontier redis://...`: save the settings, add the seeds, and work."""
+    if args.state is not None:
+        raise ConfigError("--state is for a SQLite frontier; a Redis frontier keeps the state")
+    if args.max_pages is not None:
+        raise ConfigError("--max-pages is not supported with a Redis frontier yet")
+    if args.output != "-" or args.items is not None:
+        raise ConfigError(
+            "with a Redis frontier each worker writes its own file: use --output-dir, "
+            "then 'corocrawl export' (and no --items)"
+        )
+    for seed in args.seeds:
+        try:
+            fetchable_url(seed)
+        except ValueError as exc:
+            raise ConfigError(f"seed {seed!r}: {exc}") from None
+    fetch_config_from_args(args)  # reports a bad option before anything is written to Redis
+    run(_seed(args))
+    return run_worker(args)
+
+
+async def _seed(args: argparse.Namespace) -> None:
+    seeds = list(args.seeds)
+    if args.input is not None:
+        seeds += await seeds_from(args.input)
+    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    try:
+        for warning in await frontier.server_warnings():
+            print_to_stderr(f"{LABEL}: warning: {warning}")
+        settings = {name: getattr(args, name) for name in _SHARED}
+        if not await frontier.save_settings(settings):
+            saved = await frontier.shared_settings()
+            if saved != orjson.loads(orjson.dumps(settings)):
+                print_to_stderr(
+                    f"{LABEL}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
+                    "settings apply, not these"
+                )
+        saved = await frontier.shared_settings() or settings
+        added = await frontier.add(seed_requests(seeds, sort_query=saved["sort_query"]))
+        print_to_stderr(f"{LABEL}: crawl {args.crawl_id!r}: {added} new seed(s) queued")
+    finally:
+        await frontier.close()
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """`corocrawl worker`: join the crawl with --workers processes, until it is finished."""
+    if args.workers == 1:
+        return run(_work(args))
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_process, args=(args,), name=f"corocrawl-worker-{number}")
+        for number in range(args.workers)
+    ]
+    for process in processes:
+        process.start()
+    # Ctrl-C reaches every process of the terminal's group: each worker drains by itself.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stop_all(*_: object) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: each worker drains as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        for process in processes:
+            process.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    codes = [process.exitcode or 0 for process in processes]
+    return max(codes, key=abs)
+
+
+def _worker_process(args: argparse.Namespace) -> None:
+    sys.exit(run(_work(args)))
+
+
+async def _work(args: argparse.Namespace) -> int:
+    frontier = await RedisFrontier.open(
+        args.frontier, args.crawl_id, heartbeat=args.heartbeat, lease_ttl=5 * args.heartbeat
+    )
+    try:
+        settings = await frontier.shared_settings()
+        if settings is None:
+            raise ConfigError(
+                f"crawl {args.crawl_id!r} has not been started: start it with "
+                f"'corocrawl crawl --frontier {args.frontier} --crawl-id {args.crawl_id} SEED...'"
+            )
+        for warning in await frontier.server_warnings():
+            print_to_stderr(f"{LABEL}: warning: {warning}")
+        config = _crawl_config(settings, args)
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        path = args.output_dir / f"{args.crawl_id}.{frontier.worker_id}.jsonl"
+        output = JsonlSink(path, append=True)
+        crawler = Crawler(config, frontier=frontier, output=output)
+        return await drive_crawl(args, crawler, [], output, None, frontier)
+    finally:
+        await frontier.close()
+
+
+def _crawl_config(settings: dict[str, Any], args: argparse.Namespace) -> CrawlConfig:
+    """The crawl's shared settings with this worker's own fetching options."""
+    shared = argparse.Namespace(**{**vars(args), **settings})
+    fetch = fetch_config_from_args(shared)
+    return CrawlConfig(
+        fetch=fetch,
+        scope=Scope(
+            allow_domains=tuple(shared.allow_domain),
+            include=tuple(shared.include),
+            exclude=tuple(shared.exclude),
+            max_depth=shared.max_depth,
+        ),
+        delay=shared.delay,
+        respect_robots=not shared.ignore_robots,
+        max_links_per_page=shared.max_links_per_page,
+        sort_query=shared.sort_query,
+    )
+
+
+def run_status(args: argparse.Namespace) -> int:
+    return run(_status(args))
+
+
+async def _status(args: argparse.Namespace) -> int:
+    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    try:
+        if await frontier.shared_settings() is None:
+            raise ConfigError(f"no crawl {args.crawl_id!r} in {args.frontier}")
+        status = await frontier.status()
+    finally:
+        await frontier.close()
+    counts = status.counts
+    busiest = sorted(status.queued_by_host.items(), key=lambda item: -item[1])[: args.hosts]
+    if args.json:
+        document = {
+            "crawl_id": args.crawl_id,
+            "finished": status.finished,
+            "pending": counts.pending,
+            "in_flight": counts.leased,
+            "done": counts.done,
+            "failed": counts.failed,
+            "skipped": counts.skipped,
+            "partitions": status.partitions,
+            "queued_by_host": dict(busiest),
+            "workers": [
+                {
+                    "id": worker.id,
+                    "last_seen_s": round(worker.last_seen, 1),
+                    "partitions": worker.partitions,
+                    "done": worker.done,
+                }
+                for worker in status.workers
+            ],
+        }
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    state = "finished" if status.finished else "running" if status.workers else "no live worker"
+    print(f"crawl {args.crawl_id!r}: {state}")
+    print(
+        f"  pending {counts.pending:,}, in flight {counts.leased:,}, done {counts.done:,}, "
+        f"failed {counts.failed:,}, skipped {counts.skipped:,}"
+    )
+    if busiest:
+        print("  queued or in flight, by host: " + ", ".join(f"{h} {n:,}" for h, n in busiest))
+    print(f"  live workers: {len(status.workers)} (hosts split in {status.partitions} partitions)")
+    for worker in status.workers:
+        print(
+            f"    {worker.id}: {worker.partitions} partitions, {worker.done:,} done, "
+            f"seen {worker.last_seen:.1f}s ago"
+        )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    return run(_export(args))
+
+
+async def _export(args: argparse.Namespace) -> int:
+    """One record per URL from the workers' files. At-least-once delivery may have fetched a
+    URL twice (a worker died after writing it, before acknowledging it): a response wins over
+    an error, else the first one written is kept."""
+    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    try:
+        status = await frontier.status()
+    finally:
+        await frontier.close()
+    files = args.files or sorted(args.output_dir.glob(f"{args.crawl_id}.*.jsonl"))
+    if not files:
+        raise ConfigError(f"no output files of crawl {args.crawl_id!r} in {args.output_dir}")
+    best: dict[str, tuple[int, int, int]] = {}  # url -> (rank, file index, line number)
+    for file_index, path in enumerate(files):
+        for line_number, record in _records(path):
+            url = canonical_url(fetchable_url(record["url"]))
+            rank = 0 if record.get("status") is not None else 1
+            if url not in best or rank < best[url][0]:
+                best[url] = (rank, file_index, line_number)
+    chosen = {(file_index, line) for _, file_index, line in best.values()}
+    output = JsonlSink(args.output)
+    try:
+        for file_index, path in enumerate(files):
+            for line_number, record in _records(path):
+                if (file_index, line_number) in chosen:
+                    output.write(record)
+    finally:
+        output.close()
+    counts = status.counts
+    final = counts.done + counts.failed + counts.skipped
+    print_to_stderr(
+        f"corocrawl export: {len(best):,} URLs from {len(files)} file(s); Redis counts "
+        f"{final:,} final, {counts.pending + counts.leased:,} not yet"
+    )
+    if len(best) < final:
+        print_to_stderr(
+            f"corocrawl export: warning: {final - len(best):,} final URLs have no record in "
+            "these files: is a worker's output file missing?"
+        )
+        return 1
+    return 0
+
+
+def _records(path: Path) -> Any:
+    with path.open("rb") as lines:
+        for line_number, line in enumerate(lines, 1):
+            if line.endswith(b"\n"):  # a torn last line of a killed worker was never final
+                yield line_number, orjson.loads(line)

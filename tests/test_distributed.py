@@ -1,0 +1,239 @@
+"""A crawl shared through a real redis-server by several worker processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from conftest import RedisServer
+
+from corocrawl.testing import ServerProcess
+
+HOSTS = tuple(f"127.0.0.{number}" for number in range(1, 9))
+PAGES = 150
+HEARTBEAT = "0.3"  # a silent worker loses its hosts after 5 heartbeats: 1.5 s
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[ServerProcess]:
+    args = ["--delay", "0", "--site-pages", str(PAGES), "--site-links", "4"]
+    for host in HOSTS[1:]:
+        args += ["--also-listen", host]
+    server = ServerProcess(*args)
+    server.start()
+    yield server
+    server.stop()
+
+
+def seeds(server: ServerProcess) -> list[str]:
+    return [f"{server.url.replace('127.0.0.1', host)}/site/0" for host in HOSTS]
+
+
+def expected(server: ServerProcess) -> set[str]:
+    return {f"{seed[: -len('0')]}{page}" for seed in seeds(server) for page in range(PAGES)}
+
+
+def corocrawl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "corocrawl", *args]
+
+
+def shared(redis_url: str, crawl_id: str, out: Path, heartbeat: str = HEARTBEAT) -> list[str]:
+    return ["--frontier", redis_url, "--crawl-id", crawl_id, "--output-dir", str(out),
+            "--heartbeat", heartbeat, "-q"]  # fmt: skip
+
+
+def start_crawl(
+    server: ServerProcess,
+    redis_url: str,
+    crawl_id: str,
+    out: Path,
+    *extra: str,
+    heartbeat: str = HEARTBEAT,
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        corocrawl("crawl", *seeds(server), *shared(redis_url, crawl_id, out, heartbeat),
+                  "--ignore-robots", "--per-host", "1", "--delay", "0.03", *extra),
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def start_worker(redis_url: str, crawl_id: str, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        corocrawl("worker", *shared(redis_url, crawl_id, out)), stderr=subprocess.PIPE, text=True
+    )
+
+
+def lines_in(out: Path) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in out.glob("*.jsonl"))
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def finish(*processes: subprocess.Popen[str]) -> None:
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+
+
+def exported(redis_url: str, crawl_id: str, out: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        corocrawl("export", "--frontier", redis_url, "--crawl-id", crawl_id, "--output-dir",
+                  str(out), "-o", str(out / "all.json")),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in (out / "all.json").read_text().splitlines()]
+
+
+def recorded(out: Path) -> Counter[str]:
+    return Counter(
+        json.loads(line)["url"]
+        for path in out.glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    )
+
+
+def status(redis_url: str, crawl_id: str) -> dict[str, Any]:
+    done = subprocess.run(
+        corocrawl("status", "--frontier", redis_url, "--crawl-id", crawl_id, "--json"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def test_three_workers_share_a_crawl_politely_and_reach_every_page_once(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"three-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    site.reset_stats()
+    processes = [start_crawl(site, redis_server.url, crawl_id, out)]
+    wait_until(lambda: lines_in(out) > 0, "the first records")
+    processes += [start_worker(redis_server.url, crawl_id, out) for _ in range(2)]
+    wait_until(lambda: len(status(redis_server.url, crawl_id)["workers"]) == 3, "3 live workers")
+    running = status(redis_server.url, crawl_id)
+    assert not running["finished"]
+    assert running["pending"] + running["in_flight"] > 0
+    assert set(running["queued_by_host"]) <= set(HOSTS)
+    finish(*processes)  # each worker exits by itself once the crawl is finished
+
+    counts = recorded(out)
+    assert set(counts) == expected(site)
+    assert max(counts.values()) == 1  # nobody died: no page was fetched twice
+    assert sum(1 for path in out.glob("*.jsonl") if path.stat().st_size) >= 2  # work was shared
+    # One request at a time per host, across all three processes:
+    peaks = site.stats()["peak_in_flight_by_host"]
+    assert len(peaks) == len(HOSTS)
+    assert set(peaks.values()) == {1}
+    final = status(redis_server.url, crawl_id)
+    assert final["finished"]
+    assert (final["done"], final["pending"], final["in_flight"]) == (len(expected(site)), 0, 0)
+    assert {record["url"] for record in exported(redis_server.url, crawl_id, out)} == expected(site)
+
+
+def test_a_worker_killed_mid_crawl_has_its_requests_redone_by_the_others(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"kill-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    first = start_crawl(site, redis_server.url, crawl_id, out)
+    wait_until(lambda: lines_in(out) > 0, "the first records")
+    others = [start_worker(redis_server.url, crawl_id, out) for _ in range(2)]
+    wait_until(lambda: len(status(redis_server.url, crawl_id)["workers"]) == 3, "3 live workers")
+    time.sleep(0.5)
+    first.send_signal(signal.SIGKILL)  # the seeding worker: it holds hosts and leases
+    first.wait(timeout=10)
+    assert first.stderr is not None
+    first.stderr.close()
+    finish(*others)
+
+    counts = recorded(out)
+    assert set(counts) == expected(site)  # nothing lost
+    records = exported(redis_server.url, crawl_id, out)
+    assert len(records) == len(expected(site))  # exactly one final record per URL
+    assert {record["url"] for record in records} == expected(site)
+    assert all(record["status"] == 200 for record in records)
+
+
+def test_redis_killed_and_restarted_mid_crawl_loses_nothing(
+    site: ServerProcess, own_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"restart-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    # Leases (5 heartbeats) outlast the outage, so no worker loses its hosts meanwhile.
+    crawl = start_crawl(site, own_redis_server.url, crawl_id, out, "--workers", "2", heartbeat="1")
+    wait_until(lambda: lines_in(out) > 100, "100 records")
+    own_redis_server.kill()
+    time.sleep(1.0)
+    written_while_down = lines_in(out)
+    own_redis_server.start()  # same port, same directory: it reloads its append-only file
+    _, stderr = crawl.communicate(timeout=120)
+    assert crawl.returncode == 0, stderr
+    assert "Redis unreachable" in stderr
+    assert lines_in(out) > written_while_down
+    counts = recorded(out)
+    assert set(counts) == expected(site)
+    # Only what was in flight around the restart may have been recorded twice.
+    assert sum(counts.values()) - len(counts) <= 32 * len(HOSTS)
+    final = status(own_redis_server.url, crawl_id)
+    assert final["finished"]
+    assert final["done"] == len(expected(site))
+
+
+def test_a_worker_without_a_started_crawl_says_how_to_start_it(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        corocrawl("worker", *shared(redis_server.url, "never-started", tmp_path)),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "crawl 'never-started' has not been started" in done.stderr
+    assert "corocrawl crawl --frontier" in done.stderr
+
+
+def test_redis_settings_that_lose_requests_are_warned_about(
+    site: ServerProcess, own_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(own_redis_server.url)
+    client.config_set("appendonly", "no")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.close()
+    done = subprocess.run(
+        corocrawl("crawl", seeds(site)[0], *shared(own_redis_server.url, "warned", tmp_path),
+                  "--ignore-robots", "--max-depth", "0"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "without 'appendonly yes'" in done.stderr
+    assert "maxmemory-policy allkeys-lru" in done.stderr
+
+
+def test_export_keeps_one_record_per_url_preferring_a_response(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = "http://example.com/a"
+    error = {"url": url, "status": None, "error": {"type": "ReadError", "message": "reset"}}
+    response = {"url": url, "status": 200, "error": None}
+    (tmp_path / "crawl.one.jsonl").write_text(json.dumps(error) + "\n")
+    (tmp_path / "crawl.two.jsonl").write_text(
+        json.dumps(response) + "\n" + json.dumps({"url": "http://example.com/b", "status": 404})
+        + "\n" + '{"url": "http://example.com/torn'  # a killed worker's last, partial line
+    )  # fmt: skip
+    records = exported(redis_server.url, "crawl", tmp_path)
+    assert records == [response, {"url": "http://example.com/b", "status": 404}]
