@@ -295,10 +295,10 @@ def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--heartbeat",
         type=float,
-        default=2.0,
+        default=1.0,
         metavar="SECONDS",
         help="how often a worker renews its hold on its share of the hosts; a worker silent "
-        "for 5 heartbeats loses it to the others, who redo its requests (default: 2)",
+        "for 5 heartbeats loses it to the others, who redo its requests (default: 1)",
     )
 
 

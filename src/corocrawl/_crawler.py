@@ -33,7 +33,7 @@ __all__ = ["CrawlConfig", "Crawler", "Handler", "seed_requests"]
 
 _COMMIT_EVERY = 0.05
 _COMMIT_PAGES = 256
-_FLUSH_EVERY = 0.5
+_FLUSH_EVERY = 0.2
 _IDLE_POLL = 0.2
 
 

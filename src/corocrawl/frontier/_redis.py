@@ -184,7 +184,7 @@ class RedisFrontier:
         heartbeat: float,
         lease_ttl: float,
         unavailable_after: float,
-        hold_per_partition: int = 32,
+        hold_per_partition: int = 64,
     ) -> None:
         self.crawl_id = crawl_id
         self.worker_id = worker_id
@@ -216,6 +216,8 @@ class RedisFrontier:
         self._counts = FrontierCounts(0, 0, 0, 0, 0)
         self._done_here = 0
         self._rotation = 0
+        self._target = partitions
+        self._next_acquire = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -227,8 +229,8 @@ class RedisFrontier:
         *,
         worker_id: str | None = None,
         partitions: int = DEFAULT_PARTITIONS,
-        heartbeat: float = 2.0,
-        lease_ttl: float = 10.0,
+        heartbeat: float = 1.0,
+        lease_ttl: float = 5.0,
         unavailable_after: float = 300.0,
         join: bool = True,
     ) -> RedisFrontier:
@@ -303,6 +305,10 @@ class RedisFrontier:
     async def claim(self, limit: int) -> list[Leased]:
         self._check_open()
         claimed: list[Leased] = []
+        if sum(self._owned.values()) < self._target and time.monotonic() >= self._next_acquire:
+            # Short of our share: look for partitions freed since the last heartbeat.
+            self._next_acquire = time.monotonic() + self._heartbeat_every / 4
+            await self._acquire(self._target - sum(self._owned.values()))
         while self._offer and len(claimed) < limit:
             claimed.append(self._offer.popleft())
         active = [number for number, claiming in self._owned.items() if claiming]
@@ -474,7 +480,7 @@ class RedisFrontier:
                     "redis frontier: partition %d was taken over by another worker", number
                 )
                 del self._owned[number]
-        target = math.ceil(self.partitions / live)
+        target = self._target = math.ceil(self.partitions / live)
         claiming = [number for number, active in self._owned.items() if active]
         for number in claiming[target:]:
             self._owned[number] = False  # drain it, then give it up
