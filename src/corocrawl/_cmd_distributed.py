@@ -13,13 +13,12 @@ from typing import Any
 import orjson
 
 from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
-from ._cmd_crawl import LABEL, drive_crawl, seeds_from
+from ._cmd_crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
 from ._crawler import Crawler, seed_requests
 from ._exceptions import ConfigError
 from ._loop import run
 from ._pages import CrawlConfig
 from ._run_support import print_to_stderr
-from ._scope import Scope
 from ._sinks import JsonlSink
 from ._urls import canonical_url, fetchable_url
 from .frontier import RedisFrontier
@@ -168,20 +167,8 @@ async def _work(args: argparse.Namespace) -> int:
 
 def _crawl_config(settings: dict[str, Any], args: argparse.Namespace) -> CrawlConfig:
     """The crawl's shared settings with this worker's own fetching options."""
-    shared = argparse.Namespace(**{**vars(args), **settings})
-    fetch = fetch_config_from_args(shared)
-    return CrawlConfig(
-        fetch=fetch,
-        scope=Scope(
-            allow_domains=tuple(shared.allow_domain),
-            include=tuple(shared.include),
-            exclude=tuple(shared.exclude),
-            max_depth=shared.max_depth,
-        ),
-        delay=shared.delay,
-        respect_robots=not shared.ignore_robots,
-        max_links_per_page=shared.max_links_per_page,
-        sort_query=shared.sort_query,
+    return crawl_config_from_args(
+        argparse.Namespace(**{**vars(args), **settings, "max_pages": None})
     )
 
 
