@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio
 
 from corocrawl import ConfigError
 from corocrawl._urls import fingerprint
@@ -133,5 +136,43 @@ async def test_sqlite_handles_batches_larger_than_one_statement(tmp_path: Path) 
         await frontier.complete([request.id for request in leased])
         counts = frontier.counts()
         assert (counts.pending, counts.leased, counts.done) == (0, 0, 2500)
+    finally:
+        await frontier.close()
+
+
+async def test_redis_adopts_requests_whose_claim_reply_was_lost(redis_server: Any) -> None:
+    frontier = await RedisFrontier.open(
+        redis_server.url, f"lost-{uuid.uuid4().hex}", heartbeat=0.1, lease_ttl=0.5
+    )
+    try:
+        await frontier.add(found("/a", "/b"))
+        # Deliver them to this consumer behind its back: a claim whose reply never arrived.
+        number = next(iter(frontier._owned))
+        keys = [frontier._counts_key]
+        for owned in frontier._owned:
+            keys += [frontier._streams[owned], frontier._owners[owned]]
+        await frontier._claim_script(
+            keys=keys, args=["crawlers", frontier.worker_id, 10] + [64] * len(frontier._owned)
+        )
+        assert number in frontier._owned
+        assert await frontier.claim(10) == []  # delivered, but unknown to the frontier
+        await asyncio.sleep(1.0)  # a lease period without a touch: the sweep adopts them
+        urls = sorted(request.url for request in await frontier.claim(10))
+        assert urls == ["http://example.com/a", "http://example.com/b"]
+    finally:
+        await frontier.close()
+
+
+async def test_redis_claims_nothing_from_a_partition_another_worker_took(
+    redis_server: Any,
+) -> None:
+    frontier = await RedisFrontier.open(redis_server.url, f"taken-{uuid.uuid4().hex}")
+    try:
+        await frontier.add(found("/a"))
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        for owner in frontier._owners:
+            await client.set(owner, "someone-else")
+        await client.aclose()
+        assert await frontier.claim(10) == []  # its own view is stale; the lease decides
     finally:
         await frontier.close()

@@ -15,7 +15,7 @@ import orjson
 from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
 from ._cmd_crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
 from ._crawler import Crawler, seed_requests
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, CorocrawlError
 from ._loop import run
 from ._pages import CrawlConfig
 from ._run_support import print_to_stderr
@@ -90,20 +90,27 @@ async def _seed(args: argparse.Namespace) -> None:
     seeds = list(args.seeds)
     if args.input is not None:
         seeds += await seeds_from(args.input)
-    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False, create=True)
     try:
         for warning in await frontier.server_warnings():
             print_to_stderr(f"{LABEL}: warning: {warning}")
         settings = {name: getattr(args, name) for name in _SHARED}
-        if not await frontier.save_settings(settings):
-            saved = await frontier.shared_settings()
-            if saved != orjson.loads(orjson.dumps(settings)):
-                print_to_stderr(
-                    f"{LABEL}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
-                    "settings apply, not these"
-                )
-        saved = await frontier.shared_settings() or settings
-        added = await frontier.add(seed_requests(seeds, sort_query=saved["sort_query"]))
+        saved = await frontier.shared_settings()
+        if saved is not None and saved != orjson.loads(orjson.dumps(settings)):
+            print_to_stderr(
+                f"{LABEL}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
+                "settings apply, not these"
+            )
+        current = saved or settings
+        added = await frontier.add(seed_requests(seeds, sort_query=current["sort_query"]))
+        # Saved only now: a worker that finds the settings finds the seeds queued too.
+        await frontier.save_settings(settings)
+        if saved is not None and added:
+            print_to_stderr(
+                f"{LABEL}: note: workers already running keep the scope they started with; a new "
+                "seed on another host is followed beyond its own page by workers started after "
+                "this"
+            )
         print_to_stderr(f"{LABEL}: crawl {args.crawl_id!r}: {added} new seed(s) queued")
     finally:
         await frontier.close()
@@ -134,12 +141,21 @@ def run_worker(args: argparse.Namespace) -> int:
             process.join()
     finally:
         signal.signal(signal.SIGINT, previous)
-    codes = [process.exitcode or 0 for process in processes]
-    return max(codes, key=abs)
+    # A worker killed by a signal (negative exit code) is a failure too.
+    codes = [1 if (process.exitcode or 0) < 0 else process.exitcode or 0 for process in processes]
+    return max(codes)
 
 
 def _worker_process(args: argparse.Namespace) -> None:
-    sys.exit(run(_work(args)))
+    try:
+        code = run(_work(args))
+    except ConfigError as exc:
+        print_to_stderr(f"corocrawl {args.command}: error: {exc}")
+        code = 2
+    except CorocrawlError as exc:
+        print_to_stderr(f"corocrawl {args.command}: error: {exc}")
+        code = 1
+    sys.exit(code)
 
 
 async def _work(args: argparse.Namespace) -> int:
@@ -245,7 +261,10 @@ async def _export(args: argparse.Namespace) -> int:
     best: dict[str, tuple[int, int, int]] = {}  # url -> (rank, file index, line number)
     for file_index, path in enumerate(files):
         for line_number, record in _records(path):
-            url = canonical_url(fetchable_url(record["url"]))
+            try:
+                url = canonical_url(fetchable_url(record["url"]))
+            except ValueError:
+                url = record["url"]  # recorded as skipped or failed: its text is its key
             rank = 0 if record.get("status") is not None else 1
             if url not in best or rank < best[url][0]:
                 best[url] = (rank, file_index, line_number)

@@ -159,7 +159,12 @@ class Crawler:
                 # Finished when nothing is pending and every lease left is a request of ours
                 # already recorded; a shared frontier also waits for other workers' leases.
                 if counts.pending == 0 and counts.leased <= written:
-                    return
+                    # Likely the end: record what is written, then make sure no lease is left
+                    # (on a shared frontier, one of ours may have been redone by another).
+                    await self._flush()
+                    counts = self._frontier.counts()
+                    if counts.pending == 0 and counts.leased == 0:
+                        return
             # Woken by our own commits; the timeout sees what other workers add or finish.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), _IDLE_POLL)

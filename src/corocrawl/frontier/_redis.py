@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 64
 _GROUP = "crawlers"
+_ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
 
 # KEYS: seen, counts, seeds, hosts, stream... ARGV: per request 7 fields (fingerprint, index of
@@ -63,15 +64,15 @@ if added > 0 then redis.call('HINCRBY', KEYS[2], 'added', added) end
 return added
 """
 
-# KEYS: counts, stream... ARGV: group, consumer, limit, then each stream's own limit. New
-# entries of the streams, in order.
+# KEYS: counts, then (stream, its owner lease) pairs. ARGV: group, consumer, limit, then each
+# stream's own limit. New entries of the streams this consumer still owns, in order.
 _CLAIM = """
 local out = {}
 local remaining = tonumber(ARGV[3])
-for i = 2, #KEYS do
+for i = 2, #KEYS, 2 do
   if remaining <= 0 then break end
-  local count = math.min(remaining, tonumber(ARGV[i + 2]))
-  if count > 0 then
+  local count = math.min(remaining, tonumber(ARGV[3 + i / 2]))
+  if count > 0 and redis.call('GET', KEYS[i + 1]) == ARGV[2] then
     local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count,
                              'STREAMS', KEYS[i], '>')
     if reply then
@@ -122,13 +123,27 @@ if released > 0 then redis.call('HINCRBY', KEYS[1], 'leased', -released) end
 return released
 """
 
-# KEYS: lease. ARGV: worker id, ttl ms. 1 if renewed (still ours), else 0.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+# KEYS: leases. ARGV: worker id, ttl ms. The indexes (1-based) of the leases no longer ours.
+_RENEW_ALL = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  else
+    table.insert(lost, i)
+  end
 end
-return 0
+return lost
+"""
+
+# KEYS: candidate leases. ARGV: worker id, ttl ms, how many. The indexes of those taken.
+_ACQUIRE = """
+local taken = {}
+for i = 1, #KEYS do
+  if #taken >= tonumber(ARGV[3]) then break end
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then table.insert(taken, i) end
+end
+return taken
 """
 
 _GIVE_UP = """
@@ -204,7 +219,8 @@ class RedisFrontier:
         self._claim_script = client.register_script(_CLAIM)
         self._complete_script = client.register_script(_COMPLETE)
         self._release_script = client.register_script(_RELEASE)
-        self._renew_script = client.register_script(_RENEW)
+        self._renew_script = client.register_script(_RENEW_ALL)
+        self._acquire_script = client.register_script(_ACQUIRE)
         self._give_up_script = client.register_script(_GIVE_UP)
         self._owned: dict[int, bool] = {}  # partition -> still claiming from it (not draining)
         self._leases: dict[int, _Entry] = {}
@@ -233,6 +249,7 @@ class RedisFrontier:
         lease_ttl: float = 5.0,
         unavailable_after: float = 300.0,
         join: bool = True,
+        create: bool | None = None,
     ) -> RedisFrontier:
         """Connect and take this worker's share of the partitions (none if `join` is False:
         for status and export, which only read)."""
@@ -250,20 +267,23 @@ class RedisFrontier:
             frontier = cls(
                 client,
                 crawl_id,
-                worker_id=worker_id or f"{socket.gethostname()}-{os.getpid()}",
+                worker_id=worker_id
+                or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}",
                 partitions=partitions if stored is None else int(stored),  # the crawl's own
                 heartbeat=heartbeat,
                 lease_ttl=lease_ttl,
                 unavailable_after=unavailable_after,
             )
-            await frontier._setup(join, create=stored is None)
+            await frontier._setup(
+                join, create=stored is None and (join if create is None else create)
+            )
         except BaseException:
             await client.aclose()
             raise
         return frontier
 
     async def _setup(self, join: bool, *, create: bool) -> None:
-        if create and join:
+        if create:
             await self._call(self._create)
         await self._refresh_counts()
         if join:
@@ -286,8 +306,14 @@ class RedisFrontier:
 
     async def add(self, discovered: Sequence[Discovered]) -> int:
         self._check_open()
-        if not discovered:
-            return 0
+        added = 0
+        # In batches: one script blocks Redis while it runs, and a huge seed list must not.
+        for start in range(0, len(discovered), _ADD_BATCH):
+            added += await self._add(discovered[start : start + _ADD_BATCH])
+        await self._refresh_counts()
+        return added
+
+    async def _add(self, discovered: Sequence[Discovered]) -> int:
         streams: dict[int, int] = {}  # partition -> its index in KEYS
         args: list[Any] = []
         for item in discovered:
@@ -299,7 +325,6 @@ class RedisFrontier:
         keys = [self._seen, self._counts_key, self._seeds_key, self._hosts_key]
         keys += [self._streams[number] for number in streams]
         added: int = await self._call(lambda: self._add_script(keys=keys, args=args))
-        await self._refresh_counts()
         return added
 
     async def claim(self, limit: int) -> list[Leased]:
@@ -316,12 +341,14 @@ class RedisFrontier:
             # Start from another partition each time, so that no host waits behind another.
             self._rotation = (self._rotation + 1) % len(active)
             order = active[self._rotation :] + active[: self._rotation]
-            keys = [self._counts_key] + [self._streams[number] for number in order]
+            keys = [self._counts_key]
+            for number in order:
+                keys += [self._streams[number], self._owners[number]]
             args = [_GROUP, self.worker_id, limit - len(claimed)]
             args += [max(0, self._hold_per_partition - self._held[number]) for number in order]
             reply = await self._call(lambda: self._claim_script(keys=keys, args=args))
             for index, entries in reply:
-                number = order[int(index) - 2]
+                number = order[(int(index) - 2) // 2]
                 claimed += [self._lease(number, entry_id, fields) for entry_id, fields in entries]
         await self._refresh_counts()  # the whole crawl's: other workers move it too
         return claimed
@@ -332,11 +359,13 @@ class RedisFrontier:
         self._check_open()
         streams: dict[int, int] = {}
         args: list[Any] = [_GROUP]
+        forgotten: list[int] = []
         for outcome, ids in (("done", done), ("failed", failed), ("skipped", skipped)):
             for request_id in ids:
                 entry = self._forget(request_id)
                 if entry is None:
                     continue
+                forgotten.append(entry.partition)
                 index = streams.setdefault(entry.partition, 3 + len(streams))
                 args += [index, entry.entry_id, outcome, entry.host]
                 self._done_here += 1
@@ -344,6 +373,7 @@ class RedisFrontier:
             return
         keys = [self._counts_key, self._hosts_key] + [self._streams[number] for number in streams]
         await self._call(lambda: self._complete_script(keys=keys, args=args))
+        self._held.subtract(forgotten)
         await self._refresh_counts()
 
     async def release(self, ids: Sequence[int]) -> None:
@@ -351,10 +381,12 @@ class RedisFrontier:
         self._check_open()
         streams: dict[int, int] = {}
         args: list[Any] = [_GROUP]
+        forgotten: list[int] = []
         for request_id in sorted(ids):
             entry = self._forget(request_id)
             if entry is None:
                 continue
+            forgotten.append(entry.partition)
             leased = entry.leased
             index = streams.setdefault(entry.partition, 2 + len(streams))
             args += [index, entry.entry_id, leased.url, leased.depth, leased.referrer or "",
@@ -365,6 +397,7 @@ class RedisFrontier:
         self._offer = deque(leased for leased in self._offer if leased.id not in released)
         keys = [self._counts_key] + [self._streams[number] for number in streams]
         await self._call(lambda: self._release_script(keys=keys, args=args))
+        self._held.subtract(forgotten)
         await self._refresh_counts()
 
     def counts(self) -> FrontierCounts:
@@ -460,26 +493,30 @@ class RedisFrontier:
             await asyncio.sleep(self._heartbeat_every)
             try:
                 await self._beat()
-            except BackendUnavailable as exc:
-                logger.warning("redis frontier: heartbeat failed: %s", exc)
+            except Exception as exc:
+                # Whatever failed, the leases may be lost: claim nothing until renewed. (The
+                # claim script checks the lease too, so a stale view never takes a host.)
+                logger.warning("redis frontier: heartbeat failed (%s); holding no hosts", exc)
+                self._owned.clear()
 
     async def _beat(self) -> None:
         now = time.time()
         pipe_result = await self._call(lambda: self._register(now))
         live = max(1, int(pipe_result))
-        for number in list(self._owned):
-            renewed = await self._call(
+        owned = list(self._owned)
+        if owned:
+            lost = await self._call(
                 partial(
                     self._renew_script,
-                    keys=[self._owners[number]],
+                    keys=[self._owners[number] for number in owned],
                     args=[self.worker_id, self._lease_ms],
                 )
             )
-            if not renewed:
+            for index in lost:
                 logger.warning(
-                    "redis frontier: partition %d was taken over by another worker", number
+                    "redis frontier: lost partition %d to another worker", owned[index - 1]
                 )
-                del self._owned[number]
+                del self._owned[owned[index - 1]]
         target = self._target = math.ceil(self.partitions / live)
         claiming = [number for number, active in self._owned.items() if active]
         for number in claiming[target:]:
@@ -495,6 +532,8 @@ class RedisFrontier:
         wanted = target - sum(self._owned.values())
         if wanted > 0:
             await self._acquire(wanted)
+        for number in list(self._owned):
+            await self._sweep(number)
         await self._refresh_counts()
 
     async def _register(self, now: float) -> int:
@@ -513,41 +552,41 @@ class RedisFrontier:
     async def _acquire(self, wanted: int) -> None:
         candidates = [number for number in range(self.partitions) if number not in self._owned]
         random.shuffle(candidates)
-        for number in candidates:
-            if wanted <= 0:
-                return
-            taken = await self._call(
-                partial(self._redis.set, self._owners[number], self.worker_id, nx=True,
-                        px=self._lease_ms)
-            )  # fmt: skip
-            if taken:
-                self._owned[number] = True
-                wanted -= 1
-                await self._take_over(number)
+        taken = await self._call(
+            partial(
+                self._acquire_script,
+                keys=[self._owners[number] for number in candidates],
+                args=[self.worker_id, self._lease_ms, wanted],
+            )
+        )
+        for index in taken:
+            number = candidates[index - 1]
+            self._owned[number] = True
+            await self._sweep(number)
 
-    async def _take_over(self, number: int) -> None:
-        """Claim what the partition's previous owners left unacknowledged."""
+    async def _sweep(self, number: int) -> None:
+        """Adopt the partition's requests that nobody has touched for a lease period: those a
+        previous owner left, or a claim of ours whose reply was lost."""
         cursor = "0-0"
         while True:
             reply = await self._call(
-                partial(self._redis.xautoclaim, self._streams[number], _GROUP, self.worker_id, 0,
-                        start_id=cursor, count=500)
+                partial(self._redis.xautoclaim, self._streams[number], _GROUP, self.worker_id,
+                        self._lease_ms, start_id=cursor, count=500)
             )  # fmt: skip
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
                 if fields is None:
                     continue  # deleted meanwhile
-                key = (number, _text(entry_id))
-                if key not in self._known:
+                if (number, _text(entry_id)) not in self._known:
                     self._offer.append(self._lease(number, entry_id, fields))
             if _text(cursor) == "0-0":
                 return
 
     def _forget(self, request_id: int) -> _Entry | None:
+        """Drop a lease from our books; `_held` is lowered by the caller once Redis agrees."""
         entry = self._leases.pop(request_id, None)
         if entry is not None:
             self._known.discard((entry.partition, entry.entry_id))
-            self._held[entry.partition] -= 1
         return entry
 
     def _holds(self, number: int) -> bool:
