@@ -217,6 +217,7 @@ class Crawler:
         if self._items is not None:
             self._items.flush()
         await self._frontier.complete(written["done"], written["failed"], written["skipped"])
+        self._progress.set()  # completing frees room to claim (a shared frontier caps holdings)
 
 
 def seed_requests(seeds: Iterable[str], *, sort_query: bool) -> list[Discovered]:
