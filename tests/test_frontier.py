@@ -176,3 +176,31 @@ async def test_redis_claims_nothing_from_a_partition_another_worker_took(
         assert await frontier.claim(10) == []  # its own view is stale; the lease decides
     finally:
         await frontier.close()
+
+
+async def test_redis_forgets_a_closed_workers_consumer_unless_it_holds_requests(
+    redis_server: Any,
+) -> None:
+    crawl_id = f"consumers-{uuid.uuid4().hex}"
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+
+    async def consumers() -> set[str]:
+        names = set()
+        for number in range(64):
+            stream = f"corocrawl:{{{crawl_id}}}:q:{number}"
+            for consumer in await client.xinfo_consumers(stream, "crawlers"):
+                names.add(consumer["name"].decode())
+        return names
+
+    finished = await RedisFrontier.open(redis_server.url, crawl_id)
+    await finished.add(found("/a", "/b"))
+    (a,) = await finished.claim(1)
+    await finished.complete([a.id])
+    await finished.close()
+    assert finished.worker_id not in await consumers()  # held nothing: forgotten
+
+    holding = await RedisFrontier.open(redis_server.url, crawl_id)
+    assert len(await holding.claim(1)) == 1
+    await holding.close()  # as if it stopped without finishing: a takeover must find it
+    assert holding.worker_id in await consumers()
+    await client.aclose()

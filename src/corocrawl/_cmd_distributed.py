@@ -7,6 +7,7 @@ import argparse
 import multiprocessing
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +293,7 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(path: Path) -> Any:
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open("rb") as lines:
         for line_number, line in enumerate(lines, 1):
             if line.endswith(b"\n"):  # a torn last line of a killed worker was never final

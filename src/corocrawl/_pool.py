@@ -350,15 +350,15 @@ class WorkerPool(Generic[P]):
                 )
                 await self._deliver(self._job.failure(ticket.request, error))
 
-    async def _reap(self, slot: _Slot) -> int | None:
+    async def _reap(self, slot: _Slot) -> int:
         process = slot.process
-        if process is None:
-            return None
+        assert process is not None  # _start always leaves one
         await asyncio.to_thread(process.join, _REAP_TIMEOUT)
         if process.exitcode is None:
             process.kill()
             await asyncio.to_thread(process.join)
         exit_code = process.exitcode
+        assert exit_code is not None
         slot.process = None  # only now: a cancelled reap leaves it for _kill_all
         process.close()
         return exit_code
@@ -398,9 +398,7 @@ def _exit_future(process: BaseProcess) -> asyncio.Future[None]:
     return exited
 
 
-def _describe_exit(exit_code: int | None) -> str:
-    if exit_code is None:
-        return "it never connected"
+def _describe_exit(exit_code: int) -> str:
     if exit_code < 0:
         with contextlib.suppress(ValueError):
             return f"killed by {signal.Signals(-exit_code).name}"

@@ -123,6 +123,17 @@ if released > 0 then redis.call('HINCRBY', KEYS[1], 'leased', -released) end
 return released
 """
 
+# KEYS: streams. ARGV: group, consumer. Forget the consumer where it holds nothing (deleting a
+# consumer drops its pending entries, so one that still holds some is kept for a takeover).
+_FORGET_CONSUMER = """
+for i = 1, #KEYS do
+  if #redis.call('XPENDING', KEYS[i], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[i], ARGV[1], ARGV[2])
+  end
+end
+return 0
+"""
+
 # KEYS: leases. ARGV: worker id, ttl ms. The indexes (1-based) of the leases no longer ours.
 _RENEW_ALL = """
 local lost = {}
@@ -221,6 +232,7 @@ class RedisFrontier:
         self._release_script = client.register_script(_RELEASE)
         self._renew_script = client.register_script(_RENEW_ALL)
         self._acquire_script = client.register_script(_ACQUIRE)
+        self._forget_consumer_script = client.register_script(_FORGET_CONSUMER)
         self._give_up_script = client.register_script(_GIVE_UP)
         self._owned: dict[int, bool] = {}  # partition -> still claiming from it (not draining)
         self._leases: dict[int, _Entry] = {}
@@ -411,6 +423,7 @@ class RedisFrontier:
         if self._closed:
             return
         self._closed = True
+        joined = self._heartbeat is not None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         try:
@@ -419,6 +432,10 @@ class RedisFrontier:
                 await self._give_up_script(keys=[self._owners[number]], args=[self.worker_id])
             await self._redis.zrem(self._workers_key, self.worker_id)
             await self._redis.delete(self._worker_key(self.worker_id))
+            if joined:  # each worker id is new: without this, consumers pile up over restarts
+                await self._forget_consumer_script(
+                    keys=self._streams, args=[_GROUP, self.worker_id]
+                )
         except Exception as exc:  # leases then expire on their own
             logger.warning("redis frontier: could not give up partitions: %s", exc)
         finally:
