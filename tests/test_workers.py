@@ -283,7 +283,10 @@ async def test_a_worker_that_keeps_failing_raises_with_its_traceback(
     async def requests() -> AsyncIterator[Any]:
         from corocrawl import Request
 
-        yield Request(f"{two_hosts[0]}/status/200")
+        # Work the worker never reads: closing a socket that holds some resets the connection,
+        # which once lost the traceback sent just before.
+        for n in range(200):
+            yield Request(f"{two_hosts[0]}/status/200?n={n}")
 
     emitted: list[FetchResult] = []
 

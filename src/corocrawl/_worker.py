@@ -2,8 +2,9 @@
 
 The coordinator sends ("work", [requests]), ("end",) when no more will come, and ("stop",) to
 drain. The worker answers ("out", payloads, in_flight, retries) in batches, ("error",
-traceback) if it fails, and ("bye", unstarted) when it is done. Each request's `seq` is the
-coordinator's ticket for it. Signals are the coordinator's business: a worker ignores Ctrl-C
+traceback) if it fails, and ("bye", unstarted) when it is done; after its last message it
+waits for the coordinator to hang up. Each request's `seq` is the coordinator's ticket for
+it. Signals are the coordinator's business: a worker ignores Ctrl-C
 and SIGTERM and exits when told, or as soon as the coordinator's end of the socket closes.
 """
 
@@ -38,6 +39,7 @@ P_co = TypeVar("P_co", covariant=True)
 _FLUSH_EVERY = 0.005
 _FLUSH_PAYLOADS = 64
 _FLUSH_LINKS = 5000  # a batch of link-heavy pages is sent before it grows large
+_HANG_UP_TIMEOUT = 10.0
 
 
 class Executor(Protocol[P_co]):
@@ -183,14 +185,33 @@ async def _serve(address: str, slot: int, job: Job[Any], concurrency: int) -> No
     reader, writer = await asyncio.open_unix_connection(address)
     writer.write(encode(("hello", slot, os.getpid())))
     try:
-        await _Worker(job.executor(concurrency), job, reader, writer).run()
+        unstarted = await _Worker(job.executor(concurrency), job, reader, writer).run()
     except BaseException:
         with contextlib.suppress(Exception):
-            writer.write(encode(("error", traceback.format_exc())))
-            await writer.drain()
+            await _say_last(("error", traceback.format_exc()), reader, writer)
         raise
+    else:
+        await _say_last(("bye", unstarted), reader, writer)
     finally:
         writer.close()
+
+
+async def _say_last(
+    message: tuple[Any, ...], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Send the last message, then wait for the coordinator to hang up.
+
+    Closing a Unix socket that still holds unread messages (a "stop" that came late, work a
+    failed worker never read) resets the connection, and a reset makes the coordinator's
+    reader drop what it had not read yet: the last results, the goodbye, the traceback.
+    """
+    writer.write(encode(message))
+    writer.write_eof()
+    await writer.drain()
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(_HANG_UP_TIMEOUT):
+            while await reader.read(1 << 16):
+                pass
 
 
 class _Worker:
@@ -210,7 +231,8 @@ class _Worker:
         self._outbox_size = 0
         self._retries_sent = 0
 
-    async def run(self) -> None:
+    async def run(self) -> list[int]:
+        """Run the executor over the coordinator's requests; the tickets it never started."""
         async with asyncio.TaskGroup() as tasks:
             listener = tasks.create_task(self._listen())
             flusher = tasks.create_task(self._flush_periodically())
@@ -223,8 +245,7 @@ class _Worker:
             request = self._inbox.get_nowait()
             if request is not None:
                 unstarted.append(request.seq)
-        self._writer.write(encode(("bye", unstarted)))
-        await self._writer.drain()
+        return unstarted
 
     async def _listen(self) -> None:
         try:
