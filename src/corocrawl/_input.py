@@ -125,34 +125,33 @@ class _BatchReader:
         self._slots.release()
 
     def _read(self) -> None:
+        end: BaseException | None = None
         try:
-            self._read_batches()
+            reached_the_end = self._read_batches()
+        except (OSError, ValueError) as exc:
+            reached_the_end, end = True, exc
         finally:
             if self._close_stream:
                 self._stream.close()
+        if reached_the_end:
+            self._deliver(end)  # only now, so whoever sees the end finds the stream closed
 
-    def _read_batches(self) -> None:
+    def _read_batches(self) -> bool:
+        """Deliver the stream's lines; False if the reader stopped listening first."""
         tail = b""
         while True:
             self._slots.acquire()
             if self._closed.is_set():
-                return
-            try:
-                # read1 returns what is there now, so lines from a slow pipe flow at once.
-                chunk = self._stream.read1(_READ_BYTES)
-            except (OSError, ValueError) as exc:
-                self._deliver(exc)
-                return
+                return False
+            # read1 returns what is there now, so lines from a slow pipe flow at once.
+            chunk = self._stream.read1(_READ_BYTES)
             if not chunk:
-                if tail:
-                    self._deliver([tail])
-                self._deliver(None)
-                return
+                return not tail or self._deliver([tail])
             lines = (tail + chunk).split(b"\n")
             # An endless line keeps only enough bytes to be reported as too long.
             tail = lines.pop()[: MAX_LINE_BYTES + 1]
             if not self._deliver(lines):
-                return
+                return False
 
     def _deliver(self, item: list[bytes] | BaseException | None) -> bool:
         try:
