@@ -67,9 +67,13 @@ def start_crawl(
     )  # fmt: skip
 
 
-def start_worker(redis_url: str, crawl_id: str, out: Path) -> subprocess.Popen[str]:
+def start_worker(
+    redis_url: str, crawl_id: str, out: Path, heartbeat: str = HEARTBEAT
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        corocrawl("worker", *shared(redis_url, crawl_id, out)), stderr=subprocess.PIPE, text=True
+        corocrawl("worker", *shared(redis_url, crawl_id, out, heartbeat)),
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -77,12 +81,14 @@ def lines_in(out: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in out.glob("*.jsonl"))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float = 60, every: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(every)
 
 
 def finish(*processes: subprocess.Popen[str]) -> None:
@@ -120,15 +126,21 @@ def status(redis_url: str, crawl_id: str) -> dict[str, Any]:
 
 
 def test_three_workers_share_a_crawl_politely_and_reach_every_page_once(
-    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+    site: ServerProcess, shared_server: RedisServer, tmp_path: Path
 ) -> None:
     crawl_id, out = f"three-{uuid.uuid4().hex[:8]}", tmp_path / "out"
     site.reset_stats()
-    processes = [start_crawl(site, redis_server.url, crawl_id, out)]
+    # Nobody dies here, so the default lease (5 s) holds even on a busy machine: a lease that
+    # lapsed would rightly have its pages fetched again, and this test counts them once.
+    processes = [start_crawl(site, shared_server.url, crawl_id, out, heartbeat="1")]
     wait_until(lambda: lines_in(out) > 0, "the first records")
-    processes += [start_worker(redis_server.url, crawl_id, out) for _ in range(2)]
-    wait_until(lambda: len(status(redis_server.url, crawl_id)["workers"]) == 3, "3 live workers")
-    running = status(redis_server.url, crawl_id)
+    processes += [start_worker(shared_server.url, crawl_id, out, "1") for _ in range(2)]
+    wait_until(
+        lambda: len(status(shared_server.url, crawl_id)["workers"]) == 3,
+        "3 live workers",
+        every=0.2,  # each look is a new process: looking too often starves the crawlers
+    )
+    running = status(shared_server.url, crawl_id)
     assert not running["finished"]
     assert running["pending"] + running["in_flight"] > 0
     assert set(running["queued_by_host"]) <= set(HOSTS)
@@ -142,10 +154,11 @@ def test_three_workers_share_a_crawl_politely_and_reach_every_page_once(
     peaks = site.stats()["peak_in_flight_by_host"]
     assert len(peaks) == len(HOSTS)
     assert set(peaks.values()) == {1}
-    final = status(redis_server.url, crawl_id)
+    final = status(shared_server.url, crawl_id)
     assert final["finished"]
     assert (final["done"], final["pending"], final["in_flight"]) == (len(expected(site)), 0, 0)
-    assert {record["url"] for record in exported(redis_server.url, crawl_id, out)} == expected(site)
+    records = exported(shared_server.url, crawl_id, out)
+    assert {record["url"] for record in records} == expected(site)
 
 
 def test_a_worker_killed_mid_crawl_has_its_requests_redone_by_the_others(
@@ -155,7 +168,9 @@ def test_a_worker_killed_mid_crawl_has_its_requests_redone_by_the_others(
     first = start_crawl(site, redis_server.url, crawl_id, out)
     wait_until(lambda: lines_in(out) > 0, "the first records")
     others = [start_worker(redis_server.url, crawl_id, out) for _ in range(2)]
-    wait_until(lambda: len(status(redis_server.url, crawl_id)["workers"]) == 3, "3 live workers")
+    wait_until(
+        lambda: len(status(redis_server.url, crawl_id)["workers"]) == 3, "3 live workers", every=0.2
+    )
     time.sleep(0.5)
     first.send_signal(signal.SIGKILL)  # the seeding worker: it holds hosts and leases
     first.wait(timeout=10)

@@ -151,6 +151,11 @@ def test_a_killed_fetch_worker_is_replaced_and_nothing_is_lost(
     assert all(record["status"] == 200 for record in records_in(out))
 
 
+# Site pages answer at once: a politeness delay keeps a crawl running long enough (4.5 s) to be
+# interrupted partway through even when a busy machine is slow to interrupt it.
+SLOW_ENOUGH_TO_INTERRUPT = ("--delay", "0.03")
+
+
 def crawl_args(hosts: tuple[str, str], out: Path, *extra: str) -> list[str]:
     return [
         "crawl", *(f"{host}/site/0" for host in hosts), "-o", str(out), "--ignore-robots",
@@ -182,7 +187,8 @@ def test_a_worker_killed_mid_crawl_loses_nothing(
     out = tmp_path / "pages.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "corocrawl",
-         *crawl_args(two_hosts, out, "--workers", "2", "--state", str(tmp_path / "c.db"))],
+         *crawl_args(two_hosts, out, "--workers", "2", "--state", str(tmp_path / "c.db"),
+                     *SLOW_ENOUGH_TO_INTERRUPT)],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     wait_for_lines(out, 40, process)
@@ -204,7 +210,9 @@ def test_ctrl_c_drains_the_workers_and_the_crawl_resumes(
         sys.executable,
         "-m",
         "corocrawl",
-        *crawl_args(two_hosts, out, "--workers", "2", "--state", str(state)),
+        *crawl_args(
+            two_hosts, out, "--workers", "2", "--state", str(state), *SLOW_ENOUGH_TO_INTERRUPT
+        ),
     ]
     process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     wait_for_lines(out, 40, process)
