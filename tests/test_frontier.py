@@ -23,7 +23,7 @@ def found(*paths: str, depth: int = 1, skip: str | None = None) -> list[Discover
     return [Discovered(fingerprint(url), url, depth, "http://example.com/", skip) for url in urls]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "valkey"])
 async def open_frontier(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     opened: list[Frontier] = []
     crawl_id = f"contract-{uuid.uuid4().hex}"
@@ -32,8 +32,8 @@ async def open_frontier(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         frontier: Frontier
         if request.param == "memory":
             frontier = MemoryFrontier()
-        elif request.param == "redis":
-            server = request.getfixturevalue("redis_server")
+        elif request.param in ("redis", "valkey"):
+            server = request.getfixturevalue(f"{request.param}_server")
             frontier = await RedisFrontier.open(server.url, crawl_id)
         else:
             frontier = await SqliteFrontier.open(tmp_path / "state.db")
@@ -140,9 +140,9 @@ async def test_sqlite_handles_batches_larger_than_one_statement(tmp_path: Path) 
         await frontier.close()
 
 
-async def test_redis_adopts_requests_whose_claim_reply_was_lost(redis_server: Any) -> None:
+async def test_redis_adopts_requests_whose_claim_reply_was_lost(shared_server: Any) -> None:
     frontier = await RedisFrontier.open(
-        redis_server.url, f"lost-{uuid.uuid4().hex}", heartbeat=0.1, lease_ttl=0.5
+        shared_server.url, f"lost-{uuid.uuid4().hex}", heartbeat=0.1, lease_ttl=0.5
     )
     try:
         await frontier.add(found("/a", "/b"))
@@ -164,12 +164,12 @@ async def test_redis_adopts_requests_whose_claim_reply_was_lost(redis_server: An
 
 
 async def test_redis_claims_nothing_from_a_partition_another_worker_took(
-    redis_server: Any,
+    shared_server: Any,
 ) -> None:
-    frontier = await RedisFrontier.open(redis_server.url, f"taken-{uuid.uuid4().hex}")
+    frontier = await RedisFrontier.open(shared_server.url, f"taken-{uuid.uuid4().hex}")
     try:
         await frontier.add(found("/a"))
-        client = redis.asyncio.Redis.from_url(redis_server.url)
+        client = redis.asyncio.Redis.from_url(shared_server.url)
         for owner in frontier._owners:
             await client.set(owner, "someone-else")
         await client.aclose()
@@ -179,10 +179,10 @@ async def test_redis_claims_nothing_from_a_partition_another_worker_took(
 
 
 async def test_redis_forgets_a_closed_workers_consumer_unless_it_holds_requests(
-    redis_server: Any,
+    shared_server: Any,
 ) -> None:
     crawl_id = f"consumers-{uuid.uuid4().hex}"
-    client = redis.asyncio.Redis.from_url(redis_server.url)
+    client = redis.asyncio.Redis.from_url(shared_server.url)
 
     async def consumers() -> set[str]:
         names = set()
@@ -192,14 +192,14 @@ async def test_redis_forgets_a_closed_workers_consumer_unless_it_holds_requests(
                 names.add(consumer["name"].decode())
         return names
 
-    finished = await RedisFrontier.open(redis_server.url, crawl_id)
+    finished = await RedisFrontier.open(shared_server.url, crawl_id)
     await finished.add(found("/a", "/b"))
     (a,) = await finished.claim(1)
     await finished.complete([a.id])
     await finished.close()
     assert finished.worker_id not in await consumers()  # held nothing: forgotten
 
-    holding = await RedisFrontier.open(redis_server.url, crawl_id)
+    holding = await RedisFrontier.open(shared_server.url, crawl_id)
     assert len(await holding.claim(1)) == 1
     await holding.close()  # as if it stopped without finishing: a takeover must find it
     assert holding.worker_id in await consumers()
