@@ -252,3 +252,25 @@ def test_export_keeps_one_record_per_url_preferring_a_response(
     )  # fmt: skip
     records = exported(redis_server.url, "crawl", tmp_path)
     assert records == [response, {"url": "http://example.com/b", "status": 404}]
+
+
+def test_export_reports_a_line_that_is_not_a_record_and_goes_on(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    good = [{"url": f"http://example.com/{n}", "status": 200} for n in range(3)]
+    (tmp_path / "crawl.one.jsonl").write_text(
+        json.dumps(good[0]) + "\n{not json\n" + json.dumps(["a list"]) + "\n"
+        + "\n".join(json.dumps(record) for record in good[1:]) + "\n"
+    )  # fmt: skip
+    done = subprocess.run(
+        corocrawl("export", "--frontier", redis_server.url, "--crawl-id", "crawl",
+                  "--output-dir", str(tmp_path), "-o", str(tmp_path / "all.json")),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    one = tmp_path / "crawl.one.jsonl"
+    assert f"{one}:2: not a corocrawl record, skipped" in done.stderr
+    assert f"{one}:3: not a corocrawl record, skipped" in done.stderr
+    assert "Traceback" not in done.stderr
+    lines = (tmp_path / "all.json").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == good

@@ -7,7 +7,6 @@ import argparse
 import multiprocessing
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,12 @@ from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_
 from ._cmd_crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
 from ._crawler import Crawler, seed_requests
 from ._exceptions import ConfigError, CorocrawlError
+from ._export import export_best_records
 from ._loop import run
 from ._pages import CrawlConfig
 from ._run_support import print_to_stderr
 from ._sinks import JsonlSink
-from ._urls import canonical_url, fetchable_url
+from ._urls import fetchable_url
 from .frontier import RedisFrontier
 
 __all__ = [
@@ -248,9 +248,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    """One record per URL from the workers' files. At-least-once delivery may have fetched a
-    URL twice (a worker died after writing it, before acknowledging it): a response wins over
-    an error, else the first one written is kept."""
+    """One record per URL from the workers' files (see _export for which one is kept)."""
     frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
     try:
         status = await frontier.status()
@@ -259,42 +257,23 @@ async def _export(args: argparse.Namespace) -> int:
     files = args.files or sorted(args.output_dir.glob(f"{args.crawl_id}.*.jsonl"))
     if not files:
         raise ConfigError(f"no output files of crawl {args.crawl_id!r} in {args.output_dir}")
-    best: dict[str, tuple[int, int, int]] = {}  # url -> (rank, file index, line number)
-    for file_index, path in enumerate(files):
-        for line_number, record in _records(path):
-            try:
-                url = canonical_url(fetchable_url(record["url"]))
-            except ValueError:
-                url = record["url"]  # recorded as skipped or failed: its text is its key
-            rank = 0 if record.get("status") is not None else 1
-            if url not in best or rank < best[url][0]:
-                best[url] = (rank, file_index, line_number)
-    chosen = {(file_index, line) for _, file_index, line in best.values()}
     output = JsonlSink(args.output)
     try:
-        for file_index, path in enumerate(files):
-            for line_number, record in _records(path):
-                if (file_index, line_number) in chosen:
-                    output.write(record)
+        urls = export_best_records(
+            files, output, lambda bad: print_to_stderr(f"corocrawl export: {bad}")
+        )
     finally:
         output.close()
     counts = status.counts
     final = counts.done + counts.failed + counts.skipped
     print_to_stderr(
-        f"corocrawl export: {len(best):,} URLs from {len(files)} file(s); Redis counts "
+        f"corocrawl export: {urls:,} URLs from {len(files)} file(s); Redis counts "
         f"{final:,} final, {counts.pending + counts.leased:,} not yet"
     )
-    if len(best) < final:
+    if urls < final:
         print_to_stderr(
-            f"corocrawl export: warning: {final - len(best):,} final URLs have no record in "
+            f"corocrawl export: warning: {final - urls:,} final URLs have no record in "
             "these files: is a worker's output file missing?"
         )
         return 1
     return 0
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as lines:
-        for line_number, line in enumerate(lines, 1):
-            if line.endswith(b"\n"):  # a torn last line of a killed worker was never final
-                yield line_number, orjson.loads(line)

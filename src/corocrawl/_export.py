@@ -1,0 +1,94 @@
+"""One record per URL out of many workers' output files, in memory that does not grow with them.
+
+At-least-once delivery may have recorded a URL twice (a worker died after writing it, before
+acknowledging it). Which record to keep is decided in a scratch SQLite table keyed by the URL's
+fingerprint, on disk, so ten million URLs cost disk, not memory: a response beats an error,
+else the first one written wins. A second pass copies the chosen lines, in file order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._sinks import JsonlSink
+from ._urls import canonical_url, fetchable_url, fingerprint
+
+__all__ = ["export_best_records"]
+
+_BATCH = 10_000
+_KEEP_THE_BETTER = """
+    INSERT INTO best (key, rank, file, line) VALUES (?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET rank = excluded.rank, file = excluded.file,
+                                    line = excluded.line
+    WHERE excluded.rank < best.rank
+"""
+
+
+def export_best_records(
+    files: Sequence[Path], output: JsonlSink, on_bad_line: Callable[[str], None]
+) -> int:
+    """Write the best record of each URL in `files` to `output`; the number of URLs."""
+    with tempfile.TemporaryDirectory(prefix="corocrawl-export-") as scratch:
+        db = sqlite3.connect(Path(scratch) / "best.db")
+        try:
+            db.executescript("""
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                CREATE TABLE best (key BLOB PRIMARY KEY, rank INT, file INT, line INT)
+                    WITHOUT ROWID;
+            """)
+            for file_index, path in enumerate(files):
+                ranked = _ranked(file_index, path, on_bad_line)
+                while batch := list(islice(ranked, _BATCH)):
+                    db.executemany(_KEEP_THE_BETTER, batch)
+            db.execute("CREATE INDEX chosen ON best (file, line)")
+            for file_index, path in enumerate(files):
+                chosen = (line for (line,) in db.execute(
+                    "SELECT line FROM best WHERE file = ? ORDER BY line", (file_index,)
+                ))  # fmt: skip
+                wanted = next(chosen, None)
+                for line_number, record in _records(path):
+                    if line_number == wanted:
+                        output.write(record)
+                        wanted = next(chosen, None)
+            urls: int = db.execute("SELECT count(*) FROM best").fetchone()[0]
+            return urls
+        finally:
+            db.close()
+
+
+def _ranked(
+    file_index: int, path: Path, on_bad_line: Callable[[str], None]
+) -> Iterator[tuple[bytes, int, int, int]]:
+    for line_number, record in _records(path, on_bad_line):
+        try:
+            url = canonical_url(fetchable_url(record["url"]))
+        except ValueError:
+            url = record["url"]  # recorded as skipped or failed: its text is its key
+        rank = 0 if record.get("status") is not None else 1
+        yield fingerprint(url), rank, file_index, line_number
+
+
+def _records(
+    path: Path, on_bad_line: Callable[[str], None] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's whole records; a torn last line (a killed worker's) was never final."""
+    with path.open("rb") as lines:
+        for line_number, line in enumerate(lines, 1):
+            if not line.endswith(b"\n"):
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict) and isinstance(record.get("url"), str):
+                yield line_number, record
+            elif on_bad_line is not None:
+                on_bad_line(f"{path}:{line_number}: not a corocrawl record, skipped")
