@@ -14,7 +14,7 @@ import pytest
 from yarl import URL
 
 from corocrawl import FetchConfig, Limits
-from corocrawl._crawler import CrawlConfig, Crawler
+from corocrawl._crawler import CrawlConfig, Crawler, seed_requests
 from corocrawl._parse import Page
 from corocrawl._scope import Scope, ScopeRules, SkipReason
 from corocrawl._sinks import JsonlSink
@@ -343,3 +343,28 @@ async def test_a_clean_stop_gives_unfetched_requests_back(
     assert counts.leased == 0  # nothing left held: what was not fetched is pending again
     assert counts.pending > 0
     assert counts.done + counts.failed + counts.skipped == recorded
+
+
+async def test_a_seed_added_to_a_running_crawl_is_crawled_within_its_own_host(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--delay", "0", "--site-pages", "50", "--also-listen", "127.0.0.2")
+    first, second = f"{server.url}/site/0", f"{server.url.replace('127.0.0.1', '127.0.0.2')}/site/0"
+    frontier = MemoryFrontier()
+    output = JsonlSink(tmp_path / "pages.jsonl")
+    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+
+    async def add_a_seed(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        # What `crawl --frontier redis://... --crawl-id ID NEW_SEED` does to running workers.
+        if page.url.path == "/site/0" and page.url.host == "127.0.0.1":
+            await frontier.add(seed_requests([second], sort_query=False))
+        return
+        yield
+
+    await Crawler(config, frontier=frontier, output=output, handler=add_a_seed).run([first])
+    output.close()
+    records = read_records(tmp_path / "pages.jsonl")
+    added_site = [record for record in records if "127.0.0.2" in record["url"]]
+    assert "offsite" not in {record.get("skip") for record in added_site}
+    fetched = {record["url"] for record in added_site if record["status"] == 200}
+    assert fetched == {second} | {f"{second[:-1]}{page}" for page in site_links(0, 50, 10)}

@@ -25,7 +25,7 @@ from ._parse import Page, parse_html, resolve_link
 from ._robots import RobotsCache
 from ._scope import Scope, ScopeRules, SkipReason
 from ._stats import Stats
-from ._urls import canonical_url, fingerprint
+from ._urls import canonical_url, fingerprint, host_key
 from .frontier import Discovered
 
 __all__ = ["CrawlConfig", "Handler", "PageProcessor", "ProcessedPage", "page_record"]
@@ -165,6 +165,10 @@ class PageProcessor:
     async def process(self, result: FetchResult) -> ProcessedPage:
         request = result.request
         assert request is not None
+        if request.depth == 0:
+            # A seed: its host is in scope here even if it joined the crawl after this process
+            # started (a seed added to a running shared crawl).
+            self._rules.add_seed_host(host_key(URL(request.url)))
         record = page_record(result)
         links: list[Discovered] = []
         items: list[dict[str, Any]] = []
