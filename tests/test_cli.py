@@ -79,7 +79,10 @@ def test_stats_json_holds_the_summary(server: ServerProcess, tmp_path: Path) -> 
     [
         (["--concurrency", "0"], "must be at least 1"),
         (["--max-bytes", "lots"], "is not a size"),
-        (["--timeout", "-1"], "total timeout must be a positive number"),
+        (["--timeout", "-1"], "argument --timeout: must be a positive number of seconds"),
+        (["--connect-timeout", "0"], "argument --connect-timeout: must be a positive number"),
+        (["--read-timeout", "nan"], "argument --read-timeout: must be a positive number"),
+        (["--read-timeout", "soon"], "argument --read-timeout: 'soon' is not a number"),
         (["--header", "no colon here"], "is not of the form 'Name: value'"),
         (["--retries", "-2"], "retries must be >= 0"),
     ],

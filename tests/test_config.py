@@ -275,9 +275,6 @@ def test_fetch_config_from_args_defaults_match_fetch_config_defaults() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (("--timeout", "0"), "total timeout"),
-        (("--connect-timeout", "-1"), "connect timeout"),
-        (("--read-timeout", "nan"), "read timeout"),
         (("--retries", "-1"), "retries"),
         (("--max-redirects", "-2"), "max redirects"),
         (("-H", "Bad Name: v"), "bad header name"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -29,6 +30,9 @@ from ._config import (
 from ._exceptions import ConfigError, CorocrawlError
 
 __all__ = ["main"]
+
+# A crawl visits few hosts at a time, so its defaults are polite ones.
+CRAWL_CONCURRENCY, CRAWL_PER_HOST = 64, 4
 
 _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]*)")
 _UNITS = {
@@ -107,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run the same command again: it resumes, and no URL is lost.",
     )
     add_crawl_arguments(crawl)
-    add_fetch_options(crawl)
+    add_fetch_options(crawl, concurrency=CRAWL_CONCURRENCY, per_host=CRAWL_PER_HOST)
     crawl.set_defaults(run=run_crawl)
 
     worker = commands.add_parser(
@@ -118,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exit when the whole crawl is finished. Run it on as many machines as you like.",
     )
     add_worker_arguments(worker)
-    add_fetch_options(worker)
+    add_fetch_options(worker, concurrency=CRAWL_CONCURRENCY, per_host=CRAWL_PER_HOST)
     worker.set_defaults(run=run_worker)
 
     status = commands.add_parser(
@@ -166,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_fetch_options(parser: argparse.ArgumentParser) -> None:
+def add_fetch_options(
+    parser: argparse.ArgumentParser,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int | None = None,
+) -> None:
     """The options shared by every command that fetches, and how it reports."""
     parser.add_argument(
         "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
@@ -186,30 +195,31 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--concurrency",
         type=_positive_int,
-        default=DEFAULT_CONCURRENCY,
-        help=f"requests in flight at most (default: {DEFAULT_CONCURRENCY})",
+        default=concurrency,
+        help=f"requests in flight at most (default: {concurrency})",
     )
     group.add_argument(
         "--per-host",
         type=_positive_int,
-        default=None,
-        help="requests in flight to one host at most (default: no extra limit)",
+        default=per_host,
+        help="requests in flight to one host at most (default: "
+        f"{'no extra limit' if per_host is None else per_host})",
     )
     group.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT,
         help=f"whole fetch, body and redirects included, in s (default: {DEFAULT_TIMEOUT:g})",
     )
     group.add_argument(
         "--connect-timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_CONNECT_TIMEOUT,
         help=f"opening a connection, in s (default: {DEFAULT_CONNECT_TIMEOUT:g})",
     )
     group.add_argument(
         "--read-timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_READ_TIMEOUT,
         help="give up after this long without data from the server, in s "
         "(default: off, since --timeout bounds every fetch)",
@@ -335,6 +345,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 

@@ -102,7 +102,6 @@ def add_crawl_arguments(crawl: argparse.ArgumentParser) -> None:
     )
     add_frontier_arguments(shared, required=False)
     add_output_dir_argument(shared)
-    crawl.set_defaults(concurrency=64, per_host=4)
 
 
 def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:

@@ -42,7 +42,6 @@ _SHARED = ("allow_domain", "include", "exclude", "max_depth", "sort_query",
 def add_worker_arguments(worker: argparse.ArgumentParser) -> None:
     add_frontier_arguments(worker, required=True)
     add_output_dir_argument(worker)
-    worker.set_defaults(concurrency=64, per_host=4)
 
 
 def add_status_arguments(status: argparse.ArgumentParser) -> None:
