@@ -87,3 +87,14 @@ def test_a_bad_seed_argument_is_a_clear_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "seed 'ftp://example.com/': scheme 'ftp' is not fetched" in done.stderr
+
+
+def test_a_state_file_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "no-such-dir" / "crawl.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", "http://127.0.0.1:9/", "--state", str(state)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"cannot use state file {state}: No such file or directory" in done.stderr
+    assert "Traceback" not in done.stderr

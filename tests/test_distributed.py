@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ import pytest
 import redis
 from conftest import RedisServer
 
+from corocrawl import BackendUnavailable
+from corocrawl.frontier import RedisFrontier
 from corocrawl.testing import ServerProcess
 
 HOSTS = tuple(f"127.0.0.{number}" for number in range(1, 9))
@@ -144,6 +147,7 @@ def test_three_workers_share_a_crawl_politely_and_reach_every_page_once(
     assert not running["finished"]
     assert running["pending"] + running["in_flight"] > 0
     assert set(running["queued_by_host"]) <= set(HOSTS)
+    assert sum(worker["partitions"] for worker in running["workers"]) > 0
     finish(*processes)  # each worker exits by itself once the crawl is finished
 
     counts = recorded(out)
@@ -220,6 +224,59 @@ def test_a_worker_without_a_started_crawl_says_how_to_start_it(
     assert done.returncode == 2
     assert "crawl 'never-started' has not been started" in done.stderr
     assert "corocrawl crawl --frontier" in done.stderr
+    for command in ("status", "worker"):  # a mistyped crawl id leaves nothing behind in Redis
+        done = subprocess.run(
+            corocrawl(command, "--frontier", redis_server.url, "--crawl-id", "never-started"),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.keys("corocrawl:{never-started}*") == []
+    client.close()
+
+
+@pytest.mark.parametrize("wrong", ["an HTTP server", "a database out of range"])
+def test_a_frontier_that_is_no_usable_redis_is_a_clear_error(
+    site: ServerProcess, redis_server: RedisServer, wrong: str
+) -> None:
+    if wrong == "an HTTP server":
+        url, message = site.url.replace("http://", "redis://") + "/0", "Protocol Error"
+    else:
+        url, message = redis_server.url.removesuffix("/0") + "/99", "DB index is out of range"
+    for command in ("status", "worker"):
+        done = subprocess.run(
+            corocrawl(command, "--frontier", url, "--crawl-id", "any"),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert f"error: --frontier {url}: " in done.stderr
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+async def test_an_unreachable_redis_fails_within_the_connect_time() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    with pytest.raises(BackendUnavailable, match=f"--frontier {url}: Redis unreachable"):
+        await RedisFrontier.open(url, "any", connect_within=0.5)
+
+
+def test_a_shared_crawl_stops_on_an_interrupt_to_its_main_process_alone(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"interrupted-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    crawl = start_crawl(site, redis_server.url, crawl_id, out, "--workers", "2", heartbeat="1")
+    wait_until(lambda: lines_in(out) > 20, "the first records")
+    crawl.send_signal(signal.SIGINT)  # to the main process only, as `kill -INT PID` does
+    _, stderr = crawl.communicate(timeout=60)
+    assert crawl.returncode == 130, stderr
+    assert stderr.count("stopping: finishing") == 2  # each worker heard it once
+    assert "abandoning" not in stderr
+    assert not status(redis_server.url, crawl_id)["finished"]
+    finish(start_worker(redis_server.url, crawl_id, out, "1"))  # the rest, by a newcomer
+    records = exported(redis_server.url, crawl_id, out)
+    assert {record["url"] for record in records} == expected(site)
 
 
 def test_redis_settings_that_lose_requests_are_warned_about(
@@ -252,6 +309,13 @@ def test_export_keeps_one_record_per_url_preferring_a_response(
     )  # fmt: skip
     records = exported(redis_server.url, "crawl", tmp_path)
     assert records == [response, {"url": "http://example.com/b", "status": 404}]
+    done = subprocess.run(
+        corocrawl("export", "--frontier", redis_server.url, "--crawl-id", "crawl",
+                  str(tmp_path / "crawl.one.jsonl"), str(tmp_path / "missing.jsonl")),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"error: {tmp_path / 'missing.jsonl'}: no such file" in done.stderr
 
 
 def test_export_reports_a_line_that_is_not_a_record_and_goes_on(

@@ -175,16 +175,21 @@ async def drive_crawl(
     output: JsonlSink,
     items: JsonlSink | None,
     frontier: Frontier,
+    *,
+    label: str = LABEL,
+    shared: bool = False,
 ) -> int:
+    """Run the crawl to its end or a Ctrl-C, then report. `shared`: the frontier's counts are
+    a whole crawl's, of which this process did a part."""
     run_task = asyncio.create_task(crawler.run(seeds))
     interrupts = Interrupts(
         stop=crawler.stop,
         in_flight=lambda: crawler.stats.in_flight,
         run_task=run_task,
-        say=lambda text: print_to_stderr(f"{LABEL}: {text}"),
+        say=lambda text: print_to_stderr(f"{label}: {text}"),
     )
     with interrupts:
-        async with show_progress(crawler.stats, sys.stderr, label=LABEL, quiet=args.quiet):
+        async with show_progress(crawler.stats, sys.stderr, label=label, quiet=args.quiet):
             failure = await await_run(run_task, interrupts)
     closing_failure = close_sinks(output, items)
     failure = failure or closing_failure
@@ -202,11 +207,12 @@ async def drive_crawl(
         args.stats_json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     if not args.quiet:
         print(
-            format_summary(LABEL, snapshot, latency_sum=crawler.stats.latency_sum), file=sys.stderr
+            format_summary(label, snapshot, latency_sum=crawler.stats.latency_sum), file=sys.stderr
         )
+        left = counts.pending + counts.leased
         print(
-            f"  frontier: {counts.done:,} done, {counts.failed:,} failed, "
-            f"{counts.skipped:,} skipped, {counts.pending + counts.leased:,} left",
+            f"  {'whole crawl' if shared else 'frontier'}: {counts.done:,} done, "
+            f"{counts.failed:,} failed, {counts.skipped:,} skipped, {left:,} left",
             file=sys.stderr,
         )
     if failure is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import orjson
 from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
 from ._cmd_crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
 from ._crawler import Crawler, seed_requests
-from ._exceptions import ConfigError, CorocrawlError
+from ._exceptions import ConfigError, CorocrawlError, CrawlNotFound
 from ._export import export_best_records
 from ._loop import run
 from ._pages import CrawlConfig
@@ -33,6 +34,8 @@ __all__ = [
     "run_status",
     "run_worker",
 ]
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 # The settings every worker of a crawl must share, saved in Redis by whoever seeds it.
 _SHARED = ("allow_domain", "include", "exclude", "max_depth", "sort_query",
@@ -83,7 +86,7 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
             raise ConfigError(f"seed {seed!r}: {exc}") from None
     fetch_config_from_args(args)  # reports a bad option before anything is written to Redis
     run(_seed(args))
-    return run_worker(args)
+    return _run_workers(args)
 
 
 async def _seed(args: argparse.Namespace) -> None:
@@ -107,9 +110,8 @@ async def _seed(args: argparse.Namespace) -> None:
         await frontier.save_settings(settings)
         if saved is not None and added:
             print_to_stderr(
-                f"{LABEL}: note: workers already running keep the scope they started with; a new "
-                "seed on another host is followed beyond its own page by workers started after "
-                "this"
+                f"{LABEL}: note: a new seed's site is crawled, but links to it from other hosts' "
+                "pages are followed only by workers started after this (docs/scaling.md)"
             )
         print_to_stderr(f"{LABEL}: crawl {args.crawl_id!r}: {added} new seed(s) queued")
     finally:
@@ -118,6 +120,23 @@ async def _seed(args: argparse.Namespace) -> None:
 
 def run_worker(args: argparse.Namespace) -> int:
     """`corocrawl worker`: join the crawl with --workers processes, until it is finished."""
+    run(_check_crawl(args))
+    return _run_workers(args)
+
+
+async def _check_crawl(args: argparse.Namespace) -> None:
+    """Before any process starts: is the crawl there, and is Redis set up not to lose it?"""
+    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    try:
+        if await frontier.shared_settings() is None:
+            raise CrawlNotFound(f"crawl {args.crawl_id!r} is still being seeded; try again")
+        for warning in await frontier.server_warnings():
+            print_to_stderr(f"corocrawl {args.command}: warning: {warning}")
+    finally:
+        await frontier.close()
+
+
+def _run_workers(args: argparse.Namespace) -> int:
     if args.workers == 1:
         return run(_work(args))
     context = multiprocessing.get_context("spawn")
@@ -125,28 +144,35 @@ def run_worker(args: argparse.Namespace) -> int:
         context.Process(target=_worker_process, args=(args,), name=f"corocrawl-worker-{number}")
         for number in range(args.workers)
     ]
-    for process in processes:
-        process.start()
-    # Ctrl-C reaches every process of the terminal's group: each worker drains by itself.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def stop_all(*_: object) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        # Each worker drains on the first and abandons on the second, as one process would.
         for process in processes:
-            if process.is_alive():
-                process.terminate()  # SIGTERM: each worker drains as on Ctrl-C
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signum)
 
-    signal.signal(signal.SIGTERM, stop_all)
+    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
     try:
+        for process in processes:
+            # The workers have process groups of their own, so a Ctrl-C reaches them once,
+            # through `forward`; blocked until a worker's handlers are in place (see Interrupts).
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for process in processes:
             process.join()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     # A worker killed by a signal (negative exit code) is a failure too.
     codes = [1 if (process.exitcode or 0) < 0 else process.exitcode or 0 for process in processes]
     return max(codes)
 
 
 def _worker_process(args: argparse.Namespace) -> None:
+    os.setpgrp()
     try:
         code = run(_work(args))
     except ConfigError as exc:
@@ -160,23 +186,27 @@ def _worker_process(args: argparse.Namespace) -> None:
 
 async def _work(args: argparse.Namespace) -> int:
     frontier = await RedisFrontier.open(
-        args.frontier, args.crawl_id, heartbeat=args.heartbeat, lease_ttl=5 * args.heartbeat
+        args.frontier,
+        args.crawl_id,
+        heartbeat=args.heartbeat,
+        lease_ttl=5 * args.heartbeat,
+        create=False,
     )
     try:
         settings = await frontier.shared_settings()
         if settings is None:
-            raise ConfigError(
-                f"crawl {args.crawl_id!r} has not been started: start it with "
-                f"'corocrawl crawl --frontier {args.frontier} --crawl-id {args.crawl_id} SEED...'"
-            )
-        for warning in await frontier.server_warnings():
-            print_to_stderr(f"{LABEL}: warning: {warning}")
+            raise CrawlNotFound(f"crawl {args.crawl_id!r} is still being seeded; try again")
         config = _crawl_config(settings, args)
         args.output_dir.mkdir(parents=True, exist_ok=True)
         path = args.output_dir / f"{args.crawl_id}.{frontier.worker_id}.jsonl"
         output = JsonlSink(path, append=True)
         crawler = Crawler(config, frontier=frontier, output=output)
-        return await drive_crawl(args, crawler, [], output, None, frontier)
+        label = f"corocrawl {args.command}"
+        if args.workers > 1:
+            label += f" {frontier.worker_id}"
+        return await drive_crawl(
+            args, crawler, [], output, None, frontier, label=label, shared=True
+        )
     finally:
         await frontier.close()
 
@@ -195,8 +225,6 @@ def run_status(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> int:
     frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
     try:
-        if await frontier.shared_settings() is None:
-            raise ConfigError(f"no crawl {args.crawl_id!r} in {args.frontier}")
         status = await frontier.status()
     finally:
         await frontier.close()
@@ -248,14 +276,21 @@ def run_export(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     """One record per URL from the workers' files (see _export for which one is kept)."""
-    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
     try:
-        status = await frontier.status()
-    finally:
-        await frontier.close()
+        frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    except CrawlNotFound:
+        status = None  # gone from Redis (or never there): the files are all there is
+    else:
+        try:
+            status = await frontier.status()
+        finally:
+            await frontier.close()
     files = args.files or sorted(args.output_dir.glob(f"{args.crawl_id}.*.jsonl"))
     if not files:
         raise ConfigError(f"no output files of crawl {args.crawl_id!r} in {args.output_dir}")
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"{path}: {'a directory' if path.is_dir() else 'no such file'}")
     output = JsonlSink(args.output)
     try:
         urls = export_best_records(
@@ -263,6 +298,12 @@ async def _export(args: argparse.Namespace) -> int:
         )
     finally:
         output.close()
+    if status is None:
+        print_to_stderr(
+            f"corocrawl export: {urls:,} URLs from {len(files)} file(s); crawl "
+            f"{args.crawl_id!r} is not in Redis, so whether a file is missing cannot be checked"
+        )
+        return 0
     counts = status.counts
     final = counts.done + counts.failed + counts.skipped
     print_to_stderr(

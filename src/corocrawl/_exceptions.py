@@ -2,6 +2,7 @@
 
     CorocrawlError
     ├─ ConfigError (also ValueError)             bad options, bad input files
+    │  └─ CrawlNotFound                           no shared crawl of that id in Redis
     ├─ FetchError (.url)                         one fetch failed; recorded, never a crash
     │  ├─ FetchTimeout (also TimeoutError)       the whole-fetch deadline passed
     │  │  ├─ ConnectTimeout
@@ -37,6 +38,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "CorocrawlError",
+    "CrawlNotFound",
     "DNSError",
     "FetchError",
     "FetchTimeout",
@@ -60,6 +62,10 @@ class CorocrawlError(Exception):
 
 class ConfigError(CorocrawlError, ValueError):
     """An option or an input file is not valid; the message says which and where."""
+
+
+class CrawlNotFound(ConfigError):
+    """A shared crawl of that id has not been started in the Redis frontier."""
 
 
 class FetchError(CorocrawlError):

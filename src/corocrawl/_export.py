@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ._exceptions import ConfigError
 from ._sinks import JsonlSink
 from ._urls import canonical_url, fetchable_url, fingerprint
 
@@ -80,7 +81,11 @@ def _records(
     path: Path, on_bad_line: Callable[[str], None] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The file's whole records; a torn last line (a killed worker's) was never final."""
-    with path.open("rb") as lines:
+    try:
+        lines = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    with lines:
         for line_number, line in enumerate(lines, 1):
             if not line.endswith(b"\n"):
                 continue

@@ -32,7 +32,13 @@ from typing import Any, TypeVar
 import orjson
 from yarl import URL
 
-from .._exceptions import BackendUnavailable, ConfigError, FrontierClosed
+from .._exceptions import (
+    BackendUnavailable,
+    ConfigError,
+    CrawlNotFound,
+    FrontierClosed,
+    FrontierError,
+)
 from .._urls import host_key, host_partition
 from ._base import Discovered, FrontierCounts, Leased
 
@@ -43,6 +49,7 @@ logger = logging.getLogger("corocrawl")
 T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 64
+FIRST_CONNECT_WITHIN = 15.0
 _GROUP = "crawlers"
 _ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
@@ -262,9 +269,14 @@ class RedisFrontier:
         unavailable_after: float = 300.0,
         join: bool = True,
         create: bool | None = None,
+        connect_within: float = FIRST_CONNECT_WITHIN,
     ) -> RedisFrontier:
         """Connect and take this worker's share of the partitions (none if `join` is False:
-        for status and export, which only read)."""
+        for status and export, which only read). A crawl that does not exist yet is created
+        if `create` is true (by default: if `join` is), else CrawlNotFound is raised.
+
+        Redis must answer within `connect_within` seconds (a wrong address fails fast);
+        once connected, an outage is waited out for up to `unavailable_after` seconds."""
         import redis.asyncio
 
         if not crawl_id or any(char in crawl_id for char in "{}: \t\n"):
@@ -273,9 +285,14 @@ class RedisFrontier:
             client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
         except ValueError as exc:
             raise ConfigError(f"--frontier {url!r}: {exc}") from None
+        create = join if create is None else create
         try:
-            meta_key = f"corocrawl:{{{crawl_id}}}:meta"
-            stored = await _retrying(lambda: client.hget(meta_key, "partitions"), unavailable_after)
+            stored = await _first_contact(client, url, crawl_id, connect_within)
+            if stored is None and not create:
+                raise CrawlNotFound(
+                    f"crawl {crawl_id!r} has not been started in {url}: start it with "
+                    f"'corocrawl crawl --frontier {url} --crawl-id {crawl_id} SEED...'"
+                )
             frontier = cls(
                 client,
                 crawl_id,
@@ -286,9 +303,7 @@ class RedisFrontier:
                 lease_ttl=lease_ttl,
                 unavailable_after=unavailable_after,
             )
-            await frontier._setup(
-                join, create=stored is None and (join if create is None else create)
-            )
+            await frontier._setup(join, create=stored is None)
         except BaseException:
             await client.aclose()
             raise
@@ -491,7 +506,7 @@ class RedisFrontier:
         hosts, workers = await self._call(read)
         found = []
         for member, seen in workers:
-            info = await self._call(partial(self._redis.hgetall, self._worker_key(member)))
+            info = await self._call(partial(self._redis.hgetall, self._worker_key(member.decode())))
             found.append(
                 WorkerStatus(
                     member.decode(),
@@ -640,6 +655,21 @@ class RedisFrontier:
         return await _retrying(operation, self._unavailable_after)
 
 
+async def _first_contact(
+    client: Any, url: str, crawl_id: str, connect_within: float
+) -> bytes | None:
+    """The crawl's partition count (None for a new crawl); errors name the server's URL."""
+    try:
+        stored: bytes | None = await _retrying(
+            lambda: client.hget(f"corocrawl:{{{crawl_id}}}:meta", "partitions"), connect_within
+        )
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"--frontier {url}: {exc}") from None
+    except FrontierError as exc:  # it answered, but not as a Redis server with that database
+        raise ConfigError(f"--frontier {url}: {exc}") from None
+    return stored
+
+
 async def _retrying(operation: Callable[[], Awaitable[T]], unavailable_after: float) -> T:
     """Run one Redis operation, waiting out a Redis that is down or restarting (with backoff,
     up to `unavailable_after` seconds). Every operation here can be repeated safely."""
@@ -659,6 +689,8 @@ async def _retrying(operation: Callable[[], Awaitable[T]], unavailable_after: fl
                 warned = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+        except redis.RedisError as exc:  # an answer, but an error: retrying will not help
+            raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
 
 
 def _text(value: Any) -> str:
