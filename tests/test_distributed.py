@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -262,13 +263,36 @@ async def test_an_unreachable_redis_fails_within_the_connect_time() -> None:
         await RedisFrontier.open(url, "any", connect_within=0.5)
 
 
-def test_a_shared_crawl_stops_on_an_interrupt_to_its_main_process_alone(
-    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+def spawned_children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sent", "to_every_process"),
+    [
+        (signal.SIGINT, False),  # `kill -INT PID`
+        (signal.SIGTERM, True),  # `pkill`, or systemd stopping a service's whole cgroup
+    ],
+)
+def test_a_shared_crawl_stops_once_on_an_interrupt(
+    site: ServerProcess,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    sent: signal.Signals,
+    to_every_process: bool,
 ) -> None:
     crawl_id, out = f"interrupted-{uuid.uuid4().hex[:8]}", tmp_path / "out"
     crawl = start_crawl(site, redis_server.url, crawl_id, out, "--workers", "2", heartbeat="1")
     wait_until(lambda: lines_in(out) > 20, "the first records")
-    crawl.send_signal(signal.SIGINT)  # to the main process only, as `kill -INT PID` does
+    workers = spawned_children(crawl.pid)
+    assert len(workers) == 2
+    for pid in [crawl.pid, *(workers if to_every_process else [])]:
+        os.kill(pid, sent)
     _, stderr = crawl.communicate(timeout=60)
     assert crawl.returncode == 130, stderr
     assert stderr.count("stopping: finishing") == 2  # each worker heard it once

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -178,6 +180,7 @@ async def drive_crawl(
     *,
     label: str = LABEL,
     shared: bool = False,
+    interrupt_signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
 ) -> int:
     """Run the crawl to its end or a Ctrl-C, then report. `shared`: the frontier's counts are
     a whole crawl's, of which this process did a part."""
@@ -187,6 +190,7 @@ async def drive_crawl(
         in_flight=lambda: crawler.stats.in_flight,
         run_task=run_task,
         say=lambda text: print_to_stderr(f"{label}: {text}"),
+        signals=interrupt_signals,
     )
     with interrupts:
         async with show_progress(crawler.stats, sys.stderr, label=label, quiet=args.quiet):

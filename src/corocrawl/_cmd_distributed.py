@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ from ._exceptions import ConfigError, CorocrawlError, CrawlNotFound
 from ._export import export_best_records
 from ._loop import run
 from ._pages import CrawlConfig
-from ._run_support import print_to_stderr
+from ._run_support import EXIT_INTERRUPTED, INTERRUPT_FROM_PARENT, print_to_stderr
 from ._sinks import JsonlSink
 from ._urls import fetchable_url
 from .frontier import RedisFrontier
@@ -35,7 +36,7 @@ __all__ = [
     "run_worker",
 ]
 
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # The settings every worker of a crawl must share, saved in Redis by whoever seeds it.
 _SHARED = ("allow_domain", "include", "exclude", "max_depth", "sort_query",
@@ -144,35 +145,49 @@ def _run_workers(args: argparse.Namespace) -> int:
         context.Process(target=_worker_process, args=(args,), name=f"corocrawl-worker-{number}")
         for number in range(args.workers)
     ]
+    interrupts = 0
 
-    def forward(signum: int, _frame: object) -> None:
-        # Each worker drains on the first and abandons on the second, as one process would.
+    def forward(_signum: int, _frame: object) -> None:
+        # Workers ignore Ctrl-C and SIGTERM, so however many processes a signal reaches (the
+        # terminal's group, systemd's whole cgroup), each worker hears of it once, from here:
+        # the first drains, the second abandons, as in one process.
+        nonlocal interrupts
+        interrupts += 1
         for process in processes:
             if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signum)
+                os.kill(process.pid, INTERRUPT_FROM_PARENT)
 
     previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
+    # Blocked while the workers start, so that each inherits them blocked until its own
+    # handlers are in place; the resource tracker is started first, as it unblocks them.
+    multiprocessing.resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {*_STOP_SIGNALS, INTERRUPT_FROM_PARENT})
     try:
-        for process in processes:
-            # The workers have process groups of their own, so a Ctrl-C reaches them once,
-            # through `forward`; blocked until a worker's handlers are in place (see Interrupts).
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-            try:
+        try:
+            for process in processes:
                 process.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held runs `forward`
         for process in processes:
             process.join()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    # A worker killed by a signal (negative exit code) is a failure too.
-    codes = [1 if (process.exitcode or 0) < 0 else process.exitcode or 0 for process in processes]
+    codes = []
+    for process in processes:
+        code = process.exitcode or 0
+        if code == -INTERRUPT_FROM_PARENT and interrupts:
+            code = EXIT_INTERRUPTED  # stopped outside its crawl (starting, or closing)
+        codes.append(1 if code < 0 else code)  # killed by another signal: a failure
     return max(codes)
 
 
 def _worker_process(args: argparse.Namespace) -> None:
-    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Until the crawl listens for INTERRUPT_FROM_PARENT (Interrupts), and after, it ends the
+    # worker at once. Nothing is lost: a request is acknowledged only after its record is out.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {*_STOP_SIGNALS, INTERRUPT_FROM_PARENT})
     try:
         code = run(_work(args))
     except ConfigError as exc:
@@ -205,7 +220,15 @@ async def _work(args: argparse.Namespace) -> int:
         if args.workers > 1:
             label += f" {frontier.worker_id}"
         return await drive_crawl(
-            args, crawler, [], output, None, frontier, label=label, shared=True
+            args,
+            crawler,
+            [],
+            output,
+            None,
+            frontier,
+            label=label,
+            shared=True,
+            interrupt_signals=(INTERRUPT_FROM_PARENT,) if args.workers > 1 else _STOP_SIGNALS,
         )
     finally:
         await frontier.close()

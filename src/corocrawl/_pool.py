@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 import tempfile
@@ -257,7 +258,9 @@ class WorkerPool(Generic[P]):
             daemon=True,
         )
         # Blocked across the spawn, so a Ctrl-C meant for this process group cannot hit the
-        # child before it has set its own handlers (it unblocks them once it has).
+        # child before it has set its own handlers (it unblocks them once it has). The resource
+        # tracker is started first: starting it unblocks them.
+        multiprocessing.resource_tracker.ensure_running()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             process.start()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ._exceptions import SinkError, WorkerError, first_of
 from ._sinks import JsonlSink
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "INTERRUPT_FROM_PARENT",
     "Interrupts",
     "await_run",
     "close_sinks",
@@ -22,8 +23,14 @@ __all__ = [
 EXIT_INTERRUPTED = 130
 
 
+# How a shared crawl's parent process passes each Ctrl-C or SIGTERM it gets to its workers.
+INTERRUPT_FROM_PARENT = signal.SIGUSR1
+
+
 class Interrupts:
-    """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it."""
+    """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it.
+
+    A worker process of a shared crawl listens to INTERRUPT_FROM_PARENT instead (`signals`)."""
 
     def __init__(
         self,
@@ -32,26 +39,28 @@ class Interrupts:
         in_flight: Callable[[], int],
         run_task: asyncio.Task[None],
         say: Callable[[str], None],
+        signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
     ) -> None:
         self._stop = stop
         self._in_flight = in_flight
         self._run_task = run_task
         self._say = say
+        self._signals = tuple(signals)
         self.count = 0
         self.abandoned = False
 
     def __enter__(self) -> Interrupts:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self._interrupt)
-        loop.add_signal_handler(signal.SIGTERM, self._interrupt)
-        # A process started with them blocked (a shared crawl's worker) takes them from here.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        for signum in self._signals:
+            loop.add_signal_handler(signum, self._interrupt)
+        # A worker started with them blocked takes them from here (see _cmd_distributed).
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self._signals)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         loop = asyncio.get_running_loop()
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
 
     def _interrupt(self) -> None:
         self.count += 1
