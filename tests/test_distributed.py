@@ -204,7 +204,7 @@ def test_redis_killed_and_restarted_mid_crawl_loses_nothing(
     own_redis_server.start()  # same port, same directory: it reloads its append-only file
     _, stderr = crawl.communicate(timeout=120)
     assert crawl.returncode == 0, stderr
-    assert "Redis unreachable" in stderr
+    assert "Redis unavailable" in stderr
     assert lines_in(out) > written_while_down
     counts = recorded(out)
     assert set(counts) == expected(site)
@@ -259,7 +259,7 @@ async def test_an_unreachable_redis_fails_within_the_connect_time() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
-    with pytest.raises(BackendUnavailable, match=f"--frontier {url}: Redis unreachable"):
+    with pytest.raises(BackendUnavailable, match=f"--frontier {url}: Redis unavailable"):
         await RedisFrontier.open(url, "any", connect_within=0.5)
 
 
@@ -362,3 +362,36 @@ def test_export_reports_a_line_that_is_not_a_record_and_goes_on(
     assert "Traceback" not in done.stderr
     lines = (tmp_path / "all.json").read_text().splitlines()
     assert [json.loads(line) for line in lines] == good
+
+
+def test_redis_refusing_writes_mid_crawl_stops_it_with_a_one_line_error(
+    site: ServerProcess, own_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = "refused", tmp_path / "out"
+    crawl = start_crawl(site, own_redis_server.url, crawl_id, out, heartbeat="1")
+    wait_until(lambda: lines_in(out) > 20, "the first records")
+    client = redis.Redis.from_url(own_redis_server.url)
+    client.config_set("maxmemory", "1")  # with noeviction: every write is refused (OOM)
+    client.close()
+    _, stderr = crawl.communicate(timeout=60)
+    assert crawl.returncode == 1, stderr
+    assert "corocrawl crawl: error: Redis: OutOfMemoryError" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_wrong_password_is_a_clear_error_at_once_and_not_printed(
+    own_redis_server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(own_redis_server.url)
+    client.config_set("requirepass", "right")
+    client.close()
+    url = own_redis_server.url.replace("redis://", "redis://:wrong@")
+    done = subprocess.run(
+        corocrawl("status", "--frontier", url, "--crawl-id", "any"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "AuthenticationError" in done.stderr
+    assert "redis://:***@" in done.stderr
+    assert "wrong" not in done.stderr
+    assert "retrying" not in done.stderr  # not waited out as if Redis were down

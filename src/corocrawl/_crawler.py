@@ -18,7 +18,7 @@ from typing import Any
 
 from yarl import URL
 
-from ._exceptions import ConfigError, WorkerError, first_of
+from ._exceptions import ConfigError, CorocrawlError, SinkError, first_of
 from ._models import Request
 from ._pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
 from ._pool import WorkerPool
@@ -108,9 +108,13 @@ class Crawler:
             # What is not flushed stays leased, so it is pending again next run: nothing lost.
             with contextlib.suppress(Exception):
                 await self._flush()
-            worker_error = first_of(exc, WorkerError) if isinstance(exc, ExceptionGroup) else None
-            if worker_error is not None:
-                raise worker_error from None
+            # A failed worker or frontier (Redis refusing writes, gone for too long) is raised
+            # as itself, to be reported in a line; a failed output goes on to the caller's
+            # handling of outputs, in its group.
+            if isinstance(exc, ExceptionGroup) and first_of(exc, SinkError) is None:
+                error = first_of(exc, CorocrawlError)
+                if error is not None:
+                    raise error from None
             raise
         await self._flush()
         # A clean stop gives back what was claimed but never fetched: pending again, not lost.

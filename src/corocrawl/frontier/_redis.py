@@ -284,14 +284,14 @@ class RedisFrontier:
         try:
             client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
         except ValueError as exc:
-            raise ConfigError(f"--frontier {url!r}: {exc}") from None
+            raise ConfigError(f"--frontier {_shown(url)!r}: {exc}") from None
         create = join if create is None else create
         try:
-            stored = await _first_contact(client, url, crawl_id, connect_within)
+            stored = await _first_contact(client, url, crawl_id, connect_within, unavailable_after)
             if stored is None and not create:
                 raise CrawlNotFound(
-                    f"crawl {crawl_id!r} has not been started in {url}: start it with "
-                    f"'corocrawl crawl --frontier {url} --crawl-id {crawl_id} SEED...'"
+                    f"crawl {crawl_id!r} has not been started in {_shown(url)}: start it with "
+                    f"'corocrawl crawl --frontier {_shown(url)} --crawl-id {crawl_id} SEED...'"
                 )
             frontier = cls(
                 client,
@@ -656,41 +656,69 @@ class RedisFrontier:
 
 
 async def _first_contact(
-    client: Any, url: str, crawl_id: str, connect_within: float
+    client: Any, url: str, crawl_id: str, connect_within: float, unavailable_after: float
 ) -> bytes | None:
-    """The crawl's partition count (None for a new crawl); errors name the server's URL."""
+    """The crawl's partition count (None for a new crawl); errors name the server."""
     try:
         stored: bytes | None = await _retrying(
-            lambda: client.hget(f"corocrawl:{{{crawl_id}}}:meta", "partitions"), connect_within
+            lambda: client.hget(f"corocrawl:{{{crawl_id}}}:meta", "partitions"),
+            unavailable_after,
+            no_answer_within=connect_within,
         )
     except BackendUnavailable as exc:
-        raise BackendUnavailable(f"--frontier {url}: {exc}") from None
+        raise BackendUnavailable(f"--frontier {_shown(url)}: {exc}") from None
     except FrontierError as exc:  # it answered, but not as a Redis server with that database
-        raise ConfigError(f"--frontier {url}: {exc}") from None
+        raise ConfigError(f"--frontier {_shown(url)}: {exc}") from None
     return stored
 
 
-async def _retrying(operation: Callable[[], Awaitable[T]], unavailable_after: float) -> T:
-    """Run one Redis operation, waiting out a Redis that is down or restarting (with backoff,
-    up to `unavailable_after` seconds). Every operation here can be repeated safely."""
+async def _retrying(
+    operation: Callable[[], Awaitable[T]],
+    unavailable_after: float,
+    *,
+    no_answer_within: float | None = None,
+) -> T:
+    """Run one Redis operation, waiting out a Redis that is down, restarting, loading its data
+    or failing over (with backoff, up to `unavailable_after` seconds; a server that gives no
+    answer at all, up to `no_answer_within` if given). Every operation here can be repeated
+    safely. An error that waiting cannot mend (a wrong password, an answer that is no
+    Redis's, memory full) is a FrontierError at once."""
     import redis
 
-    delay, deadline, warned = 0.1, time.monotonic() + unavailable_after, False
+    started, delay, warned = time.monotonic(), 0.1, False
     while True:
         try:
             return await operation()
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            if time.monotonic() >= deadline:
-                raise BackendUnavailable(
-                    f"Redis unreachable for {unavailable_after:g}s: {exc}"
-                ) from None
-            if not warned:
-                logger.warning("redis frontier: Redis unreachable (%s); retrying", exc)
-                warned = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        except redis.RedisError as exc:  # an answer, but an error: retrying will not help
+        except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as exc:
             raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.exceptions.ReadOnlyError,
+            redis.exceptions.TryAgainError,
+            redis.exceptions.MasterDownError,
+        ) as exc:
+            waited = time.monotonic() - started
+            answered = isinstance(exc, redis.BusyLoadingError | redis.ResponseError)
+            limit = unavailable_after if answered or no_answer_within is None else no_answer_within
+            if waited >= limit:
+                raise BackendUnavailable(f"Redis unavailable for {limit:g}s: {exc}") from None
+            if not warned:
+                logger.warning("redis frontier: Redis unavailable (%s); retrying", exc)
+                warned = True
+            await asyncio.sleep(min(delay, max(limit - waited, 0.01)))
+            delay = min(delay * 2, 5.0)
+        except redis.RedisError as exc:
+            raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed: without its password."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return url
+    return str(parsed.with_password("***")) if parsed.password else url
 
 
 def _text(value: Any) -> str:
