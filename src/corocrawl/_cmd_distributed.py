@@ -317,7 +317,10 @@ async def _export(args: argparse.Namespace) -> int:
     output = JsonlSink(args.output)
     try:
         urls = export_best_records(
-            files, output, lambda bad: print_to_stderr(f"corocrawl export: {bad}")
+            files,
+            output,
+            lambda bad: print_to_stderr(f"corocrawl export: {bad}"),
+            scratch_dir=files[0].parent if args.output == "-" else Path(args.output).parent,
         )
     finally:
         output.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, SinkError
 from ._sinks import JsonlSink
 from ._urls import canonical_url, fetchable_url, fingerprint
 
@@ -33,36 +33,60 @@ _KEEP_THE_BETTER = """
 
 
 def export_best_records(
-    files: Sequence[Path], output: JsonlSink, on_bad_line: Callable[[str], None]
+    files: Sequence[Path],
+    output: JsonlSink,
+    on_bad_line: Callable[[str], None],
+    *,
+    scratch_dir: Path,
 ) -> int:
-    """Write the best record of each URL in `files` to `output`; the number of URLs."""
-    with tempfile.TemporaryDirectory(prefix="corocrawl-export-") as scratch:
-        db = sqlite3.connect(Path(scratch) / "best.db")
+    """Write the best record of each URL in `files` to `output`; the number of URLs.
+
+    The scratch table (about 50 bytes per URL) goes in `scratch_dir`: a disk beside the data,
+    rather than a temporary directory that may be memory (tmpfs)."""
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix=".corocrawl-export-", dir=scratch_dir)
+    except OSError as exc:
+        raise SinkError(f"cannot make export's scratch table in {scratch_dir}: {exc}") from None
+    with scratch:
         try:
-            db.executescript("""
-                PRAGMA journal_mode = OFF;
-                PRAGMA synchronous = OFF;
-                CREATE TABLE best (key BLOB PRIMARY KEY, rank INT, file INT, line INT)
-                    WITHOUT ROWID;
-            """)
-            for file_index, path in enumerate(files):
-                ranked = _ranked(file_index, path, on_bad_line)
-                while batch := list(islice(ranked, _BATCH)):
-                    db.executemany(_KEEP_THE_BETTER, batch)
-            db.execute("CREATE INDEX chosen ON best (file, line)")
-            for file_index, path in enumerate(files):
-                chosen = (line for (line,) in db.execute(
-                    "SELECT line FROM best WHERE file = ? ORDER BY line", (file_index,)
-                ))  # fmt: skip
-                wanted = next(chosen, None)
-                for line_number, record in _records(path):
-                    if line_number == wanted:
-                        output.write(record)
-                        wanted = next(chosen, None)
-            urls: int = db.execute("SELECT count(*) FROM best").fetchone()[0]
-            return urls
+            db = sqlite3.connect(Path(scratch.name) / "best.db")
+        except sqlite3.Error as exc:
+            raise SinkError(f"export's scratch table in {scratch_dir}: {exc}") from None
+        try:
+            return _export(files, output, on_bad_line, db)
+        except sqlite3.Error as exc:  # a full disk, most likely
+            raise SinkError(f"export's scratch table in {scratch_dir}: {exc}") from None
         finally:
             db.close()
+
+
+def _export(
+    files: Sequence[Path],
+    output: JsonlSink,
+    on_bad_line: Callable[[str], None],
+    db: sqlite3.Connection,
+) -> int:
+    db.executescript("""
+        PRAGMA journal_mode = OFF;
+        PRAGMA synchronous = OFF;
+        CREATE TABLE best (key BLOB PRIMARY KEY, rank INT, file INT, line INT) WITHOUT ROWID;
+    """)
+    for file_index, path in enumerate(files):
+        ranked = _ranked(file_index, path, on_bad_line)
+        while batch := list(islice(ranked, _BATCH)):
+            db.executemany(_KEEP_THE_BETTER, batch)
+    db.execute("CREATE INDEX chosen ON best (file, line)")
+    for file_index, path in enumerate(files):
+        chosen = (line for (line,) in db.execute(
+            "SELECT line FROM best WHERE file = ? ORDER BY line", (file_index,)
+        ))  # fmt: skip
+        wanted = next(chosen, None)
+        for line_number, record in _records(path):
+            if line_number == wanted:
+                output.write(record)
+                wanted = next(chosen, None)
+    urls: int = db.execute("SELECT count(*) FROM best").fetchone()[0]
+    return urls
 
 
 def _ranked(

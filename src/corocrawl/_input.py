@@ -7,6 +7,7 @@ pipe that blocks never blocks the event loop, and ten million lines never sit in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import sys
 import threading
@@ -132,7 +133,8 @@ class _BatchReader:
             reached_the_end, end = True, exc
         finally:
             if self._close_stream:
-                self._stream.close()
+                with contextlib.suppress(OSError):  # all was read: the end comes regardless
+                    self._stream.close()
         if reached_the_end:
             self._deliver(end)  # only now, so whoever sees the end finds the stream closed
 

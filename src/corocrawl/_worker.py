@@ -207,9 +207,9 @@ async def _say_last(
     """
     writer.write(encode(message))
     writer.write_eof()
-    await writer.drain()
     with contextlib.suppress(TimeoutError, ConnectionError):
         async with asyncio.timeout(_HANG_UP_TIMEOUT):
+            await writer.drain()
             while await reader.read(1 << 16):
                 pass
 
