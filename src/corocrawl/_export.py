@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -81,10 +81,11 @@ def _export(
             "SELECT line FROM best WHERE file = ? ORDER BY line", (file_index,)
         ))  # fmt: skip
         wanted = next(chosen, None)
-        for line_number, record in _records(path):
-            if line_number == wanted:
-                output.write(record)
-                wanted = next(chosen, None)
+        with _opened(path) as lines:
+            for line_number, line in enumerate(lines, 1):
+                if line_number == wanted:  # a whole record, read in the first pass
+                    output.write_line(line)
+                    wanted = next(chosen, None)
     urls: int = db.execute("SELECT count(*) FROM best").fetchone()[0]
     return urls
 
@@ -102,14 +103,10 @@ def _ranked(
 
 
 def _records(
-    path: Path, on_bad_line: Callable[[str], None] | None = None
+    path: Path, on_bad_line: Callable[[str], None]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The file's whole records; a torn last line (a killed worker's) was never final."""
-    try:
-        lines = path.open("rb")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    with lines:
+    with _opened(path) as lines:
         for line_number, line in enumerate(lines, 1):
             if not line.endswith(b"\n"):
                 continue
@@ -119,5 +116,12 @@ def _records(
                 record = None
             if isinstance(record, dict) and isinstance(record.get("url"), str):
                 yield line_number, record
-            elif on_bad_line is not None:
+            else:
                 on_bad_line(f"{path}:{line_number}: not a corocrawl record, skipped")
+
+
+def _opened(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None

@@ -46,9 +46,12 @@ class JsonlSink:
         self.written = 0
 
     def write(self, record: dict[str, Any]) -> None:
+        self.write_line(orjson.dumps(record) + b"\n")
+
+    def write_line(self, line: bytes) -> None:
+        """One record already in JSON, with its newline (copied from another JSONL file)."""
         if self._failure is not None:
             raise self._failure
-        line = orjson.dumps(record) + b"\n"
         self._buffer.append(line)
         self._buffered += len(line)
         self.written += 1
