@@ -24,7 +24,7 @@ from ._pages import CrawlConfig
 from ._run_support import EXIT_INTERRUPTED, INTERRUPT_FROM_PARENT, print_to_stderr
 from ._sinks import JsonlSink
 from ._urls import fetchable_url
-from .frontier import RedisFrontier
+from .frontier import CrawlStatus, RedisFrontier
 
 __all__ = [
     "add_export_arguments",
@@ -129,8 +129,7 @@ async def _check_crawl(args: argparse.Namespace) -> None:
     """Before any process starts: is the crawl there, and is Redis set up not to lose it?"""
     frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
     try:
-        if await frontier.shared_settings() is None:
-            raise CrawlNotFound(f"crawl {args.crawl_id!r} is still being seeded; try again")
+        await _settings(frontier)
         for warning in await frontier.server_warnings():
             print_to_stderr(f"corocrawl {args.command}: warning: {warning}")
     finally:
@@ -208,10 +207,7 @@ async def _work(args: argparse.Namespace) -> int:
         create=False,
     )
     try:
-        settings = await frontier.shared_settings()
-        if settings is None:
-            raise CrawlNotFound(f"crawl {args.crawl_id!r} is still being seeded; try again")
-        config = _crawl_config(settings, args)
+        config = _crawl_config(await _settings(frontier), args)
         args.output_dir.mkdir(parents=True, exist_ok=True)
         path = args.output_dir / f"{args.crawl_id}.{frontier.worker_id}.jsonl"
         output = JsonlSink(path, append=True)
@@ -234,11 +230,30 @@ async def _work(args: argparse.Namespace) -> int:
         await frontier.close()
 
 
+async def _settings(frontier: RedisFrontier) -> dict[str, Any]:
+    settings = await frontier.shared_settings()
+    if settings is None:  # its seeds are being queued: settings are saved after them
+        raise CrawlNotFound(f"crawl {frontier.crawl_id!r} is still being seeded; try again")
+    return settings
+
+
 def _crawl_config(settings: dict[str, Any], args: argparse.Namespace) -> CrawlConfig:
     """The crawl's shared settings with this worker's own fetching options."""
     return crawl_config_from_args(
         argparse.Namespace(**{**vars(args), **settings, "max_pages": None})
     )
+
+
+async def _status_if_any(args: argparse.Namespace) -> CrawlStatus | None:
+    """None when the crawl is gone from Redis (or was never there)."""
+    try:
+        frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
+    except CrawlNotFound:
+        return None
+    try:
+        return await frontier.status()
+    finally:
+        await frontier.close()
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -294,20 +309,8 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return run(_export(args))
-
-
-async def _export(args: argparse.Namespace) -> int:
     """One record per URL from the workers' files (see _export for which one is kept)."""
-    try:
-        frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
-    except CrawlNotFound:
-        status = None  # gone from Redis (or never there): the files are all there is
-    else:
-        try:
-            status = await frontier.status()
-        finally:
-            await frontier.close()
+    status = run(_status_if_any(args))
     files = args.files or sorted(args.output_dir.glob(f"{args.crawl_id}.*.jsonl"))
     if not files:
         raise ConfigError(f"no output files of crawl {args.crawl_id!r} in {args.output_dir}")

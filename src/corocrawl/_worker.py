@@ -4,8 +4,8 @@ The coordinator sends ("work", [requests]), ("end",) when no more will come, and
 drain. The worker answers ("out", payloads, in_flight, retries) in batches, ("error",
 traceback) if it fails, and ("bye", unstarted) when it is done; after its last message it
 waits for the coordinator to hang up. Each request's `seq` is the coordinator's ticket for
-it. Signals are the coordinator's business: a worker ignores Ctrl-C
-and SIGTERM and exits when told, or as soon as the coordinator's end of the socket closes.
+it. Signals are the coordinator's business: a worker ignores Ctrl-C and SIGTERM and exits
+when told, or as soon as the coordinator's end of the socket closes.
 """
 
 from __future__ import annotations

@@ -689,15 +689,9 @@ async def _retrying(
     while True:
         try:
             return await operation()
-        except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as exc:
-            raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
-        except (
-            redis.ConnectionError,
-            redis.TimeoutError,
-            redis.exceptions.ReadOnlyError,
-            redis.exceptions.TryAgainError,
-            redis.exceptions.MasterDownError,
-        ) as exc:
+        except redis.RedisError as exc:
+            if not _worth_waiting_out(exc):
+                raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
             waited = time.monotonic() - started
             answered = isinstance(exc, redis.BusyLoadingError | redis.ResponseError)
             limit = unavailable_after if answered or no_answer_within is None else no_answer_within
@@ -708,8 +702,22 @@ async def _retrying(
                 warned = True
             await asyncio.sleep(min(delay, max(limit - waited, 0.01)))
             delay = min(delay * 2, 5.0)
-        except redis.RedisError as exc:
-            raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
+
+
+def _worth_waiting_out(exc: Exception) -> bool:
+    """Whether waiting can mend this Redis error: down, restarting, loading, failing over."""
+    import redis
+
+    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
+        return False  # a ConnectionError, but no amount of waiting fixes a password
+    return isinstance(
+        exc,
+        redis.ConnectionError
+        | redis.TimeoutError
+        | redis.exceptions.ReadOnlyError
+        | redis.exceptions.TryAgainError
+        | redis.exceptions.MasterDownError,
+    )
 
 
 def _shown(url: str) -> str:
