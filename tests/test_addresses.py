@@ -8,7 +8,7 @@ import pytest
 
 import corocrawl
 from corocrawl import FetchConfig, RetryPolicy
-from corocrawl._addresses import is_public_address
+from corocrawl._engine.addresses import is_public_address
 from corocrawl.testing import ServerProcess
 
 

@@ -14,9 +14,9 @@ import pytest
 from yarl import URL
 
 from corocrawl import FetchConfig, Limits
-from corocrawl._crawler import CrawlConfig, Crawler, seed_requests
-from corocrawl._parse import Page
-from corocrawl._scope import Scope, ScopeRules, SkipReason
+from corocrawl._crawl.crawler import CrawlConfig, Crawler, seed_requests
+from corocrawl._crawl.parse import Page
+from corocrawl._crawl.scope import Scope, ScopeRules, SkipReason
 from corocrawl._sinks import JsonlSink
 from corocrawl._urls import fingerprint
 from corocrawl.frontier import Discovered, MemoryFrontier, SqliteFrontier

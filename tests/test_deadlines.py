@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from corocrawl._deadlines import Deadline, Deadlines
+from corocrawl._engine.deadlines import Deadline, Deadlines
 
 RESOLUTION = 0.01
 SAFETY_NET = 5.0  # only bounds a hang when the code is broken; never asserted on

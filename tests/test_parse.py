@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from yarl import URL
 
-from corocrawl._parse import parse_html
+from corocrawl._crawl.parse import parse_html
 
 PAGE = URL("http://example.com/dir/page.html")
 

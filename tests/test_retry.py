@@ -24,7 +24,7 @@ from corocrawl import (
     RetryPolicy,
     TooManyRedirects,
 )
-from corocrawl._retry import RetryDecision, decide_retry, parse_retry_after
+from corocrawl._engine.retry import RetryDecision, decide_retry, parse_retry_after
 
 URL = "http://example.com/"
 NOW = 1_700_000_000.0  # a fixed "now" for HTTP-date Retry-After values

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corocrawl._scheduler import Scheduler
+from corocrawl._engine.scheduler import Scheduler
 
 
 def drain(scheduler: Scheduler[str], now: float) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from corocrawl import ErrorInfo, FetchResult, SinkError, Stats, StatsSnapshot
-from corocrawl._bodies import BodyStore
+from corocrawl._engine.bodies import BodyStore
 from corocrawl._sinks import JsonlSink
 from corocrawl._stats import LatencyHistogram
 

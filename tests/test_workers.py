@@ -29,10 +29,10 @@ from corocrawl import (
     WorkerError,
     fetch_all,
 )
-from corocrawl._engine import Engine
-from corocrawl._pool import WorkerPool
+from corocrawl._engine.engine import Engine
 from corocrawl._urls import partition
-from corocrawl._worker import FetchJob
+from corocrawl._workers.child import FetchJob
+from corocrawl._workers.pool import WorkerPool
 from corocrawl.frontier import MemoryFrontier
 from corocrawl.testing import ServerProcess
 

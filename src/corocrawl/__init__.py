@@ -21,7 +21,10 @@ from ._config import (
     RetryPolicy,
     Timeouts,
 )
-from ._crawler import Crawler
+from ._crawl.crawler import Crawler
+from ._crawl.pages import CrawlConfig, Handler
+from ._crawl.parse import Page
+from ._crawl.scope import Scope, SkipReason
 from ._exceptions import (
     BackendUnavailable,
     BlockedURL,
@@ -46,9 +49,6 @@ from ._exceptions import (
     WorkerError,
 )
 from ._models import ErrorInfo, FetchResult, Request
-from ._pages import CrawlConfig, Handler
-from ._parse import Page
-from ._scope import Scope, SkipReason
 from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
 

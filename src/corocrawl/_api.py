@@ -9,8 +9,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterab
 from ._config import FetchConfig
 from ._loop import run
 from ._models import FetchResult, Request
-from ._pool import fetch_executor
 from ._stats import Stats
+from ._workers.pool import fetch_executor
 
 __all__ = ["fetch", "fetch_all"]
 

@@ -25,8 +25,8 @@ from corocrawl._bench._crawl_contenders import (
     crawl_corocrawl,
     crawl_scrapy,
 )
+from corocrawl._engine.system import ensure_open_files
 from corocrawl._loop import run
-from corocrawl._system import ensure_open_files
 
 Contender = Callable[[str, int, int], tuple[int, int]]
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from yarl import URL
 
-from ._config import FetchConfig, Limits, _require
-from ._engine import Engine
-from ._models import FetchResult, Request
-from ._parse import Page, parse_html, resolve_link
-from ._robots import RobotsCache
-from ._scope import Scope, ScopeRules, SkipReason
-from ._stats import Stats
-from ._urls import canonical_url, fingerprint, host_key
-from .frontier import Discovered
+from .._config import FetchConfig, Limits, _require
+from .._engine.engine import Engine
+from .._models import FetchResult, Request
+from .._stats import Stats
+from .._urls import canonical_url, fingerprint, host_key
+from ..frontier import Discovered
+from .parse import Page, parse_html, resolve_link
+from .robots import RobotsCache
+from .scope import Scope, ScopeRules, SkipReason
 
 __all__ = ["CrawlConfig", "Handler", "PageProcessor", "ProcessedPage", "page_record"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser
 from yarl import URL
 
-from ._models import decode_text
-from ._urls import FETCHABLE_SCHEMES
+from .._models import decode_text
+from .._urls import FETCHABLE_SCHEMES
 
 __all__ = ["Page", "parse_html", "resolve_link"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from ._config import _require
-from ._exceptions import ConfigError
-from ._urls import host_key
+from .._config import _require
+from .._exceptions import ConfigError
+from .._urls import host_key
 
 __all__ = ["Scope", "ScopeRules", "SkipReason"]
 

@@ -8,8 +8,8 @@ import random
 import time
 from dataclasses import dataclass
 
-from ._config import RetryPolicy
-from ._exceptions import FetchError, FetchTimeout, NetworkError
+from .._config import RetryPolicy
+from .._exceptions import FetchError, FetchTimeout, NetworkError
 
 __all__ = ["RetryDecision", "decide_retry", "parse_retry_after"]
 

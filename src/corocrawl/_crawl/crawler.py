@@ -18,16 +18,16 @@ from typing import Any
 
 from yarl import URL
 
-from ._exceptions import ConfigError, CorocrawlError, SinkError, first_of
-from ._models import Request
-from ._pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
-from ._pool import WorkerPool
-from ._scope import SkipReason
-from ._sinks import JsonlSink
-from ._stats import Stats
-from ._urls import canonical_url, fetchable_url, fingerprint, host_key
-from ._worker import CrawlJob, Executor
-from .frontier import Discovered, Frontier
+from .._exceptions import ConfigError, CorocrawlError, SinkError, first_of
+from .._models import Request
+from .._sinks import JsonlSink
+from .._stats import Stats
+from .._urls import canonical_url, fetchable_url, fingerprint, host_key
+from .._workers.child import CrawlJob, Executor
+from .._workers.pool import WorkerPool
+from ..frontier import Discovered, Frontier
+from .pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
+from .scope import SkipReason
 
 __all__ = ["CrawlConfig", "Crawler", "Handler", "seed_requests"]
 

@@ -12,13 +12,13 @@ from importlib.metadata import version
 import orjson
 from rich.console import Console
 
-from ._bench._contenders import CONTENDERS
-from ._bench._crawl_contenders import CRAWL_CONTENDERS
-from ._bench._report import plot_seed, print_seed_table, print_table
-from ._bench._seed import SEED_ROWS, run_seed, speedups
-from ._bench._suites import Row, run_throughput
-from ._urls import partition
-from .testing import ServerProcess
+from .._bench._contenders import CONTENDERS
+from .._bench._crawl_contenders import CRAWL_CONTENDERS
+from .._bench._report import plot_seed, print_seed_table, print_table
+from .._bench._seed import SEED_ROWS, run_seed, speedups
+from .._bench._suites import Row, run_throughput
+from .._urls import partition
+from ..testing import ServerProcess
 
 __all__ = ["add_bench_commands"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._api import fetch
-from ._config import FetchConfig, Limits, Timeouts
-from ._loop import run
-from ._progress import format_summary
-from ._stats import Stats
-from .testing import ServerProcess
+from .._api import fetch
+from .._config import FetchConfig, Limits, Timeouts
+from .._loop import run
+from .._stats import Stats
+from ..testing import ServerProcess
+from .progress import format_summary
 
 __all__ = ["run_demo"]
 

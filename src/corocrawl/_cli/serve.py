@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import contextlib
 
-from ._loop import run
-from .testing import run_server, server_config_from_args
+from .._loop import run
+from ..testing import run_server, server_config_from_args
 
 __all__ = ["run_serve"]
 

@@ -7,8 +7,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from ._exceptions import SinkError, WorkerError, first_of
-from ._sinks import JsonlSink
+from .._exceptions import SinkError, WorkerError, first_of
+from .._sinks import JsonlSink
 
 __all__ = [
     "EXIT_INTERRUPTED",

@@ -10,7 +10,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._stats import Stats, StatsSnapshot
+from .._stats import Stats, StatsSnapshot
 
 __all__ = ["format_summary", "show_progress"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from protego import Protego
 from yarl import URL
 
-from ._exceptions import FetchError
-from ._fetcher import Fetcher
+from .._engine.aiohttp_transport import Fetcher
+from .._exceptions import FetchError
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
 

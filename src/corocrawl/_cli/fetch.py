@@ -12,16 +12,16 @@ from collections.abc import Callable
 
 import orjson
 
-from ._cli import fetch_config_from_args
-from ._exceptions import SinkError
-from ._input import BadLine, count_url_lines, open_url_source, read_requests
-from ._loop import run
-from ._models import FetchResult
-from ._pool import fetch_executor
-from ._progress import format_summary, show_progress
-from ._run_support import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
-from ._sinks import JsonlSink
-from ._worker import Executor
+from .._exceptions import SinkError
+from .._input import BadLine, count_url_lines, open_url_source, read_requests
+from .._loop import run
+from .._models import FetchResult
+from .._sinks import JsonlSink
+from .._workers.child import Executor
+from .._workers.pool import fetch_executor
+from .driver import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
+from .main import fetch_config_from_args
+from .progress import format_summary, show_progress
 
 __all__ = ["run_fetch"]
 

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from ._bodies import BodyStore
-from ._config import FetchConfig
-from ._exceptions import BlockedURL, FetchError, RobotsUnavailable
-from ._fetcher import Fetcher, Response
-from ._models import ErrorInfo, FetchResult, Request
-from ._retry import decide_retry
-from ._scheduler import Scheduler
-from ._stats import Stats
-from ._system import ensure_open_files
-from ._urls import fetchable_url, host_key
+from .._config import FetchConfig
+from .._exceptions import BlockedURL, FetchError, RobotsUnavailable
+from .._models import ErrorInfo, FetchResult, Request
+from .._stats import Stats
+from .._urls import fetchable_url, host_key
+from .aiohttp_transport import Fetcher, Response
+from .bodies import BodyStore
+from .retry import decide_retry
+from .scheduler import Scheduler
+from .system import ensure_open_files
 
 __all__ = ["Engine"]
 

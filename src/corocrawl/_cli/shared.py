@@ -14,17 +14,17 @@ from typing import Any
 
 import orjson
 
-from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
-from ._cmd_crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
-from ._crawler import Crawler, seed_requests
-from ._exceptions import ConfigError, CorocrawlError, CrawlNotFound
-from ._export import export_best_records
-from ._loop import run
-from ._pages import CrawlConfig
-from ._run_support import EXIT_INTERRUPTED, INTERRUPT_FROM_PARENT, print_to_stderr
-from ._sinks import JsonlSink
-from ._urls import fetchable_url
-from .frontier import CrawlStatus, RedisFrontier
+from .._crawl.crawler import Crawler, seed_requests
+from .._crawl.pages import CrawlConfig
+from .._exceptions import ConfigError, CorocrawlError, CrawlNotFound
+from .._export import export_best_records
+from .._loop import run
+from .._sinks import JsonlSink
+from .._urls import fetchable_url
+from ..frontier import CrawlStatus, RedisFrontier
+from .crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
+from .driver import EXIT_INTERRUPTED, INTERRUPT_FROM_PARENT, print_to_stderr
+from .main import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
 
 __all__ = [
     "add_export_arguments",

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import orjson
 
-from ._cli import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
-from ._crawler import CrawlConfig, Crawler
-from ._exceptions import ConfigError
-from ._input import BadLine, open_url_source, read_requests
-from ._loop import run
-from ._progress import format_summary, show_progress
-from ._run_support import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
-from ._scope import Scope
-from ._sinks import JsonlSink
-from ._urls import fetchable_url
-from .frontier import Frontier, MemoryFrontier, SqliteFrontier
+from .._crawl.crawler import CrawlConfig, Crawler
+from .._crawl.scope import Scope
+from .._exceptions import ConfigError
+from .._input import BadLine, open_url_source, read_requests
+from .._loop import run
+from .._sinks import JsonlSink
+from .._urls import fetchable_url
+from ..frontier import Frontier, MemoryFrontier, SqliteFrontier
+from .driver import EXIT_INTERRUPTED, Interrupts, await_run, close_sinks, print_to_stderr
+from .main import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
+from .progress import format_summary, show_progress
 
 __all__ = ["LABEL", "add_crawl_arguments", "drive_crawl", "run_crawl", "seeds_from"]
 
@@ -129,7 +129,7 @@ def run_crawl(args: argparse.Namespace) -> int:
             raise ConfigError("a shared crawl needs both --frontier and --crawl-id")
         if not args.frontier.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"--frontier {args.frontier!r}: give a redis:// URL")
-        from ._cmd_distributed import run_shared_crawl
+        from .shared import run_shared_crawl
 
         return run_shared_crawl(args)
     config = crawl_config_from_args(args)

@@ -16,10 +16,8 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._addresses import NonPublicAddress, PublicOnlyResolver, is_public_address
-from ._config import FetchConfig
-from ._deadlines import Deadlines
-from ._exceptions import (
+from .._config import FetchConfig
+from .._exceptions import (
     BlockedURL,
     ConnectError,
     ConnectTimeout,
@@ -32,7 +30,9 @@ from ._exceptions import (
     ResponseTooLarge,
     TooManyRedirects,
 )
-from ._urls import FETCHABLE_SCHEMES
+from .._urls import FETCHABLE_SCHEMES
+from .addresses import NonPublicAddress, PublicOnlyResolver, is_public_address
+from .deadlines import Deadlines
 
 __all__ = ["Fetcher", "Response"]
 

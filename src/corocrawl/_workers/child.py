@@ -22,14 +22,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, TypeVar
 
-from ._config import FetchConfig
-from ._engine import Engine
-from ._ipc import encode, receive
-from ._loop import run
-from ._models import ErrorInfo, FetchResult, Request
-from ._pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
-from ._stats import Stats
-from .frontier import Discovered
+from .._config import FetchConfig
+from .._crawl.pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
+from .._engine.engine import Engine
+from .._loop import run
+from .._models import ErrorInfo, FetchResult, Request
+from .._stats import Stats
+from ..frontier import Discovered
+from .ipc import encode, receive
 
 __all__ = ["CrawlJob", "Executor", "FetchJob", "Job", "share_of", "worker_main"]
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
-from ._config import FetchConfig
-from ._engine import Engine
-from ._exceptions import ConfigError, WorkerError, first_of
-from ._ipc import encode, receive
-from ._models import ErrorInfo, FetchResult, Request
-from ._stats import Stats
-from ._urls import partition
-from ._worker import Executor, FetchJob, Job, share_of, worker_main
+from .._config import FetchConfig
+from .._engine.engine import Engine
+from .._exceptions import ConfigError, WorkerError, first_of
+from .._models import ErrorInfo, FetchResult, Request
+from .._stats import Stats
+from .._urls import partition
+from .child import Executor, FetchJob, Job, share_of, worker_main
+from .ipc import encode, receive
 
 __all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool", "fetch_executor"]
 

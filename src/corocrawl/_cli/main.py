@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from ._config import (
+from .. import __version__
+from .._config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_BODY_BYTES,
@@ -27,7 +27,7 @@ from ._config import (
     RetryPolicy,
     Timeouts,
 )
-from ._exceptions import ConfigError, CorocrawlError
+from .._exceptions import ConfigError, CorocrawlError
 
 __all__ = ["main"]
 
@@ -68,10 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._cmd_bench import add_bench_commands
-    from ._cmd_crawl import add_crawl_arguments, run_crawl
-    from ._cmd_demo import run_demo
-    from ._cmd_distributed import (
+    from ..testing import add_server_arguments
+    from .bench import add_bench_commands
+    from .crawl import add_crawl_arguments, run_crawl
+    from .demo import run_demo
+    from .fetch import run_fetch
+    from .serve import run_serve
+    from .shared import (
         add_export_arguments,
         add_status_arguments,
         add_worker_arguments,
@@ -79,9 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
         run_status,
         run_worker,
     )
-    from ._cmd_fetch import run_fetch
-    from ._cmd_serve import run_serve
-    from .testing import add_server_arguments
 
     parser = argparse.ArgumentParser(
         prog="corocrawl",
