@@ -69,7 +69,7 @@ def test_stats_json_holds_the_summary(server: ServerProcess, tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(stats.read_text())
-    assert summary["done"] == 4
+    assert summary["recorded"] == 4
     assert summary["by_status"] == {"200": 4}
     assert summary["latency"]["p50"] > 0
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from corocrawl import ConfigError, CorocrawlError, FetchConfig, Limits, RetryPolicy, Timeouts
-from corocrawl._cli.main import _byte_size, _header, build_parser, fetch_config_from_args
+from corocrawl._cli.main import build_parser
+from corocrawl._cli.options import _byte_size, _header, fetch_config_from_args
 from corocrawl._config import DEFAULT_RECORD_HEADERS
 
 BAD_NUMBERS = [0, 0.0, -1, -0.5, math.nan, math.inf, -math.inf]

@@ -13,16 +13,18 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from corocrawl import FetchConfig, Limits
-from corocrawl._crawl.crawler import CrawlConfig, Crawler, seed_requests
+from corocrawl import CrawlConfig, FetchConfig, Limits, Politeness, Scope, SkipReason
+from corocrawl._crawl.crawler import Crawler, seed_requests
 from corocrawl._crawl.parse import Page
-from corocrawl._crawl.scope import Scope, ScopeRules, SkipReason
+from corocrawl._crawl.scope import ScopeRules
 from corocrawl._sinks import JsonlSink
 from corocrawl._urls import fingerprint
 from corocrawl.frontier import Discovered, MemoryFrontier, SqliteFrontier
 from corocrawl.testing import ServerProcess, site_links
 
 PAGES, LINKS = 200, 5  # the session server's synthetic site (see conftest.py)
+
+NO_ROBOTS = Politeness(respect_robots=False)
 
 
 def depths(pages: int, links: int) -> dict[int, int]:
@@ -63,7 +65,7 @@ async def test_crawl_reaches_exactly_the_site_within_depth(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     out = tmp_path / "pages.jsonl"
-    config = CrawlConfig(scope=Scope(max_depth=2), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=2), politeness=NO_ROBOTS)
     await crawl([f"{server.url}/site/0"], out, config)
     records = read_records(out)
     by_url = Counter(record["url"] for record in records)
@@ -83,7 +85,7 @@ async def test_whole_site_is_crawled_once_without_a_depth_limit(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     out = tmp_path / "pages.jsonl"
-    await crawl([f"{server.url}/site/0"], out, CrawlConfig(respect_robots=False))
+    await crawl([f"{server.url}/site/0"], out, CrawlConfig(politeness=NO_ROBOTS))
     urls = [record["url"] for record in read_records(out)]
     assert len(urls) == len(set(urls)) == PAGES
     assert {page_number(url) for url in urls} == set(range(PAGES))
@@ -111,7 +113,8 @@ async def test_per_host_limit_holds_at_the_server(
 ) -> None:
     server = start_server("--site-pages", "60", "--site-links", "4")
     config = CrawlConfig(
-        fetch=FetchConfig(limits=Limits(concurrency=30, per_host=3)), respect_robots=False
+        fetch=FetchConfig(limits=Limits(concurrency=30, per_host=3)),
+        politeness=NO_ROBOTS,
     )
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
     port = server.url.rsplit(":", 1)[1]
@@ -126,7 +129,7 @@ async def test_handler_items_and_extra_urls(server: ServerProcess, tmp_path: Pat
 
     items_path = tmp_path / "items.jsonl"
     items = JsonlSink(items_path)
-    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=1), politeness=NO_ROBOTS)
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config,
                 handler=titles, items=items)  # fmt: skip
     items.close()
@@ -144,7 +147,7 @@ async def test_a_handler_that_raises_costs_its_page_only(
             raise ValueError("bad page")
         yield {"ok": True}
 
-    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=1), politeness=NO_ROBOTS)
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config, handler=broken)
     records = {r["url"]: r for r in read_records(tmp_path / "pages.jsonl")}
     assert records[f"{server.url}/site/1"]["handler_error"] == "ValueError: bad page"
@@ -159,7 +162,7 @@ async def test_a_blocking_handler_is_reported_by_name(
             time.sleep(0.6)  # noqa: ASYNC251 - the blocking call under test
         yield {"ok": True}
 
-    config = CrawlConfig(scope=Scope(max_depth=0), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=0), politeness=NO_ROBOTS)
     with caplog.at_level(logging.WARNING, logger="corocrawl"):
         await crawl([f"{server.url}/site/0"], tmp_path / "p.jsonl", config, handler=sleepy_handler)
     assert any("sleepy_handler" in message for message in caplog.messages)
@@ -169,7 +172,7 @@ async def test_sqlite_crawl_resumes_without_fetching_again(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     state, out = tmp_path / "crawl.db", tmp_path / "pages.jsonl"
-    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=1), politeness=NO_ROBOTS)
     for _ in range(2):
         frontier = await SqliteFrontier.open(state)
         output = JsonlSink(out, append=True)
@@ -207,8 +210,7 @@ async def test_politeness_delay_holds_at_the_server(
     server = start_server("--site-pages", "12", "--site-links", "3")
     config = CrawlConfig(
         fetch=FetchConfig(limits=Limits(concurrency=10, per_host=10)),
-        delay=0.15,
-        respect_robots=False,
+        politeness=Politeness(delay=0.15, respect_robots=False),
     )
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
     port = server.url.rsplit(":", 1)[1]
@@ -222,7 +224,7 @@ async def test_a_failing_robots_txt_defers_then_fails_never_skips(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     server = start_server("--site-pages", "5", "--site-links", "2", "--robots-status", "503")
-    config = CrawlConfig(robots_retry=0.05)
+    config = CrawlConfig(politeness=Politeness(robots_retry=0.05))
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
     (record,) = read_records(tmp_path / "pages.jsonl")
     assert record["skip"] is None  # not refused for good: asked again, then failed
@@ -264,7 +266,7 @@ async def test_resuming_from_the_state_alone_keeps_the_seeds_scope(
 
 async def crawl_with(frontier: SqliteFrontier, seeds: list[str], out: Path, scope: Scope) -> None:
     output = JsonlSink(out, append=True)
-    config = CrawlConfig(scope=scope, respect_robots=False)
+    config = CrawlConfig(scope=scope, politeness=NO_ROBOTS)
     try:
         await Crawler(config, frontier=frontier, output=output).run(seeds)
     finally:
@@ -280,7 +282,7 @@ async def test_redirect_targets_are_checked_like_links(
     seeds = [f"{server.url}/redirect/2", f"{server.url}/redirect-to?url={offsite}",
              f"{server.url}/redirect-loop"]  # fmt: skip
     server.reset_stats()
-    await crawl(seeds, tmp_path / "pages.jsonl", CrawlConfig(respect_robots=False))
+    await crawl(seeds, tmp_path / "pages.jsonl", CrawlConfig(politeness=NO_ROBOTS))
     records = {record["url"]: record for record in read_records(tmp_path / "pages.jsonl")}
     # A chain on the site: every hop is a URL of its own, recorded once.
     assert records[f"{server.url}/redirect/2"]["status"] == 302
@@ -311,7 +313,7 @@ async def test_max_pages_counts_fetches_not_skips_across_a_resume(
 
     frontier = await SqliteFrontier.open(state)
     output = JsonlSink(tmp_path / "pages.jsonl")
-    config = CrawlConfig(scope=Scope(max_pages=4), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_pages=4), politeness=NO_ROBOTS)
     await Crawler(config, frontier=frontier, output=output).run([])
     output.close()
     counts = frontier.counts()
@@ -327,7 +329,8 @@ async def test_a_clean_stop_gives_unfetched_requests_back(
     frontier = MemoryFrontier()
     output = JsonlSink(tmp_path / "pages.jsonl")
     config = CrawlConfig(
-        fetch=FetchConfig(limits=Limits(concurrency=4, per_host=4)), respect_robots=False
+        fetch=FetchConfig(limits=Limits(concurrency=4, per_host=4)),
+        politeness=NO_ROBOTS,
     )
 
     async def stop_early(page: Page) -> AsyncIterator[dict[str, Any] | str]:
@@ -352,7 +355,7 @@ async def test_a_seed_added_to_a_running_crawl_is_crawled_within_its_own_host(
     first, second = f"{server.url}/site/0", f"{server.url.replace('127.0.0.1', '127.0.0.2')}/site/0"
     frontier = MemoryFrontier()
     output = JsonlSink(tmp_path / "pages.jsonl")
-    config = CrawlConfig(scope=Scope(max_depth=1), respect_robots=False)
+    config = CrawlConfig(scope=Scope(max_depth=1), politeness=NO_ROBOTS)
 
     async def add_a_seed(page: Page) -> AsyncIterator[dict[str, Any] | str]:
         # What `crawl --frontier redis://... --crawl-id ID NEW_SEED` does to running workers.

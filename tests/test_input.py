@@ -71,7 +71,7 @@ def urls(requests: list[Request]) -> list[str]:
 
 
 def seqs(requests: list[Request]) -> list[int]:
-    return [request.seq for request in requests]
+    return [request.position for request in requests]
 
 
 # -- good lines -----------------------------------------------------------------------------
@@ -256,7 +256,7 @@ async def test_file_of_100000_lines_is_streamed_completely(tmp_path: Path) -> No
     expected_seq = 0
     last = ""
     async for request in read_requests(opened(path), str(path), no_bad_lines):
-        assert request.seq == expected_seq
+        assert request.position == expected_seq
         expected_seq += 1
         count += 1
         last = request.url

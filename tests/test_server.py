@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import uuid
 import zlib
 from collections import deque
@@ -16,13 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from corocrawl.testing import (
-    ServerConfig,
-    ServerProcess,
-    add_server_arguments,
-    server_config_from_args,
-    site_links,
-)
+from corocrawl._cli.serve import add_server_arguments, server_config_from_args
+from corocrawl.testing import ServerConfig, ServerProcess, site_links
 
 SITE_PAGES = 200  # matches the session server's --site-pages
 SITE_LINKS = 5  # matches the session server's --site-links
@@ -379,3 +376,26 @@ def test_server_arguments_build_a_config(tmp_path: Path) -> None:
     assert server_config_from_args(args) == ServerConfig(
         delay=0, site_pages=5, site_links=2, robots_txt="User-agent: *\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--delay", "-1"], "delay must be a finite number >= 0, got -1.0"),
+        (["--site-pages", "0"], "site_pages must be >= 1, got 0"),
+        (["--robots-file", "/nonexistent/robots.txt"], "cannot read robots file"),
+    ],
+)
+def test_serve_rejects_a_bad_option_in_one_line_with_exit_2(flags: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "serve", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("corocrawl serve: error: ")
+    assert message in line

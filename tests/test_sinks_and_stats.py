@@ -208,26 +208,26 @@ def test_histogram_keeps_tiny_and_huge_latencies_without_error() -> None:
 
 def sample_results() -> list[FetchResult]:
     return [
-        FetchResult("http://a.example/1", seq=0, status=200, size=100, elapsed=0.010),
-        FetchResult("http://a.example/2", seq=1, status=200, size=50, elapsed=0.020),
-        FetchResult("http://a.example/3", seq=2, status=301, size=0, elapsed=0.030),
-        FetchResult("http://a.example/4", seq=3, status=404, size=10, elapsed=0.040),
-        FetchResult("http://a.example/5", seq=4, status=503, size=5, elapsed=0.050),
+        FetchResult("http://a.example/1", position=0, status=200, size=100, elapsed=0.010),
+        FetchResult("http://a.example/2", position=1, status=200, size=50, elapsed=0.020),
+        FetchResult("http://a.example/3", position=2, status=301, size=0, elapsed=0.030),
+        FetchResult("http://a.example/4", position=3, status=404, size=10, elapsed=0.040),
+        FetchResult("http://a.example/5", position=4, status=503, size=5, elapsed=0.050),
         FetchResult(
             "http://b.example/",
-            seq=5,
+            position=5,
             elapsed=1.0,
             error=ErrorInfo("ConnectError", "refused"),
         ),
         FetchResult(
             "http://c.example/",
-            seq=6,
+            position=6,
             elapsed=2.0,
             error=ErrorInfo("FetchTimeout", "deadline passed"),
         ),
         FetchResult(
             "http://d.example/",
-            seq=7,
+            position=7,
             elapsed=3.0,
             error=ErrorInfo("ConnectError", "refused"),
         ),
@@ -238,7 +238,7 @@ def test_stats_record_counts_ok_failed_statuses_and_errors() -> None:
     stats = Stats()
     for result in sample_results():
         stats.record(result)
-    assert stats.done == 8
+    assert stats.recorded == 8
     assert stats.ok == 3  # 200, 200, 301
     assert stats.failed == 3  # errors only: a 404 or 503 response is not a failed fetch
     assert stats.bytes == 165
@@ -257,7 +257,7 @@ def test_stats_snapshot_freezes_the_counters() -> None:
     snapshot = stats.snapshot()
     stats.record(FetchResult("http://late.example/", status=200))
     assert isinstance(snapshot, StatsSnapshot)
-    assert (snapshot.done, snapshot.ok, snapshot.failed) == (8, 3, 3)
+    assert (snapshot.recorded, snapshot.ok, snapshot.failed) == (8, 3, 3)
     assert snapshot.by_status == {200: 2, 301: 1, 404: 1, 503: 1}
     assert (snapshot.retries, snapshot.skipped_input) == (4, 2)
     assert snapshot.p50 is not None
@@ -272,7 +272,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
     record = stats.snapshot().to_dict()
     assert set(record) == {
         "elapsed",
-        "done",
+        "recorded",
         "ok",
         "failed",
         "retries",
@@ -300,7 +300,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
 def test_snapshot_of_no_results_has_no_latency_and_zero_rate() -> None:
     snapshot = StatsSnapshot(
         elapsed=0.0,
-        done=0,
+        recorded=0,
         ok=0,
         failed=0,
         retries=0,
@@ -315,13 +315,13 @@ def test_snapshot_of_no_results_has_no_latency_and_zero_rate() -> None:
     assert snapshot.rate == 0.0
     assert snapshot.to_dict()["latency"] == {"p50": None, "p95": None, "p99": None}
     empty = Stats().snapshot()
-    assert (empty.done, empty.p50, empty.p95, empty.p99) == (0, None, None, None)
+    assert (empty.recorded, empty.p50, empty.p95, empty.p99) == (0, None, None, None)
 
 
-def test_snapshot_rate_is_done_per_elapsed_second() -> None:
+def test_snapshot_rate_is_recorded_per_elapsed_second() -> None:
     snapshot = StatsSnapshot(
         elapsed=4.0,
-        done=10,
+        recorded=10,
         ok=10,
         failed=0,
         retries=0,

@@ -26,12 +26,13 @@ from corocrawl import (
     FetchResult,
     JsonlSink,
     Page,
+    Politeness,
     WorkerError,
     fetch_all,
 )
 from corocrawl._engine.engine import Engine
 from corocrawl._urls import partition
-from corocrawl._workers.child import FetchJob
+from corocrawl._workers.jobs import FetchJob
 from corocrawl._workers.pool import WorkerPool
 from corocrawl.frontier import MemoryFrontier
 from corocrawl.testing import ServerProcess
@@ -247,7 +248,7 @@ async def test_a_handler_that_raises_in_a_worker_is_a_record(
 ) -> None:
     output, items = JsonlSink(tmp_path / "pages.jsonl"), JsonlSink(tmp_path / "items.jsonl")
     crawler = Crawler(
-        CrawlConfig(respect_robots=False),
+        CrawlConfig(politeness=Politeness(respect_robots=False)),
         frontier=MemoryFrontier(),
         output=output,
         items=items,
@@ -271,7 +272,7 @@ def test_fetch_all_with_workers_keeps_input_order(two_hosts: tuple[str, str]) ->
     urls = [f"{two_hosts[n % 2]}/status/{200 + n % 3}?n={n}" for n in range(30)]
     results = fetch_all(urls, FetchConfig(), workers=2)
     assert [result.url for result in results] == urls
-    assert [result.seq for result in results] == list(range(30))
+    assert [result.position for result in results] == list(range(30))
     assert [result.status for result in results] == [200 + n % 3 for n in range(30)]
 
 

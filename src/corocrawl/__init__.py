@@ -16,15 +16,17 @@ from ._config import (
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_RETRIES,
     DEFAULT_USER_AGENT,
+    CrawlConfig,
     FetchConfig,
     Limits,
+    Politeness,
     RetryPolicy,
+    Scope,
     Timeouts,
 )
 from ._crawl.crawler import Crawler
-from ._crawl.pages import CrawlConfig, Handler
+from ._crawl.pages import Handler
 from ._crawl.parse import Page
-from ._crawl.scope import Scope, SkipReason
 from ._exceptions import (
     BackendUnavailable,
     BlockedURL,
@@ -48,11 +50,10 @@ from ._exceptions import (
     TooManyRedirects,
     WorkerError,
 )
-from ._models import ErrorInfo, FetchResult, Request
+from ._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
 from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -81,7 +82,9 @@ __all__ = [
     "JsonlSink",
     "Limits",
     "NetworkError",
+    "Outcome",
     "Page",
+    "Politeness",
     "ProtocolError",
     "ReadError",
     "ReadTimeout",

@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 
 from ._config import FetchConfig
+from ._engine.engine import Engine
 from ._loop import run
 from ._models import FetchResult, Request
 from ._stats import Stats
-from ._workers.pool import fetch_executor
+from ._workers.jobs import Executor, FetchJob
+from ._workers.pool import WorkerPool
 
 __all__ = ["fetch", "fetch_all"]
 
@@ -78,19 +80,19 @@ def fetch_all(
     async def collect() -> list[FetchResult]:
         return [result async for result in fetch(urls, config, workers=workers)]
 
-    return sorted(run(collect()), key=lambda result: result.seq)
+    return sorted(run(collect()), key=lambda result: result.position)
 
 
 async def _as_requests(urls: URLSource) -> AsyncIterator[Request]:
-    seq = 0
+    position = 0
     if isinstance(urls, AsyncIterable):
         async for item in urls:
-            yield item if isinstance(item, Request) else Request(item, seq)
-            seq += 1
+            yield item if isinstance(item, Request) else Request(item, position)
+            position += 1
     else:
         for item in urls:
-            yield item if isinstance(item, Request) else Request(item, seq)
-            seq += 1
+            yield item if isinstance(item, Request) else Request(item, position)
+            position += 1
 
 
 class _Handover:
@@ -121,3 +123,12 @@ class _Handover:
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
         return items
+
+
+def fetch_executor(
+    config: FetchConfig, workers: int = 1, *, stats: Stats | None = None
+) -> Executor[FetchResult]:
+    """An Engine in this process for one worker, else a pool of `workers` processes."""
+    if workers == 1:
+        return Engine(config, stats=stats)
+    return WorkerPool(FetchJob(config), workers, concurrency=config.limits.concurrency, stats=stats)

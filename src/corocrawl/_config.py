@@ -1,19 +1,22 @@
-"""Frozen configuration objects with visible defaults, validated on construction.
+"""Every configuration object, frozen, with visible defaults, validated on construction.
 
     config = FetchConfig(
         timeouts=Timeouts(total=30.0, connect=5.0),
         limits=Limits(concurrency=500, per_host=16),
         retry=RetryPolicy(retries=3),
     )
+    crawl = CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
 
-The CLI maps flags onto these objects; nothing else reads flags or the environment.
+A fetch is shaped by a FetchConfig; a crawl by a CrawlConfig, which holds the FetchConfig of
+its requests, its Scope and its Politeness. Each default is defined here once: the CLI maps
+flags onto these objects, and nothing else reads flags or the environment.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._exceptions import ConfigError
@@ -21,16 +24,23 @@ from ._exceptions import ConfigError
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_CRAWL_CONCURRENCY",
+    "DEFAULT_CRAWL_PER_HOST",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_LINKS_PER_PAGE",
     "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_RECORD_HEADERS",
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TRANSPORT",
     "DEFAULT_USER_AGENT",
+    "CrawlConfig",
     "FetchConfig",
     "Limits",
+    "Politeness",
     "RetryPolicy",
+    "Scope",
     "Timeouts",
 ]
 
@@ -42,6 +52,11 @@ DEFAULT_USER_AGENT = "corocrawl/0.1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT: float | None = None
+DEFAULT_TRANSPORT = "aiohttp"
+# A crawl visits few hosts at a time, so its defaults are polite ones.
+DEFAULT_CRAWL_CONCURRENCY = 64
+DEFAULT_CRAWL_PER_HOST = 4
+DEFAULT_MAX_LINKS_PER_PAGE = 1000
 _CONTROL = re.compile(r"[\r\n\x00]")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 9110)
 DEFAULT_RECORD_HEADERS = (
@@ -157,7 +172,8 @@ class FetchConfig:
     `refuse_private=True` refuses private, loopback and link-local addresses, checked on the
     address actually connected to (names as resolved, IP literals as written), on every hop.
     With `follow_redirects=False` a 3xx is the result itself (a crawl does that, so that each
-    redirect target passes its scope, robots and dedupe checks like any link).
+    redirect target passes its scope, robots and dedupe checks like any link). `transport`
+    names the network library behind every request (see corocrawl's transport interface).
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -172,6 +188,7 @@ class FetchConfig:
     save_bodies: Path | None = None
     follow_redirects: bool = True
     refuse_private: bool = False
+    transport: str = DEFAULT_TRANSPORT
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")
@@ -180,3 +197,94 @@ class FetchConfig:
             _require(_TOKEN.fullmatch(name) is not None, f"bad header name {name!r}")
             _require(not _CONTROL.search(value), f"header {name!r} has a line break or NUL")
         object.__setattr__(self, "record_headers", tuple(h.lower() for h in self.record_headers))
+
+    def with_concurrency(self, concurrency: int) -> FetchConfig:
+        """The same fetch with `concurrency` requests in flight (one worker's share)."""
+        return replace(self, limits=replace(self.limits, concurrency=concurrency))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The part of the web a crawl may fetch.
+
+    By default only the seeds' own hosts. `allow_domains` adds domains with their subdomains
+    ("example.com" allows www.example.com too). `include` / `exclude` are regular expressions
+    searched in the canonical URL: with any `include`, one must match; no `exclude` may.
+
+        Scope(allow_domains=("example.com",), exclude=(r"/login",), max_depth=3)
+    """
+
+    allow_domains: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_depth: int | None = None
+    max_pages: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.max_depth is None or self.max_depth >= 0,
+                 f"max depth must be >= 0, got {self.max_depth}")  # fmt: skip
+        _require(self.max_pages is None or self.max_pages >= 1,
+                 f"max pages must be >= 1, got {self.max_pages}")  # fmt: skip
+        for pattern in (*self.include, *self.exclude):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"bad regular expression {pattern!r}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Politeness:
+    """How gently a crawl treats each host.
+
+    `delay` is the least time between two requests to one host; robots.txt's Crawl-delay may
+    ask for more, honoured up to `crawl_delay_max`. With `respect_robots`, robots.txt is
+    obeyed; one that cannot be had (5xx, no answer) is asked for again after `robots_retry`
+    seconds. The User-Agent sent (and matched against robots.txt) is `FetchConfig.user_agent`,
+    since every request carries it, a crawl's or not.
+
+        Politeness(delay=1.0, respect_robots=True)
+    """
+
+    delay: float = 0.0
+    respect_robots: bool = True
+    robots_retry: float = 300.0
+    crawl_delay_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        _require(math.isfinite(self.delay) and self.delay >= 0,
+                 f"delay must be >= 0, got {self.delay}")  # fmt: skip
+        _positive(self.robots_retry, "robots retry")
+        _require(self.crawl_delay_max >= 0,
+                 f"crawl delay max must be >= 0, got {self.crawl_delay_max}")  # fmt: skip
+
+
+DEFAULT_CRAWL_LIMITS = Limits(
+    concurrency=DEFAULT_CRAWL_CONCURRENCY, per_host=DEFAULT_CRAWL_PER_HOST
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlConfig:
+    """Everything that shapes a crawl: its requests (`fetch`), where it may go (`scope`), how
+    gently (`politeness`), and what it takes from each page. Bodies are always kept (a crawl
+    parses them) and redirects are recorded, not followed, so that each target passes the
+    scope, robots and dedupe checks like a link.
+
+        CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
+    """
+
+    fetch: FetchConfig = field(default_factory=lambda: FetchConfig(limits=DEFAULT_CRAWL_LIMITS))
+    scope: Scope = field(default_factory=Scope)
+    politeness: Politeness = field(default_factory=Politeness)
+    max_links_per_page: int = DEFAULT_MAX_LINKS_PER_PAGE
+    sort_query: bool = False
+
+    def __post_init__(self) -> None:
+        _require(
+            self.max_links_per_page >= 0,
+            f"max links per page must be >= 0, got {self.max_links_per_page}",
+        )
+
+    def with_concurrency(self, concurrency: int) -> CrawlConfig:
+        """The same crawl with `concurrency` requests in flight (one worker's share)."""
+        return replace(self, fetch=self.fetch.with_concurrency(concurrency))

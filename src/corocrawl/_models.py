@@ -4,26 +4,46 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["ErrorInfo", "FetchResult", "Request", "decode_text"]
+__all__ = ["ErrorInfo", "FetchResult", "Outcome", "Request", "SkipReason", "decode_text"]
+
+
+class SkipReason(StrEnum):
+    """Why a URL gets a record but no fetch; the values are those written in the output."""
+
+    ROBOTS = "robots"
+    OFFSITE = "offsite"
+    EXCLUDED = "excluded"
+    DEPTH = "depth"
+    MAX_PAGES = "max-pages"
+
+
+class Outcome(StrEnum):
+    """A request's final state: fetched with a response (`done`), fetched without one
+    (`failed`), or recorded without fetching (`skipped`)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One URL to fetch. `seq` is its position in the input, which keeps results orderable.
+    """One URL to fetch. `position` is its place in the input, which keeps results orderable.
 
-    In a crawl, `depth` counts links from a seed, `referrer` is the page it was found on, `id`
-    is its frontier entry, and `skip` (robots, offsite, depth, ...) says it is to be recorded
-    without being fetched.
+    In a crawl, `depth` counts links from a seed, `referrer` is the page it was found on,
+    `frontier_id` is its entry in the frontier, and `skip` says it is to be recorded without
+    being fetched.
     """
 
     url: str
-    seq: int = 0
+    position: int = 0
     depth: int = 0
     referrer: str | None = None
-    id: int | None = None
-    skip: str | None = None
+    frontier_id: int | None = None
+    skip: SkipReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +58,7 @@ class ErrorInfo:
         return cls(type(exc).__name__, str(exc) or type(exc).__name__)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """The final outcome of fetching one URL: a response, or the error that ended its attempts.
 
@@ -46,13 +66,13 @@ class FetchResult:
     seconds; `attempts` counts every try; `size` is the body's length after decompression. A
     response with an error status (404, 503 after its retries) has `status` set and `error`
     None; `error` is set only when no response came. `skip` is set, and nothing fetched, when a
-    crawl rule (robots, scope) kept the URL from being fetched.
+    crawl rule (robots, scope) kept the URL from being fetched. `position` is the request's.
     """
 
     url: str
-    seq: int = 0
+    position: int = 0
     final_url: str | None = None
-    skip: str | None = None
+    skip: SkipReason | None = None
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
@@ -66,6 +86,12 @@ class FetchResult:
     error: ErrorInfo | None = None
     body: bytes | None = field(default=None, repr=False)
     request: Request | None = field(default=None, repr=False)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.skip is not None:
+            return Outcome.SKIPPED
+        return Outcome.FAILED if self.error is not None else Outcome.DONE
 
     @property
     def ok(self) -> bool:

@@ -49,10 +49,13 @@ class LatencyHistogram:
 
 @dataclass(frozen=True, slots=True)
 class StatsSnapshot:
-    """Where a run stands: counts, rates and latency percentiles at one moment."""
+    """Where a run stands: counts, rates and latency percentiles at one moment.
+
+    `recorded` counts URLs with their final record, whatever it says: `ok` and the error
+    statuses, `failed` (no response), and `skipped` (recorded without fetching)."""
 
     elapsed: float
-    done: int
+    recorded: int
     ok: int
     failed: int
     retries: int
@@ -69,12 +72,12 @@ class StatsSnapshot:
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        return self.recorded / self.elapsed if self.elapsed > 0 else 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "elapsed": round(self.elapsed, 3),
-            "done": self.done,
+            "recorded": self.recorded,
             "ok": self.ok,
             "failed": self.failed,
             "skipped": self.skipped,
@@ -94,7 +97,7 @@ class Stats:
     """Live counters, updated by the engine; read them through `snapshot()`."""
 
     started: float = field(default_factory=time.monotonic)
-    done: int = 0
+    recorded: int = 0
     ok: int = 0
     failed: int = 0
     retries: int = 0
@@ -109,7 +112,7 @@ class Stats:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def record(self, result: FetchResult) -> None:
-        self.done += 1
+        self.recorded += 1
         if result.skip is not None:
             self.skipped += 1
             return
@@ -128,7 +131,7 @@ class Stats:
     def snapshot(self) -> StatsSnapshot:
         return StatsSnapshot(
             elapsed=time.monotonic() - self.started,
-            done=self.done,
+            recorded=self.recorded,
             ok=self.ok,
             failed=self.failed,
             retries=self.retries,

@@ -24,6 +24,7 @@ from corocrawl._bench._crawl_contenders import (
     crawl_aiohttp,
     crawl_corocrawl,
     crawl_scrapy,
+    scrapy_settings,
 )
 from corocrawl._engine.system import ensure_open_files
 from corocrawl._loop import run
@@ -112,21 +113,6 @@ def scrapy_spider(url: str, requests: int, concurrency: int) -> tuple[int, int]:
     process.crawl(Bench)
     process.start()
     return counts["ok"], counts["failed"]
-
-
-def scrapy_settings(concurrency: int) -> dict[str, object]:
-    """Scrapy set up like the other contenders: the same concurrency, no delay, no robots,
-    retries or cookies, and quiet."""
-    return {
-        "CONCURRENT_REQUESTS": concurrency,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-        "DOWNLOAD_DELAY": 0,
-        "ROBOTSTXT_OBEY": False,
-        "RETRY_ENABLED": False,
-        "COOKIES_ENABLED": False,
-        "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": "ERROR",
-    }
 
 
 def _on_event_loop(contender: AsyncContender) -> Contender:

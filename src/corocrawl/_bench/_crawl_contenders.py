@@ -68,7 +68,7 @@ async def crawl_corocrawl(
         fetch=corocrawl.FetchConfig(
             limits=corocrawl.Limits(concurrency=concurrency, per_host=concurrency)
         ),
-        respect_robots=False,
+        politeness=corocrawl.Politeness(respect_robots=False),
     )
     with tempfile.TemporaryDirectory() as folder:
         frontier = await SqliteFrontier.open(Path(folder) / "crawl.db")
@@ -90,8 +90,6 @@ def crawl_scrapy(seeds: str, pages: int, concurrency: int) -> tuple[int, int]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.linkextractors import LinkExtractor
     from scrapy.spiders import CrawlSpider, Rule
-
-    from corocrawl._bench._contenders import scrapy_settings
 
     # Scrapy never filters its start URLs, so a seed linked from another page is fetched twice:
     # count pages, not responses, as the other contenders do.
@@ -121,3 +119,18 @@ CRAWL_CONTENDERS = (
     "crawl-scrapy",
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),
 )
+
+
+def scrapy_settings(concurrency: int) -> dict[str, object]:
+    """Scrapy set up like the other contenders: the same concurrency, no delay, no robots,
+    retries or cookies, and quiet."""
+    return {
+        "CONCURRENT_REQUESTS": concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "DOWNLOAD_DELAY": 0,
+        "ROBOTSTXT_OBEY": False,
+        "RETRY_ENABLED": False,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "ERROR",
+    }

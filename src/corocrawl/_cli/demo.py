@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .._api import fetch
 from .._config import FetchConfig, Limits, Timeouts
 from .._loop import run
 from .._stats import Stats
 from ..testing import ServerProcess
+from .options import positive_int
 from .progress import format_summary
 
-__all__ = ["run_demo"]
+__all__ = ["add_arguments", "run_demo"]
+
+
+def add_arguments(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument("--requests", type=positive_int, default=100, help="default: 100")
+    demo.add_argument("--delay", type=float, default=3.0, help="server delay in s (default: 3)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from .._api import fetch  # the engine, loaded only to run
+
     requests, delay = args.requests, args.delay
     print(
         f"Starting the bundled test server: its '/' sleeps {delay:g}s, like the tutorial's.",

@@ -1,36 +1,125 @@
-"""What the long-running commands share: Ctrl-C handling, exit codes, output errors."""
+"""One run of a long-running command, from start to exit code, for every command that fetches.
+
+`drive` runs the work as a task, turns Ctrl-C and SIGTERM into a drain (first) and an abandon
+(second), shows progress, closes the outputs whatever happened, writes the statistics JSON,
+prints the summary, and returns the exit code: 0 when the run completed (failed URLs are
+records too), 130 when it was interrupted. An output that failed is raised after the rest is
+closed and reported, so the summary still says what was done.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
 
 from .._exceptions import SinkError, WorkerError, first_of
 from .._sinks import JsonlSink
+from .._stats import Stats
+from .._workers.spawn import STOP_SIGNALS
+from ..frontier import FrontierCounts
+from .progress import ProgressBar, format_summary, show_progress
 
 __all__ = [
     "EXIT_INTERRUPTED",
-    "INTERRUPT_FROM_PARENT",
     "Interrupts",
-    "await_run",
-    "close_sinks",
-    "first_sink_error",
+    "Reporter",
+    "Stoppable",
+    "drive",
+    "frontier_report",
     "print_to_stderr",
 ]
 
 EXIT_INTERRUPTED = 130
 
 
-# How a shared crawl's parent process passes each Ctrl-C or SIGTERM it gets to its workers.
-INTERRUPT_FROM_PARENT = signal.SIGUSR1
+class Stoppable(Protocol):
+    """What a run drives: an Engine, a WorkerPool or a Crawler."""
+
+    @property
+    def stats(self) -> Stats: ...
+
+    def stop(self) -> None: ...
+
+
+class HasCounts(Protocol):
+    def counts(self) -> FrontierCounts: ...
+
+
+class Reporter:
+    """Messages on stderr during a run, printed above the progress bar while it is shown."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._print: Callable[[str], None] = print_to_stderr
+
+    def say(self, text: str) -> None:
+        self._print(f"{self.label}: {text}")
+
+    def through(self, bar: ProgressBar | None) -> None:
+        self._print = print_to_stderr if bar is None else bar.console.print
+
+
+async def drive(
+    runner: Stoppable,
+    work: Coroutine[Any, Any, None],
+    *,
+    reporter: Reporter,
+    sinks: Sequence[JsonlSink | None],
+    quiet: bool,
+    stats_json: Path | None,
+    signals: Sequence[signal.Signals] = STOP_SIGNALS,
+    on_progress: Callable[[ProgressBar], None] | None = None,
+    extra_report: Callable[[], tuple[dict[str, Any], str]] | None = None,
+) -> int:
+    """Run `work` (which runs `runner`) to its end or an interrupt, then report.
+
+    `on_progress` is given the progress bar once it is shown; `extra_report` adds a part to
+    the statistics JSON and a line to the summary (a crawl's frontier counts)."""
+    run_task = asyncio.create_task(work)
+    stats = runner.stats
+    interrupts = Interrupts(
+        stop=runner.stop,
+        in_flight=lambda: stats.in_flight,
+        run_task=run_task,
+        say=reporter.say,
+        signals=signals,
+    )
+    failure: SinkError | None = None
+    try:
+        with interrupts:
+            async with show_progress(stats, sys.stderr, label=reporter.label, quiet=quiet) as bar:
+                reporter.through(bar)
+                if bar is not None and on_progress is not None:
+                    on_progress(bar)
+                failure = await await_run(run_task, interrupts)
+    finally:
+        reporter.through(None)
+        closing_failure = close_sinks(*sinks)
+        failure = failure or closing_failure
+    snapshot = stats.snapshot()
+    extra, extra_line = extra_report() if extra_report is not None else ({}, "")
+    if stats_json is not None:
+        document = {**snapshot.to_dict(), **extra}
+        _write_bytes(stats_json, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    if not quiet:
+        summary = format_summary(reporter.label, snapshot, latency_sum=stats.latency_sum)
+        print(summary + (f"\n{extra_line}" if extra_line else ""), file=sys.stderr)
+    if failure is not None:
+        raise failure
+    return EXIT_INTERRUPTED if interrupts.count else 0
 
 
 class Interrupts:
     """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it.
 
-    A worker process of a shared crawl listens to INTERRUPT_FROM_PARENT instead (`signals`)."""
+    A process started by `run_processes` listens to INTERRUPT_FROM_PARENT instead (`signals`).
+    """
 
     def __init__(
         self,
@@ -39,7 +128,7 @@ class Interrupts:
         in_flight: Callable[[], int],
         run_task: asyncio.Task[None],
         say: Callable[[str], None],
-        signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+        signals: Sequence[signal.Signals] = STOP_SIGNALS,
     ) -> None:
         self._stop = stop
         self._in_flight = in_flight
@@ -53,7 +142,7 @@ class Interrupts:
         loop = asyncio.get_running_loop()
         for signum in self._signals:
             loop.add_signal_handler(signum, self._interrupt)
-        # A worker started with them blocked takes them from here (see _cmd_distributed).
+        # A process started with them blocked takes them from here (see spawn).
         signal.pthread_sigmask(signal.SIG_UNBLOCK, self._signals)
         return self
 
@@ -115,3 +204,35 @@ def first_sink_error(group: ExceptionGroup[Exception]) -> SinkError:
 
 def print_to_stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def frontier_report(
+    frontier: HasCounts, *, shared: bool
+) -> Callable[[], tuple[dict[str, Any], str]]:
+    """A crawl's part of the report: where its frontier stands. `shared`: the counts are a
+    whole shared crawl's, of which this process did a part."""
+
+    def report() -> tuple[dict[str, Any], str]:
+        counts = frontier.counts()
+        document = {
+            "frontier": {
+                "pending": counts.pending,
+                "leased": counts.leased,
+                "done": counts.done,
+                "failed": counts.failed,
+                "skipped": counts.skipped,
+            }
+        }
+        line = (
+            f"  {'whole crawl' if shared else 'frontier'}: {counts.done:,} done, "
+            f"{counts.failed:,} failed, {counts.skipped:,} skipped, "
+            f"{counts.pending + counts.leased:,} left"
+        )
+        return document, line
+
+    return report
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Written once, at the end of a run, when nothing else waits on the loop."""
+    path.write_bytes(data)

@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .._stats import Stats, StatsSnapshot
 
-__all__ = ["format_summary", "show_progress"]
+__all__ = ["ProgressBar", "format_summary", "show_progress"]
+
+ProgressBar = Progress
 
 _LOG_EVERY = 10.0
 _REFRESH_EVERY = 0.25
@@ -65,7 +67,8 @@ async def _refresh_bar(stats: Stats, bar: Progress, bar_task: object) -> None:
 def _update_bar(snap: StatsSnapshot, bar: Progress, bar_task: object) -> None:
     bar.update(
         bar_task,  # type: ignore[arg-type]
-        completed=snap.done + snap.skipped_input,  # the total counts every line that is no comment
+        # The total counts every input line that is no comment: bad lines too.
+        completed=snap.recorded + snap.skipped_input,
         rate=snap.rate,
         failed=snap.failed,
         in_flight=snap.in_flight,
@@ -78,7 +81,7 @@ async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
         await asyncio.sleep(_LOG_EVERY)
         snap = stats.snapshot()
         print(
-            f"{label}: {snap.done:,} done ({snap.rate:,.1f}/s), {snap.failed:,} failed, "
+            f"{label}: {snap.recorded:,} recorded ({snap.rate:,.1f}/s), {snap.failed:,} failed, "
             f"{snap.in_flight:,} in flight, {snap.elapsed:,.0f}s",
             file=stream,
             flush=True,
@@ -88,7 +91,7 @@ async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
 def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> str:
     """The closing report of a run, for a human."""
     lines = [
-        f"{label}: {snap.done:,} URLs in {snap.elapsed:.2f}s ({snap.rate:,.1f} requests/s)",
+        f"{label}: {snap.recorded:,} URLs in {snap.elapsed:.2f}s ({snap.rate:,.1f} requests/s)",
         f"  ok {snap.ok:,}, failed {snap.failed:,}, retries {snap.retries:,}, "
         f"{_human_bytes(snap.bytes)} received"
         + (f", skipped {snap.skipped:,}" if snap.skipped else ""),

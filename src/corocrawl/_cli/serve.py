@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Callable
+from pathlib import Path
 
+from .._exceptions import ConfigError
 from .._loop import run
-from ..testing import run_server, server_config_from_args
+from ..testing import ServerConfig
 
-__all__ = ["run_serve"]
+__all__ = ["add_server_arguments", "run_serve", "server_config_from_args"]
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from ..testing import run_server  # the server's app, loaded only to run
+
     config = server_config_from_args(args)
 
     def announce(url: str) -> None:
@@ -21,3 +26,78 @@ def run_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         run(run_server(config, ready=announce))
     return 0
+
+
+# (flag, parser of the value, help); each default is the ServerConfig field's.
+_CONFIG_OPTIONS: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    ("--host", str, "address to listen on"),
+    ("--port", int, "TCP port to listen on; 0 picks a free one"),
+    ("--delay", float, "seconds that / waits before answering"),
+    ("--site-pages", int, "number of pages of the synthetic site /site/N"),
+    ("--site-links", int, "links on each site page"),
+    ("--site-page-bytes", int, "approximate size of each site page in bytes"),
+)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the test server's options (--host, --port, --delay, --site-*, --robots-file)."""
+    defaults = ServerConfig()
+    for flag, parse, help_text in _CONFIG_OPTIONS:
+        field_name = flag.removeprefix("--").replace("-", "_")
+        parser.add_argument(
+            flag,
+            type=parse,
+            default=getattr(defaults, field_name),
+            help=f"{help_text} (default: %(default)s)",
+        )
+    parser.add_argument(
+        "--robots-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="serve this file at /robots.txt (default: none, /robots.txt answers 404)",
+    )
+    parser.add_argument(
+        "--also-listen",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="also listen on ADDRESS, same port (repeatable): e.g. 127.0.0.2 for a second host",
+    )
+    parser.add_argument(
+        "--robots-status",
+        type=int,
+        default=None,
+        metavar="CODE",
+        help="answer /robots.txt with this status, e.g. 503 (default: as --robots-file says)",
+    )
+
+
+def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """Build a ServerConfig from parsed options; ConfigError names a bad value or file."""
+    robots_file: Path | None = args.robots_file
+    try:
+        return _server_config(args, robots_file)
+    except ValueError as exc:  # ServerConfig's own checks
+        raise ConfigError(str(exc)) from None
+
+
+def _server_config(args: argparse.Namespace, robots_file: Path | None) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        delay=args.delay,
+        site_pages=args.site_pages,
+        site_links=args.site_links,
+        site_page_bytes=args.site_page_bytes,
+        robots_txt=None if robots_file is None else _read_robots_file(robots_file),
+        robots_status=args.robots_status,
+        also_listen=tuple(args.also_listen),
+    )
+
+
+def _read_robots_file(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read robots file {path}: {error}") from None

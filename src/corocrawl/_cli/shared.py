@@ -1,30 +1,30 @@
-"""A crawl shared through Redis: `crawl --frontier redis://...` seeds it (and works on it),
-`worker` joins it from any machine, `status` shows it, `export` gathers its records."""
+"""A crawl shared through Redis, from the command line: `crawl --frontier redis://...` starts it
+(and works on it), `worker` joins it from any machine, `status` shows it, `export` gathers its
+records. Each is a call of `corocrawl.distributed`, with progress, summaries and exit codes.
+"""
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import multiprocessing.resource_tracker
-import os
-import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from .._crawl.crawler import Crawler, seed_requests
-from .._crawl.pages import CrawlConfig
-from .._exceptions import ConfigError, CorocrawlError, CrawlNotFound
-from .._export import export_best_records
+from .._config import CrawlConfig
+from .._exceptions import ConfigError, CorocrawlError
 from .._loop import run
-from .._sinks import JsonlSink
-from .._urls import fetchable_url
-from ..frontier import CrawlStatus, RedisFrontier
-from .crawl import LABEL, crawl_config_from_args, drive_crawl, seeds_from
-from .driver import EXIT_INTERRUPTED, INTERRUPT_FROM_PARENT, print_to_stderr
-from .main import add_frontier_arguments, add_output_dir_argument, fetch_config_from_args
+from .._workers.spawn import INTERRUPT_FROM_PARENT, STOP_SIGNALS
+from .driver import EXIT_INTERRUPTED, Reporter, drive, frontier_report, print_to_stderr
+from .options import (
+    add_frontier_arguments,
+    add_output_dir_argument,
+    all_seeds,
+    checked_seeds,
+    crawl_config_from_args,
+    fetch_config_from_args,
+)
 
 __all__ = [
     "add_export_arguments",
@@ -35,12 +35,6 @@ __all__ = [
     "run_status",
     "run_worker",
 ]
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-# The settings every worker of a crawl must share, saved in Redis by whoever seeds it.
-_SHARED = ("allow_domain", "include", "exclude", "max_depth", "sort_query",
-           "max_links_per_page", "delay", "ignore_robots", "per_host")  # fmt: skip
 
 
 def add_worker_arguments(worker: argparse.ArgumentParser) -> None:
@@ -69,203 +63,146 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("-o", "--output", default="-", help="one JSONL file (default: stdout)")
 
 
+@dataclass(frozen=True, slots=True)
+class _WorkerOptions:
+    """What each worker process of the command needs: no argparse crosses to a process."""
+
+    frontier: str
+    crawl_id: str
+    config: CrawlConfig
+    output_dir: Path
+    heartbeat: float
+    label: str
+    quiet: bool
+    stats_json: Path | None
+    processes: int
+
+
 def run_shared_crawl(args: argparse.Namespace) -> int:
-    """`corocrawl crawl --frontier redis://...`: save the settings, add the seeds, and work."""
+    """`corocrawl crawl --frontier redis://...`: start the crawl (or add seeds), then work."""
+    from .. import distributed
+
+    label = "corocrawl crawl"
+    if args.frontier is None or args.crawl_id is None:
+        raise ConfigError("a shared crawl needs both --frontier and --crawl-id")
+    if not args.frontier.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"--frontier {args.frontier!r}: give a redis:// URL")
     if args.state is not None:
         raise ConfigError("--state is for a SQLite frontier; a Redis frontier keeps the state")
     if args.max_pages is not None:
         raise ConfigError("--max-pages is not supported with a Redis frontier yet")
-    if args.output != "-" or args.items is not None:
+    if args.output != "-" or args.items is not None or args.handler is not None:
         raise ConfigError(
             "with a Redis frontier each worker writes its own file: use --output-dir, "
-            "then 'corocrawl export' (and no --items)"
+            "then 'corocrawl export' (and no --items or --handler)"
         )
-    for seed in args.seeds:
-        try:
-            fetchable_url(seed)
-        except ValueError as exc:
-            raise ConfigError(f"seed {seed!r}: {exc}") from None
-    fetch_config_from_args(args)  # reports a bad option before anything is written to Redis
-    run(_seed(args))
-    return _run_workers(args)
+    checked_seeds(args)
+    # Every option is checked before anything is written to Redis.
+    config = crawl_config_from_args(args)
 
+    async def start() -> distributed.StartReport:
+        seeds = await all_seeds(args, lambda text: print_to_stderr(f"{label}: {text}"))
+        return await distributed.start(args.frontier, args.crawl_id, seeds, config)
 
-async def _seed(args: argparse.Namespace) -> None:
-    seeds = list(args.seeds)
-    if args.input is not None:
-        seeds += await seeds_from(args.input)
-    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False, create=True)
-    try:
-        for warning in await frontier.server_warnings():
-            print_to_stderr(f"{LABEL}: warning: {warning}")
-        settings = {name: getattr(args, name) for name in _SHARED}
-        saved = await frontier.shared_settings()
-        if saved is not None and saved != orjson.loads(orjson.dumps(settings)):
-            print_to_stderr(
-                f"{LABEL}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
-                "settings apply, not these"
-            )
-        current = saved or settings
-        added = await frontier.add(seed_requests(seeds, sort_query=current["sort_query"]))
-        # Saved only now: a worker that finds the settings finds the seeds queued too.
-        await frontier.save_settings(settings)
-        if saved is not None and added:
-            print_to_stderr(
-                f"{LABEL}: note: a new seed's site is crawled, but links to it from other hosts' "
-                "pages are followed only by workers started after this (docs/scaling.md)"
-            )
-        print_to_stderr(f"{LABEL}: crawl {args.crawl_id!r}: {added} new seed(s) queued")
-    finally:
-        await frontier.close()
+    report = run(start())
+    for warning in report.server_warnings:
+        print_to_stderr(f"{label}: warning: {warning}")
+    if report.settings_differ:
+        print_to_stderr(
+            f"{label}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
+            "settings apply, not these"
+        )
+    if report.existed and report.added:
+        print_to_stderr(
+            f"{label}: note: a new seed's site is crawled, but links to it from other hosts' "
+            "pages are followed only by workers started after this (docs/scaling.md)"
+        )
+    print_to_stderr(f"{label}: crawl {args.crawl_id!r}: {report.added} new seed(s) queued")
+    return _work(_options(args, config, label))
 
 
 def run_worker(args: argparse.Namespace) -> int:
     """`corocrawl worker`: join the crawl with --workers processes, until it is finished."""
-    run(_check_crawl(args))
-    return _run_workers(args)
+    from .. import distributed
+
+    label = "corocrawl worker"
+    # Fetching options only: the crawl's own scope and politeness come from Redis.
+    config = CrawlConfig(fetch=fetch_config_from_args(args))
+    for warning in run(distributed.ensure_started(args.frontier, args.crawl_id)):
+        print_to_stderr(f"{label}: warning: {warning}")
+    return _work(_options(args, config, label))
 
 
-async def _check_crawl(args: argparse.Namespace) -> None:
-    """Before any process starts: is the crawl there, and is Redis set up not to lose it?"""
-    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
-    try:
-        await _settings(frontier)
-        for warning in await frontier.server_warnings():
-            print_to_stderr(f"corocrawl {args.command}: warning: {warning}")
-    finally:
-        await frontier.close()
+def _options(args: argparse.Namespace, config: CrawlConfig, label: str) -> _WorkerOptions:
+    return _WorkerOptions(
+        frontier=args.frontier,
+        crawl_id=args.crawl_id,
+        config=config,
+        output_dir=args.output_dir,
+        heartbeat=args.heartbeat,
+        label=label,
+        quiet=args.quiet,
+        stats_json=args.stats_json,
+        processes=args.workers,
+    )
 
 
-def _run_workers(args: argparse.Namespace) -> int:
-    if args.workers == 1:
-        return run(_work(args))
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_worker_process, args=(args,), name=f"corocrawl-worker-{number}")
-        for number in range(args.workers)
-    ]
-    interrupts = 0
+def _work(options: _WorkerOptions) -> int:
+    """Work in this process, or in `processes` worker processes, until the crawl is done."""
+    from .._workers.spawn import run_processes
 
-    def forward(_signum: int, _frame: object) -> None:
-        # Workers ignore Ctrl-C and SIGTERM, so however many processes a signal reaches (the
-        # terminal's group, systemd's whole cgroup), each worker hears of it once, from here:
-        # the first drains, the second abandons, as in one process.
-        nonlocal interrupts
-        interrupts += 1
-        for process in processes:
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, INTERRUPT_FROM_PARENT)
-
-    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
-    # Blocked while the workers start, so that each inherits them blocked until its own
-    # handlers are in place; the resource tracker is started first, as it unblocks them.
-    multiprocessing.resource_tracker.ensure_running()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {*_STOP_SIGNALS, INTERRUPT_FROM_PARENT})
-    try:
-        try:
-            for process in processes:
-                process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held runs `forward`
-        for process in processes:
-            process.join()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    if options.processes == 1:
+        return run(_work_here(options))
+    exits = run_processes(_worker_process, (options,), options.processes, name="corocrawl-worker")
     codes = []
-    for process in processes:
-        code = process.exitcode or 0
-        if code == -INTERRUPT_FROM_PARENT and interrupts:
+    for code in exits.codes:
+        if exits.interrupted_outside(code):
             code = EXIT_INTERRUPTED  # stopped outside its crawl (starting, or closing)
         codes.append(1 if code < 0 else code)  # killed by another signal: a failure
     return max(codes)
 
 
-def _worker_process(args: argparse.Namespace) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Until the crawl listens for INTERRUPT_FROM_PARENT (Interrupts), and after, it ends the
-    # worker at once. Nothing is lost: a request is acknowledged only after its record is out.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {*_STOP_SIGNALS, INTERRUPT_FROM_PARENT})
+def _worker_process(options: _WorkerOptions) -> None:
     try:
-        code = run(_work(args))
+        code = run(_work_here(options))
     except ConfigError as exc:
-        print_to_stderr(f"corocrawl {args.command}: error: {exc}")
+        print_to_stderr(f"{options.label}: error: {exc}")
         code = 2
     except CorocrawlError as exc:
-        print_to_stderr(f"corocrawl {args.command}: error: {exc}")
+        print_to_stderr(f"{options.label}: error: {exc}")
         code = 1
     sys.exit(code)
 
 
-async def _work(args: argparse.Namespace) -> int:
-    frontier = await RedisFrontier.open(
-        args.frontier,
-        args.crawl_id,
-        heartbeat=args.heartbeat,
-        lease_ttl=5 * args.heartbeat,
-        create=False,
-    )
-    try:
-        config = _crawl_config(await _settings(frontier), args)
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        path = args.output_dir / f"{args.crawl_id}.{frontier.worker_id}.jsonl"
-        output = JsonlSink(path, append=True)
-        crawler = Crawler(config, frontier=frontier, output=output)
-        label = f"corocrawl {args.command}"
-        if args.workers > 1:
-            label += f" {frontier.worker_id}"
-        return await drive_crawl(
-            args,
-            crawler,
-            [],
-            output,
-            None,
-            frontier,
-            label=label,
-            shared=True,
-            interrupt_signals=(INTERRUPT_FROM_PARENT,) if args.workers > 1 else _STOP_SIGNALS,
+async def _work_here(options: _WorkerOptions) -> int:
+    from .. import distributed
+
+    async with distributed.open_worker(
+        options.frontier,
+        options.crawl_id,
+        options.config,
+        output_dir=options.output_dir,
+        heartbeat=options.heartbeat,
+    ) as worker:
+        label = options.label
+        if options.processes > 1:
+            label += f" {worker.worker_id}"
+        return await drive(
+            worker.crawler,
+            worker.crawler.run([]),
+            reporter=Reporter(label),
+            sinks=[worker.output],
+            quiet=options.quiet,
+            stats_json=options.stats_json,
+            signals=(INTERRUPT_FROM_PARENT,) if options.processes > 1 else STOP_SIGNALS,
+            extra_report=frontier_report(worker.frontier, shared=True),
         )
-    finally:
-        await frontier.close()
-
-
-async def _settings(frontier: RedisFrontier) -> dict[str, Any]:
-    settings = await frontier.shared_settings()
-    if settings is None:  # its seeds are being queued: settings are saved after them
-        raise CrawlNotFound(f"crawl {frontier.crawl_id!r} is still being seeded; try again")
-    return settings
-
-
-def _crawl_config(settings: dict[str, Any], args: argparse.Namespace) -> CrawlConfig:
-    """The crawl's shared settings with this worker's own fetching options."""
-    return crawl_config_from_args(
-        argparse.Namespace(**{**vars(args), **settings, "max_pages": None})
-    )
-
-
-async def _status_if_any(args: argparse.Namespace) -> CrawlStatus | None:
-    """None when the crawl is gone from Redis (or was never there)."""
-    try:
-        frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
-    except CrawlNotFound:
-        return None
-    try:
-        return await frontier.status()
-    finally:
-        await frontier.close()
 
 
 def run_status(args: argparse.Namespace) -> int:
-    return run(_status(args))
+    from .. import distributed
 
-
-async def _status(args: argparse.Namespace) -> int:
-    frontier = await RedisFrontier.open(args.frontier, args.crawl_id, join=False)
-    try:
-        status = await frontier.status()
-    finally:
-        await frontier.close()
+    status = run(distributed.status(args.frontier, args.crawl_id))
     counts = status.counts
     busiest = sorted(status.queued_by_host.items(), key=lambda item: -item[1])[: args.hosts]
     if args.json:
@@ -310,38 +247,32 @@ async def _status(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """One record per URL from the workers' files (see _export for which one is kept)."""
-    status = run(_status_if_any(args))
-    files = args.files or sorted(args.output_dir.glob(f"{args.crawl_id}.*.jsonl"))
-    if not files:
-        raise ConfigError(f"no output files of crawl {args.crawl_id!r} in {args.output_dir}")
-    for path in files:
-        if not path.is_file():
-            raise ConfigError(f"{path}: {'a directory' if path.is_dir() else 'no such file'}")
-    output = JsonlSink(args.output)
-    try:
-        urls = export_best_records(
-            files,
-            output,
-            lambda bad: print_to_stderr(f"corocrawl export: {bad}"),
-            scratch_dir=files[0].parent if args.output == "-" else Path(args.output).parent,
-        )
-    finally:
-        output.close()
-    if status is None:
+    from .. import distributed
+
+    report = distributed.export(
+        args.frontier,
+        args.crawl_id,
+        args.output,
+        files=args.files,
+        output_dir=args.output_dir,
+        on_bad_line=lambda bad: print_to_stderr(f"corocrawl export: {bad}"),
+    )
+    files = len(report.files)
+    if report.status is None:
         print_to_stderr(
-            f"corocrawl export: {urls:,} URLs from {len(files)} file(s); crawl "
+            f"corocrawl export: {report.urls:,} URLs from {files} file(s); crawl "
             f"{args.crawl_id!r} is not in Redis, so whether a file is missing cannot be checked"
         )
         return 0
-    counts = status.counts
+    counts = report.status.counts
     final = counts.done + counts.failed + counts.skipped
     print_to_stderr(
-        f"corocrawl export: {urls:,} URLs from {len(files)} file(s); Redis counts "
+        f"corocrawl export: {report.urls:,} URLs from {files} file(s); Redis counts "
         f"{final:,} final, {counts.pending + counts.leased:,} not yet"
     )
-    if urls < final:
+    if report.missing:
         print_to_stderr(
-            f"corocrawl export: warning: {final - urls:,} final URLs have no record in "
+            f"corocrawl export: warning: {report.missing:,} final URLs have no record in "
             "these files: is a worker's output file missing?"
         )
         return 1

@@ -18,18 +18,19 @@ from typing import Any
 
 from yarl import URL
 
-from .._exceptions import ConfigError, CorocrawlError, SinkError, first_of
-from .._models import Request
+from .._config import CrawlConfig
+from .._exceptions import CorocrawlError, SinkError, first_of
+from .._models import Outcome, Request, SkipReason
 from .._sinks import JsonlSink
 from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
-from .._workers.child import CrawlJob, Executor
+from .._workers.jobs import Executor
 from .._workers.pool import WorkerPool
 from ..frontier import Discovered, Frontier
-from .pages import CrawlConfig, Handler, PageProcessor, ProcessedPage
-from .scope import SkipReason
+from .job import CrawlJob
+from .pages import Handler, PageProcessor, ProcessedPage
 
-__all__ = ["CrawlConfig", "Crawler", "Handler", "seed_requests"]
+__all__ = ["Crawler", "seed_requests"]
 
 _COMMIT_EVERY = 0.05
 _COMMIT_PAGES = 256
@@ -61,8 +62,6 @@ class Crawler:
         stats: Stats | None = None,
         workers: int = 1,
     ) -> None:
-        if workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {workers}")
         self.config = config
         self.stats = stats if stats is not None else Stats()
         self._frontier = frontier
@@ -75,10 +74,10 @@ class Crawler:
         self._progress = asyncio.Event()
         self._finished = asyncio.Event()
         self._batch_links: list[Discovered] = []
-        self._batch_records: list[tuple[dict[str, Any], int, str]] = []
+        self._batch_records: list[tuple[dict[str, Any], int, Outcome]] = []
         self._batch_items: list[dict[str, Any]] = []
         self._commit_lock = asyncio.Lock()
-        self._written: dict[str, list[int]] = {"done": [], "failed": [], "skipped": []}
+        self._written: dict[Outcome, list[int]] = {outcome: [] for outcome in Outcome}
         self._fetches_allowed = config.scope.max_pages
 
     def stop(self) -> None:
@@ -118,7 +117,11 @@ class Crawler:
             raise
         await self._flush()
         # A clean stop gives back what was claimed but never fetched: pending again, not lost.
-        unstarted = [request.id for request in executor.not_started() if request.id is not None]
+        unstarted = [
+            request.frontier_id
+            for request in executor.not_started()
+            if request.frontier_id is not None
+        ]
         await self._frontier.release(unstarted)
 
     def _executor_for(self, seed_hosts: set[str]) -> Executor[ProcessedPage]:
@@ -153,7 +156,11 @@ class Crawler:
                         skip = SkipReason.MAX_PAGES
                     self._fetches_allowed -= 1
                 yield Request(
-                    leased.url, leased.id or 0, leased.depth, leased.referrer, leased.id, skip
+                    leased.url,
+                    depth=leased.depth,
+                    referrer=leased.referrer,
+                    frontier_id=leased.id,
+                    skip=skip,
                 )
             if claimed:
                 continue
@@ -176,12 +183,12 @@ class Crawler:
     async def _accept(self, page: ProcessedPage) -> None:
         request = page.result.request
         assert request is not None
-        assert request.id is not None
+        assert request.frontier_id is not None
         if page.result.skip and request.skip is None and self._fetches_allowed is not None:
             self._fetches_allowed += 1  # refused by robots.txt after taking a page of the budget
         self._batch_links.extend(page.links)
         self._batch_items.extend(page.items)
-        self._batch_records.append((page.record, request.id, page.outcome))
+        self._batch_records.append((page.record, request.frontier_id, page.outcome))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()
 
@@ -216,11 +223,13 @@ class Crawler:
         """Commit, flush the records, then mark their requests complete: in that order."""
         await self._commit()
         written = self._written
-        self._written = {"done": [], "failed": [], "skipped": []}
+        self._written = {outcome: [] for outcome in Outcome}
         self._output.flush()
         if self._items is not None:
             self._items.flush()
-        await self._frontier.complete(written["done"], written["failed"], written["skipped"])
+        await self._frontier.complete(
+            written[Outcome.DONE], written[Outcome.FAILED], written[Outcome.SKIPPED]
+        )
         self._progress.set()  # completing frees room to claim (a shared frontier caps holdings)
 
 

@@ -18,71 +18,48 @@ from typing import Any
 
 from yarl import URL
 
-from .._config import FetchConfig, Limits, _require
-from .._engine.engine import Engine
-from .._models import FetchResult, Request
+from .._config import CrawlConfig
+from .._engine.engine import FETCH, Engine, GateVerdict
+from .._engine.transport import REDIRECT_STATUSES, open_transport
+from .._models import FetchResult, Outcome, Request, SkipReason
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
 from .parse import Page, parse_html, resolve_link
 from .robots import RobotsCache
-from .scope import Scope, ScopeRules, SkipReason
+from .scope import ScopeRules
 
-__all__ = ["CrawlConfig", "Handler", "PageProcessor", "ProcessedPage", "page_record"]
+__all__ = ["Handler", "PageProcessor", "ProcessedPage", "page_record"]
 
 logger = logging.getLogger("corocrawl")
 
 # A page handler yields items (dicts, written to the items output) and URLs to follow.
 Handler = Callable[[Page], AsyncIterator[dict[str, Any] | str]]
 
-DEFAULT_CRAWL_LIMITS = Limits(concurrency=64, per_host=4)
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LAG_CHECK_EVERY = 0.1
 _LAG_REPORTED = 0.25
 
 
 @dataclass(frozen=True, slots=True)
-class CrawlConfig:
-    """Everything that shapes a crawl.
-
-    `delay` is the least time between two requests to one host (robots.txt's Crawl-delay may
-    ask for more, honoured up to 30 s). Bodies are always kept: a crawl parses them.
-
-        CrawlConfig(scope=Scope(max_depth=2), delay=0.5)
-    """
-
-    fetch: FetchConfig = field(default_factory=lambda: FetchConfig(limits=DEFAULT_CRAWL_LIMITS))
-    scope: Scope = field(default_factory=Scope)
-    delay: float = 0.0
-    respect_robots: bool = True
-    max_links_per_page: int = 1000
-    sort_query: bool = False
-    robots_retry: float = 300.0  # ask again this long after a robots.txt 5xx or no answer
-
-    def __post_init__(self) -> None:
-        _require(self.delay >= 0, f"delay must be >= 0, got {self.delay}")
-        _require(
-            self.max_links_per_page >= 0,
-            f"max links per page must be >= 0, got {self.max_links_per_page}",
-        )
-
-
-@dataclass(slots=True)
 class ProcessedPage:
     """One request's outcome, ready to commit: links go to the frontier before the record is
     written; `result` keeps its request (for the frontier id) but not its body."""
 
     result: FetchResult
     record: dict[str, Any]
-    outcome: str  # "done", "failed" or "skipped": the request's final state in the frontier
     links: list[Discovered] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        """The request's final state in the frontier."""
+        return self.result.outcome
 
     @classmethod
     def unfetched(cls, result: FetchResult) -> ProcessedPage:
         """A page with nothing to parse (an error made outside any engine)."""
-        return cls(result, page_record(result), _outcome(result))
+        return cls(result, page_record(result))
 
 
 def page_record(result: FetchResult) -> dict[str, Any]:
@@ -100,7 +77,9 @@ class PageProcessor:
     """Fetches a crawl's requests and turns each result into a ProcessedPage.
 
     pages = PageProcessor(config, seed_hosts=["example.org"])
-    await pages.engine.run(requests, emit)  # emit(result) -> await pages.process(result)
+    await pages.run(requests, emit)  # emit(page) is awaited once per request
+
+    Its engine and robots.txt share one transport, opened for the run.
     """
 
     def __init__(
@@ -114,13 +93,14 @@ class PageProcessor:
         self.config = config
         self._rules = ScopeRules(config.scope, seed_hosts)
         self._handler = handler
+        # Redirects are not followed by the transport: each target is discovered like a link,
+        # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
+        self._fetch_config = replace(config.fetch, keep_body=True, follow_redirects=False)
         self.engine = Engine(
-            # Redirects are not followed by the fetcher: each target is discovered like a link,
-            # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
-            replace(config.fetch, keep_body=True, follow_redirects=False),
+            self._fetch_config,
             stats=stats,
-            delay=config.delay,
-            gate=self._check_robots if config.respect_robots else None,
+            delay=config.politeness.delay,
+            gate=self._check_robots if config.politeness.respect_robots else None,
         )
         self._robots: RobotsCache | None = None
         self._last_handler = ""
@@ -158,8 +138,17 @@ class PageProcessor:
 
         lag_watch = asyncio.create_task(self._watch_loop_lag())
         try:
-            await self.engine.run(requests, on_result)
+            async with open_transport(self._fetch_config) as transport:
+                politeness = self.config.politeness
+                self._robots = RobotsCache(
+                    transport,
+                    self.config.fetch.user_agent,
+                    unreachable_retry=politeness.robots_retry,
+                    crawl_delay_cap=politeness.crawl_delay_max,
+                )
+                await self.engine.run(requests, on_result, transport=transport)
         finally:
+            self._robots = None
             lag_watch.cancel()
 
     async def process(self, result: FetchResult) -> ProcessedPage:
@@ -172,7 +161,7 @@ class PageProcessor:
         record = page_record(result)
         links: list[Discovered] = []
         items: list[dict[str, Any]] = []
-        location = result.headers.get("location") if result.status in _REDIRECTS else None
+        location = result.headers.get("location") if result.status in REDIRECT_STATUSES else None
         if location is not None:
             target = resolve_link(URL(result.url), location)
             record["redirect"] = None if target is None else str(target)
@@ -192,22 +181,20 @@ class PageProcessor:
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url))
-        result.body = None  # parsed: not carried any further
-        return ProcessedPage(result, record, _outcome(result), links, items)
+        # Parsed: the body is not carried any further.
+        return ProcessedPage(replace(result, body=None), record, links, items)
 
-    async def _check_robots(self, request: Request, url: URL, host: str) -> str | float | None:
-        if self._robots is None:
-            self._robots = RobotsCache(
-                self.engine.fetcher,
-                self.config.fetch.user_agent,
-                unreachable_retry=self.config.robots_retry,
-            )
+    async def _check_robots(self, request: Request, url: URL) -> GateVerdict:
+        assert self._robots is not None  # set for the run
         verdict = await self._robots.verdict(url)
         if verdict.retry_in is not None:
-            return max(verdict.retry_in, 0.01)
-        if verdict.crawl_delay is not None and verdict.crawl_delay > self.config.delay:
-            self.engine.set_host_delay(host, verdict.crawl_delay)
-        return None if verdict.allowed else SkipReason.ROBOTS
+            return GateVerdict(retry_in=max(verdict.retry_in, 0.01))
+        host_delay = verdict.crawl_delay
+        if host_delay is not None and host_delay <= self.config.politeness.delay:
+            host_delay = None
+        if not verdict.allowed:
+            return GateVerdict(skip=SkipReason.ROBOTS, host_delay=host_delay)
+        return FETCH if host_delay is None else GateVerdict(host_delay=host_delay)
 
     async def _run_handler(
         self, page: Page, follow: list[URL], items: list[dict[str, Any]]
@@ -246,7 +233,3 @@ class PageProcessor:
             if lag > _LAG_REPORTED:
                 culprit = f" (last handler run: {self._last_handler})" if self._last_handler else ""
                 logger.warning("the event loop was blocked for %.2fs%s", lag, culprit)
-
-
-def _outcome(result: FetchResult) -> str:
-    return "skipped" if result.skip else "failed" if result.error else "done"

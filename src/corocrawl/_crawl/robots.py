@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from protego import Protego
 from yarl import URL
 
-from .._engine.aiohttp_transport import Fetcher
+from .._engine.transport import Transport
 from .._exceptions import FetchError
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
@@ -48,7 +48,7 @@ class RobotsCache:
 
     def __init__(
         self,
-        fetcher: Fetcher,
+        transport: Transport,
         user_agent: str,
         *,
         max_origins: int = 2_000,
@@ -57,7 +57,7 @@ class RobotsCache:
         unreachable_retry: float = UNREACHABLE_RETRY_SECONDS,
     ) -> None:
         self._unreachable_retry = unreachable_retry
-        self._fetcher = fetcher
+        self._transport = transport
         self._agent = user_agent
         self._max_origins = max_origins
         self._crawl_delay_cap = crawl_delay_cap
@@ -106,7 +106,7 @@ class RobotsCache:
         now = time.monotonic()
         unreachable = _Rules(None, disallow_all=True, expires=now + self._unreachable_retry)
         try:
-            response = await self._fetcher.fetch(
+            response = await self._transport.fetch(
                 origin / "robots.txt", max_bytes=ROBOTS_MAX_BYTES, truncate=True
             )
         except FetchError:

@@ -4,54 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from yarl import URL
 
-from .._config import _require
-from .._exceptions import ConfigError
+from .._config import Scope
+from .._models import SkipReason
 from .._urls import host_key
 
-__all__ = ["Scope", "ScopeRules", "SkipReason"]
-
-
-class SkipReason:
-    """Why a URL gets a record but no fetch. Plain strings, as they appear in the output."""
-
-    ROBOTS = "robots"
-    OFFSITE = "offsite"
-    EXCLUDED = "excluded"
-    DEPTH = "depth"
-    MAX_PAGES = "max-pages"
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """The part of the web a crawl may fetch.
-
-    By default only the seeds' own hosts. `allow_domains` adds domains with their subdomains
-    ("example.com" allows www.example.com too). `include` / `exclude` are regular expressions
-    searched in the canonical URL: with any `include`, one must match; no `exclude` may.
-
-        Scope(allow_domains=("example.com",), exclude=(r"/login",), max_depth=3)
-    """
-
-    allow_domains: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    max_depth: int | None = None
-    max_pages: int | None = None
-
-    def __post_init__(self) -> None:
-        _require(self.max_depth is None or self.max_depth >= 0,
-                 f"max depth must be >= 0, got {self.max_depth}")  # fmt: skip
-        _require(self.max_pages is None or self.max_pages >= 1,
-                 f"max pages must be >= 1, got {self.max_pages}")  # fmt: skip
-        for pattern in (*self.include, *self.exclude):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"bad regular expression {pattern!r}: {exc}") from None
+__all__ = ["ScopeRules"]
 
 
 class ScopeRules:
@@ -67,7 +27,7 @@ class ScopeRules:
     def add_seed_host(self, host: str) -> None:
         self._hosts.add(host.lower())
 
-    def skip_reason(self, url: URL, canonical: str, depth: int) -> str | None:
+    def skip_reason(self, url: URL, canonical: str, depth: int) -> SkipReason | None:
         """None when the URL is to be fetched at `depth`, else why not."""
         if not self._on_site(host_key(url)):
             return SkipReason.OFFSITE

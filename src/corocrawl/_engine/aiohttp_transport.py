@@ -1,18 +1,21 @@
-"""One fetch attempt over aiohttp: redirects hop by hop, deadlines, and a decompressed-size cap.
+"""The aiohttp transport: redirects hop by hop, deadlines, and a decompressed-size cap.
 
 This is the only module that uses aiohttp's client, and the one place its errors are
 translated into corocrawl's tree. Redirects are followed here rather than by aiohttp so that
-every hop is checked like a new URL and counted.
+every hop is checked like a new URL and counted. What every transport promises is written in
+`transport.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import time
-from dataclasses import dataclass
+from types import TracebackType
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -31,37 +34,21 @@ from .._exceptions import (
     TooManyRedirects,
 )
 from .._urls import FETCHABLE_SCHEMES
-from .addresses import NonPublicAddress, PublicOnlyResolver, is_public_address
+from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
+from .transport import REDIRECT_STATUSES, Response
 
-__all__ = ["Fetcher", "Response"]
+__all__ = ["AiohttpTransport"]
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CHUNK = 64 * 1024
 
 
-@dataclass(slots=True)
-class Response:
-    """What one attempt got: the final response's status, selected headers and body."""
+class AiohttpTransport:
+    """A Transport on one aiohttp session, the process's connection pool.
 
-    url: URL
-    status: int
-    headers: dict[str, str]
-    content_type: str | None
-    charset: str | None
-    size: int
-    body: bytes | None
-    ttfb: float
-    redirects: int
-    retry_after: str | None
-
-
-class Fetcher:
-    """Owns the process's aiohttp session; `fetch()` makes one attempt at one URL.
-
-    async with Fetcher(FetchConfig()) as fetcher:
-        response = await fetcher.fetch(URL("http://127.0.0.1:8080/"))
+    async with AiohttpTransport(FetchConfig()) as transport:
+        response = await transport.fetch(URL("http://127.0.0.1:8080/"))
     """
 
     def __init__(self, config: FetchConfig) -> None:
@@ -82,7 +69,7 @@ class Fetcher:
         self._deadlines: Deadlines | None = None
         self._ticker: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Fetcher:
+    async def __aenter__(self) -> AiohttpTransport:
         timeouts = self._config.timeouts
         connector = aiohttp.TCPConnector(
             limit=self._config.limits.concurrency,
@@ -105,7 +92,12 @@ class Fetcher:
         self._ticker = asyncio.create_task(self._deadlines.run())
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -119,14 +111,10 @@ class Fetcher:
     async def fetch(
         self, url: URL, *, max_bytes: int | None = None, truncate: bool = False
     ) -> Response:
-        """Fetch `url` once, following redirects; raise a FetchError subclass on failure.
-
-        `max_bytes` replaces the configured body cap for this fetch; with `truncate`, a longer
-        body is cut at the cap instead of refused (robots.txt is read that way).
-        """
+        """Fetch `url` once, following redirects; see `Transport.fetch`."""
         session, deadlines = self._session, self._deadlines
         if session is None or deadlines is None:
-            raise RuntimeError("Fetcher is not open: use 'async with Fetcher(...)'")
+            raise RuntimeError("the transport is not open: use 'async with'")
         deadline = deadlines.watch(self._config.timeouts.total)
         # One coroutine for every hop: each extra await level costs on every resume.
         credentials, origin = self._credentials, url.origin()
@@ -278,3 +266,22 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
 def _cause(exc: BaseException) -> str:
     inner = exc.__cause__ or exc.__context__
     return f"{exc} ({inner})" if inner else str(exc)
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp's default resolver, with every non-public address dropped from its answers."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        public = [answer for answer in answers if is_public_address(answer["host"])]
+        if not public:
+            raise NonPublicAddress(f"{host} resolves only to non-public addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()

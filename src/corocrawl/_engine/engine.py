@@ -17,22 +17,39 @@ from yarl import URL
 
 from .._config import FetchConfig
 from .._exceptions import BlockedURL, FetchError, RobotsUnavailable
-from .._models import ErrorInfo, FetchResult, Request
+from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
 from .._urls import fetchable_url, host_key
-from .aiohttp_transport import Fetcher, Response
 from .bodies import BodyStore
 from .retry import decide_retry
 from .scheduler import Scheduler
 from .system import ensure_open_files
+from .transport import Response, Transport, open_transport
 
-__all__ = ["Engine"]
+__all__ = ["FETCH", "Engine", "Gate", "GateVerdict"]
 
 Emit = Callable[[FetchResult], Awaitable[None]]
-# Asked before each fetch. None: fetch it. A string: the reason to record it without fetching.
-# A number: ask again in that many seconds (at most MAX_DEFERRALS times, then it fails).
-Gate = Callable[[Request, URL, str], Awaitable[str | float | None]]
 MAX_DEFERRALS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """A gate's answer about one request, before its first attempt.
+
+    `skip`: record it without fetching, for that reason. `retry_in`: the gate cannot answer yet
+    (robots.txt unreachable); ask again in that many seconds, at most MAX_DEFERRALS times, then
+    the request fails. `host_delay`: from now on, space this host's requests by that much (a
+    robots.txt Crawl-delay). All None: fetch it.
+    """
+
+    skip: SkipReason | None = None
+    retry_in: float | None = None
+    host_delay: float | None = None
+
+
+FETCH = GateVerdict()
+# Asked before the first attempt of each request that is not already a skip.
+Gate = Callable[[Request, URL], Awaitable[GateVerdict]]
 
 
 @dataclass(slots=True)
@@ -75,7 +92,7 @@ class Engine:
         self._input_done = False
         self._stopping = False
         self._emit: Emit | None = None
-        self._fetcher: Fetcher | None = None
+        self._transport: Transport | None = None
         self._tasks: asyncio.TaskGroup | None = None
         self._dispatcher_wakes_at: float | None = None
         self._not_started: list[Request] = []
@@ -95,33 +112,31 @@ class Engine:
         """Nothing in flight and nothing waiting: every request taken has been emitted."""
         return self._scheduler.idle
 
-    @property
-    def fetcher(self) -> Fetcher:
-        """The running fetcher, for work that shares its session (robots.txt)."""
-        if self._fetcher is None:
-            raise RuntimeError("the engine is not running")
-        return self._fetcher
-
     def not_started(self) -> list[Request]:
         """After a stop: the requests taken from the input that were never attempted (or whose
         retry was still waiting), so their owner can give them back."""
         return self._not_started + [pending.request for pending in self._scheduler.drain()]
 
-    def set_host_delay(self, host: str, delay: float) -> None:
-        """Space the starts of requests to `host` by `delay` seconds (a robots Crawl-delay)."""
-        self._scheduler.set_delay(host, delay, now=time.monotonic())
-
-    async def run(self, requests: AsyncIterable[Request], emit: Emit) -> None:
+    async def run(
+        self, requests: AsyncIterable[Request], emit: Emit, *, transport: Transport | None = None
+    ) -> None:
+        """Fetch every request, awaiting `emit` once per request. The engine opens its own
+        transport, unless given one that its caller has opened (to share it, as robots.txt
+        does) and will close."""
+        if transport is None:
+            async with open_transport(self.config) as opened:
+                await self.run(requests, emit, transport=opened)
+            return
         ensure_open_files(self.config.limits.concurrency)
         self._emit = emit
-        async with Fetcher(self.config) as fetcher, asyncio.TaskGroup() as tasks:
-            self._fetcher, self._tasks = fetcher, tasks
+        async with asyncio.TaskGroup() as tasks:
+            self._transport, self._tasks = transport, tasks
             try:
                 feeder = tasks.create_task(self._feed(requests))
                 await self._dispatch()
                 feeder.cancel()
             finally:
-                self._fetcher = self._tasks = None
+                self._transport = self._tasks = None
 
     async def _feed(self, requests: AsyncIterable[Request]) -> None:
         try:
@@ -146,13 +161,13 @@ class Engine:
     def _start_ready(self) -> None:
         """Start every attempt the scheduler allows now. Called synchronously wherever a slot
         frees or work arrives, so the common path needs no extra task switch."""
-        if self._stopping or self._tasks is None or self._fetcher is None:
+        if self._stopping or self._tasks is None or self._transport is None:
             return
         scheduler = self._scheduler
         now = time.monotonic()
         while (picked := scheduler.pop_ready(now)) is not None:
             pending, host = picked
-            self._tasks.create_task(self._attempt(pending, host, self._fetcher))
+            self._tasks.create_task(self._attempt(pending, host, self._transport))
         if scheduler.waiting < self._room_for_input:
             self._room.set()
         wake_at = scheduler.next_wakeup()
@@ -183,14 +198,16 @@ class Engine:
                 except TimeoutError:
                     pass
 
-    async def _attempt(self, pending: _Pending, host: str, fetcher: Fetcher) -> None:
+    async def _attempt(self, pending: _Pending, host: str, transport: Transport) -> None:
         skip = pending.request.skip
         if skip is None and self._gate is not None and pending.attempts == 0:
-            answer = await self._gate(pending.request, pending.url, host)
-            if isinstance(answer, float):
-                await self._defer(pending, host, answer)
+            verdict = await self._gate(pending.request, pending.url)
+            if verdict.host_delay is not None:
+                self._scheduler.set_delay(host, verdict.host_delay, now=time.monotonic())
+            if verdict.retry_in is not None:
+                await self._defer(pending, host, verdict.retry_in)
                 return
-            skip = answer
+            skip = verdict.skip
         if skip is not None:
             await self._finish(self._skipped(pending.request, skip), host, pause=0.0)
             return
@@ -200,7 +217,7 @@ class Engine:
         response: Response | None = None
         error: FetchError | None = None
         try:
-            response = await fetcher.fetch(pending.url)
+            response = await transport.fetch(pending.url)
         except FetchError as exc:
             error = exc
         except Exception as exc:  # a bug must cost one record, not the whole run
@@ -255,7 +272,7 @@ class Engine:
             )
             result = FetchResult(
                 url=pending.request.url,
-                seq=pending.request.seq,
+                position=pending.request.position,
                 error=ErrorInfo.from_exception(error),
                 request=pending.request,
             )
@@ -284,7 +301,7 @@ class Engine:
             assert error is not None
             return FetchResult(
                 url=request.url,
-                seq=request.seq,
+                position=request.position,
                 elapsed=elapsed,
                 attempts=pending.attempts,
                 error=ErrorInfo.from_exception(error),
@@ -295,7 +312,7 @@ class Engine:
             body_path = await asyncio.to_thread(self._bodies.save, response.body)
         return FetchResult(
             url=request.url,
-            seq=request.seq,
+            position=request.position,
             final_url=request.url if not response.redirects else str(response.url),
             status=response.status,
             headers=response.headers,
@@ -312,13 +329,13 @@ class Engine:
         )
 
     @staticmethod
-    def _skipped(request: Request, reason: str) -> FetchResult:
-        return FetchResult(url=request.url, seq=request.seq, skip=reason, request=request)
+    def _skipped(request: Request, reason: SkipReason) -> FetchResult:
+        return FetchResult(url=request.url, position=request.position, skip=reason, request=request)
 
     async def _emit_unfetchable(self, request: Request, reason: str) -> None:
         result = FetchResult(
             url=request.url,
-            seq=request.seq,
+            position=request.position,
             error=ErrorInfo.from_exception(BlockedURL(reason, url=request.url)),
             request=request,
         )

@@ -11,26 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.resource_tracker
 import os
 import signal
 import tempfile
 from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
-from .._config import FetchConfig
-from .._engine.engine import Engine
 from .._exceptions import ConfigError, WorkerError, first_of
-from .._models import ErrorInfo, FetchResult, Request
+from .._models import ErrorInfo, Request
 from .._stats import Stats
 from .._urls import partition
-from .child import Executor, FetchJob, Job, share_of, worker_main
+from .child import worker_main
 from .ipc import encode, receive
+from .jobs import Job, share_of
+from .spawn import start_process
 
-__all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool", "fetch_executor"]
+__all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool"]
 
 logger = logging.getLogger("corocrawl")
 
@@ -65,7 +63,7 @@ class _Slot:
         self.connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] | None
         self.connected = None
         self.outstanding: dict[int, _Ticket] = {}
-        self.unsent: list[Request] = []
+        self.unsent: list[tuple[int, Request]] = []  # (ticket, request)
         self.connected_once = False  # the current process said hello
         self.input_ended = False
         self.in_flight = 0
@@ -126,8 +124,8 @@ class WorkerPool(Generic[P]):
         the rest (see `not_started()`)."""
         self._stopping = True
         for slot in self._slots:
-            for request in slot.unsent:
-                ticket = slot.outstanding.pop(request.seq, None)
+            for ticket_id, _request in slot.unsent:
+                ticket = slot.outstanding.pop(ticket_id, None)
                 if ticket is not None:
                     self._not_started.append(ticket.request)
             slot.unsent = []
@@ -187,7 +185,7 @@ class WorkerPool(Generic[P]):
                     break
                 self._next_ticket += 1
                 slot.outstanding[self._next_ticket] = _Ticket(request)
-                slot.unsent.append(replace(request, seq=self._next_ticket))
+                slot.unsent.append((self._next_ticket, request))
                 if len(slot.unsent) >= _SEND_BATCH:
                     slot.send_work()
         finally:
@@ -251,21 +249,12 @@ class WorkerPool(Generic[P]):
         """Start the slot's process and hand it the slot's requests; False if it died first."""
         loop = asyncio.get_running_loop()
         slot.connected = loop.create_future()
-        process = multiprocessing.get_context("spawn").Process(
-            target=worker_main,
-            args=(self._address, slot.index, self._job, self._share),
+        process = start_process(
+            worker_main,
+            (self._address, slot.index, self._job, self._share),
             name=f"corocrawl-worker-{slot.index}",
             daemon=True,
         )
-        # Blocked across the spawn, so a Ctrl-C meant for this process group cannot hit the
-        # child before it has set its own handlers (it unblocks them once it has). The resource
-        # tracker is started first: starting it unblocks them.
-        multiprocessing.resource_tracker.ensure_running()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         slot.process = process
         exited = _exit_future(process)
         try:
@@ -283,7 +272,7 @@ class WorkerPool(Generic[P]):
         slot.reader, slot.writer = slot.connected.result()
         slot.connected_once = True
         slot.unsent = []  # all of them are outstanding, and sent just below
-        requests = [replace(ticket.request, seq=id_) for id_, ticket in slot.outstanding.items()]
+        requests = [(id_, ticket.request) for id_, ticket in slot.outstanding.items()]
         for start in range(0, len(requests), _SEND_BATCH):
             slot.send(("work", requests[start : start + _SEND_BATCH]))
         if slot.input_ended:
@@ -325,8 +314,8 @@ class WorkerPool(Generic[P]):
         slot.in_flight = in_flight
         self.stats.in_flight = sum(other.in_flight for other in self._slots)
         self.stats.retries += retries
-        for packed in payloads:
-            ticket = slot.outstanding.pop(packed[0])
+        for ticket_id, packed in payloads:
+            ticket = slot.outstanding.pop(ticket_id)
             await self._deliver(self._job.unpack(packed, ticket.request))
         slot.deaths_in_a_row = 0
         if len(slot.outstanding) < self._window:
@@ -346,7 +335,7 @@ class WorkerPool(Generic[P]):
             ticket.deaths += 1
             if ticket.deaths >= MAX_DEATHS_PER_REQUEST:
                 del slot.outstanding[ticket_id]
-                slot.unsent = [request for request in slot.unsent if request.seq != ticket_id]
+                slot.unsent = [work for work in slot.unsent if work[0] != ticket_id]
                 error = ErrorInfo(
                     "WorkerError",
                     f"the worker holding this request died {ticket.deaths} times (last: {how})",
@@ -374,15 +363,6 @@ class WorkerPool(Generic[P]):
             if slot.process is not None:
                 await asyncio.to_thread(slot.process.join)
                 slot.process = None
-
-
-def fetch_executor(
-    config: FetchConfig, workers: int = 1, *, stats: Stats | None = None
-) -> Executor[FetchResult]:
-    """An Engine in this process for one worker, else a pool of `workers` processes."""
-    if workers == 1:
-        return Engine(config, stats=stats)
-    return WorkerPool(FetchJob(config), workers, concurrency=config.limits.concurrency, stats=stats)
 
 
 def _exit_future(process: BaseProcess) -> asyncio.Future[None]:

@@ -1,12 +1,14 @@
 """Frontier backends behind one interface: memory, SQLite (survives kill -9), and Redis
-(shared by workers on many machines)."""
+(shared by workers on many machines); `open_frontier(url)` picks one by its URL."""
 
 from ._base import Discovered, Frontier, FrontierCounts, Leased
 from ._memory import MemoryFrontier
+from ._open import BACKENDS, open_frontier
 from ._redis import CrawlStatus, RedisFrontier, WorkerStatus
 from ._sqlite import SqliteFrontier
 
 __all__ = [
+    "BACKENDS",
     "CrawlStatus",
     "Discovered",
     "Frontier",
@@ -16,4 +18,5 @@ __all__ = [
     "RedisFrontier",
     "SqliteFrontier",
     "WorkerStatus",
+    "open_frontier",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from .._models import SkipReason
+
 __all__ = ["Discovered", "Frontier", "FrontierCounts", "Leased"]
 
 
@@ -20,7 +22,7 @@ class Discovered(NamedTuple):
     url: str
     depth: int
     referrer: str | None = None
-    skip: str | None = None
+    skip: SkipReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class Leased:
     url: str
     depth: int
     referrer: str | None
-    skip: str | None
+    skip: SkipReason | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from .._exceptions import (
     FrontierClosed,
     FrontierError,
 )
+from .._models import SkipReason
 from .._urls import host_key, host_partition
 from ._base import Discovered, FrontierCounts, Leased
 
@@ -629,7 +630,11 @@ class RedisFrontier:
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         referrer, skip = _text(fields[b"r"]), _text(fields[b"s"])
         leased = Leased(
-            next(self._ids), _text(fields[b"u"]), int(fields[b"d"]), referrer or None, skip or None
+            next(self._ids),
+            _text(fields[b"u"]),
+            int(fields[b"d"]),
+            referrer or None,
+            SkipReason(skip) if skip else None,
         )
         entry = _Entry(number, _text(entry_id), _text(fields[b"h"]), leased)
         self._leases[leased.id] = entry

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._exceptions import BackendUnavailable, ConfigError, FrontierClosed, FrontierError
+from .._models import SkipReason
 from ._base import Discovered, FrontierCounts, Leased
 
 __all__ = ["SqliteFrontier"]
@@ -162,7 +163,11 @@ class SqliteFrontier:
                 (LEASED, PENDING, limit),
             ).fetchall()
         self._count_move(PENDING, LEASED, len(rows))
-        return sorted((Leased(*row) for row in rows), key=lambda leased: leased.id)
+        leased = [
+            Leased(id_, url, depth, referrer, None if skip is None else SkipReason(skip))
+            for id_, url, depth, referrer, skip in rows
+        ]
+        return sorted(leased, key=lambda one: one.id)
 
     def _complete(self, ids_by_state: dict[int, Sequence[int]]) -> None:
         with self._live():

@@ -23,22 +23,23 @@ Routes of the app built by `make_app` (all GET):
   them.
 """
 
+from typing import TYPE_CHECKING, Any
+
+from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._process import ServerProcess
-from corocrawl.testing._server import (
-    ServerConfig,
-    add_server_arguments,
-    make_app,
-    run_server,
-    server_config_from_args,
-)
 from corocrawl.testing._site import site_links
 
-__all__ = [
-    "ServerConfig",
-    "ServerProcess",
-    "add_server_arguments",
-    "make_app",
-    "run_server",
-    "server_config_from_args",
-    "site_links",
-]
+if TYPE_CHECKING:
+    from corocrawl.testing._server import make_app, run_server
+
+__all__ = ["ServerConfig", "ServerProcess", "make_app", "run_server", "site_links"]
+
+
+def __getattr__(name: str) -> Any:
+    # The app is aiohttp.web's: loaded when first asked for, so that the settings, the
+    # process wrapper and the command line's --help do not load aiohttp.
+    if name in ("make_app", "run_server"):
+        from corocrawl.testing import _server
+
+        return getattr(_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

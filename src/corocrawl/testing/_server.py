@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
@@ -11,12 +10,12 @@ import struct
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._site import render_site_page
 
 HELLO = "Hello!"
@@ -40,37 +39,6 @@ _HANG_POLL_SECONDS = 1.0
 _SHUTDOWN_TIMEOUT_SECONDS = 1.0
 _DEFAULT_BACKLOG = 4096
 _SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    """Settings of the test server; the defaults reproduce the original tutorial's server."""
-
-    host: str = "127.0.0.1"
-    port: int = 0  # 0 picks a free port
-    delay: float = 3.0  # seconds that / sleeps before answering
-    site_pages: int = 1000
-    site_links: int = 10  # links per site page
-    site_page_bytes: int = 5120  # approximate size of each site page, padded with text
-    robots_txt: str | None = None  # body of /robots.txt; None answers 404
-    robots_status: int | None = None  # answer /robots.txt with this status instead (e.g. 503)
-    # More addresses to listen on, on the same port: 127.0.0.2, 127.0.0.3... are further hosts
-    # on loopback, for tests that need several hosts (--workers partitions by host).
-    also_listen: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.host:
-            raise ValueError("host must not be empty")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in 0..65535, got {self.port}")
-        if not (math.isfinite(self.delay) and self.delay >= 0):
-            raise ValueError(f"delay must be a finite number >= 0, got {self.delay}")
-        if self.site_pages < 1:
-            raise ValueError(f"site_pages must be >= 1, got {self.site_pages}")
-        if self.site_links < 1:
-            raise ValueError(f"site_links must be >= 1, got {self.site_links}")
-        if self.site_page_bytes < 0:
-            raise ValueError(f"site_page_bytes must be >= 0, got {self.site_page_bytes}")
 
 
 class _RequestStats:
@@ -479,71 +447,3 @@ async def run_server(config: ServerConfig, *, ready: Callable[[str], None] | Non
         await asyncio.get_running_loop().create_future()  # serve until cancelled
     finally:
         await runner.cleanup()
-
-
-# (flag, parser of the value, help); each default is the ServerConfig field's.
-_CONFIG_OPTIONS: tuple[tuple[str, Callable[[str], object], str], ...] = (
-    ("--host", str, "address to listen on"),
-    ("--port", int, "TCP port to listen on; 0 picks a free one"),
-    ("--delay", float, "seconds that / waits before answering"),
-    ("--site-pages", int, "number of pages of the synthetic site /site/N"),
-    ("--site-links", int, "links on each site page"),
-    ("--site-page-bytes", int, "approximate size of each site page in bytes"),
-)
-
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the test server's options (--host, --port, --delay, --site-*, --robots-file)."""
-    defaults = ServerConfig()
-    for flag, parse, help_text in _CONFIG_OPTIONS:
-        field_name = flag.removeprefix("--").replace("-", "_")
-        parser.add_argument(
-            flag,
-            type=parse,
-            default=getattr(defaults, field_name),
-            help=f"{help_text} (default: %(default)s)",
-        )
-    parser.add_argument(
-        "--robots-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="serve this file at /robots.txt (default: none, /robots.txt answers 404)",
-    )
-    parser.add_argument(
-        "--also-listen",
-        action="append",
-        default=[],
-        metavar="ADDRESS",
-        help="also listen on ADDRESS, same port (repeatable): e.g. 127.0.0.2 for a second host",
-    )
-    parser.add_argument(
-        "--robots-status",
-        type=int,
-        default=None,
-        metavar="CODE",
-        help="answer /robots.txt with this status, e.g. 503 (default: as --robots-file says)",
-    )
-
-
-def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """Build a ServerConfig from parsed options; raises ValueError for bad values or files."""
-    robots_file: Path | None = args.robots_file
-    return ServerConfig(
-        host=args.host,
-        port=args.port,
-        delay=args.delay,
-        site_pages=args.site_pages,
-        site_links=args.site_links,
-        site_page_bytes=args.site_page_bytes,
-        robots_txt=None if robots_file is None else _read_robots_file(robots_file),
-        robots_status=args.robots_status,
-        also_listen=tuple(args.also_listen),
-    )
-
-
-def _read_robots_file(path: str | Path) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"cannot read robots file {path}: {error}") from error

@@ -1,0 +1,386 @@
+"""The options that several commands share, and how they become config objects.
+
+Flags become config objects here and nowhere else; a bad value is a ConfigError (or argparse's
+own message) that names the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_LINKS_PER_PAGE,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RECORD_HEADERS,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+    CrawlConfig,
+    FetchConfig,
+    Limits,
+    Politeness,
+    RetryPolicy,
+    Scope,
+    Timeouts,
+)
+from .._exceptions import ConfigError
+from .._input import BadLine, open_url_source, read_requests
+from .._urls import fetchable_url
+
+__all__ = [
+    "add_crawl_options",
+    "add_fetch_options",
+    "add_frontier_arguments",
+    "add_output_dir_argument",
+    "add_seed_arguments",
+    "all_seeds",
+    "checked_seeds",
+    "crawl_config_from_args",
+    "fetch_config_from_args",
+    "load_handler",
+    "positive_int",
+]
+
+_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]*)")
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def add_fetch_options(
+    parser: argparse.ArgumentParser,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    per_host: int | None = None,
+) -> None:
+    """The options shared by every command that fetches, and how it reports."""
+    parser.add_argument(
+        "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
+    )
+    group = parser.add_argument_group("fetching")
+    group.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own event loop and a share of the hosts and "
+        "of --concurrency; 'auto' for one per core (default: 1, all in this process)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=concurrency,
+        help=f"requests in flight at most (default: {concurrency})",
+    )
+    group.add_argument(
+        "--per-host",
+        type=positive_int,
+        default=per_host,
+        help="requests in flight to one host at most (default: "
+        f"{'no extra limit' if per_host is None else per_host})",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"whole fetch, body and redirects included, in s (default: {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        help=f"opening a connection, in s (default: {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=DEFAULT_READ_TIMEOUT,
+        help="give up after this long without data from the server, in s "
+        "(default: off, since --timeout bounds every fetch)",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help="extra attempts after connection errors, timeouts, 429 and 5xx, "
+        f"with exponential backoff and jitter (default: {DEFAULT_RETRIES})",
+    )
+    group.add_argument(
+        "--max-bytes",
+        type=_byte_size,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="largest body after decompression, e.g. 500k, 10MiB "
+        f"(default: {DEFAULT_MAX_BODY_BYTES // 1024**2}MiB)",
+    )
+    group.add_argument(
+        "--max-redirects",
+        type=int,
+        default=DEFAULT_MAX_REDIRECTS,
+        help=f"redirect hops followed (default: {DEFAULT_MAX_REDIRECTS})",
+    )
+    group.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="extra request header (repeatable)",
+    )
+    group.add_argument(
+        "--user-agent",
+        default=DEFAULT_USER_AGENT,
+        help=f"User-Agent header (default: {DEFAULT_USER_AGENT})",
+    )
+    group.add_argument(
+        "--record-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also record this response header (repeatable)",
+    )
+    group.add_argument(
+        "--save-bodies",
+        type=Path,
+        metavar="DIR",
+        help="write bodies to DIR, in files named by their SHA-256",
+    )
+    group.add_argument(
+        "--refuse-private",
+        action="store_true",
+        help="refuse private, loopback and link-local addresses (checked on the address "
+        "connected to, every redirect hop included): for URLs you do not control",
+    )
+
+
+def add_frontier_arguments(parser: argparse._ActionsContainer, *, required: bool) -> None:
+    parser.add_argument(
+        "--frontier",
+        required=required,
+        metavar="redis://HOST:PORT/DB",
+        help="a Redis (>= 7) or Valkey server shared by every worker of the crawl",
+    )
+    parser.add_argument(
+        "--crawl-id",
+        required=required,
+        metavar="NAME",
+        help="the crawl's name: its keys in Redis and its output files",
+    )
+
+
+def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="with a Redis frontier, each worker process writes DIR/NAME.WORKER.jsonl "
+        "(default: the current directory); gather them with 'corocrawl export'",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often a worker renews its hold on its share of the hosts; a worker silent "
+        "for 5 heartbeats loses it to the others, who redo its requests (default: 1)",
+    )
+
+
+def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
+    """Map the fetching options onto a FetchConfig; ConfigError names the bad option."""
+    return FetchConfig(
+        timeouts=Timeouts(total=args.timeout, connect=args.connect_timeout, read=args.read_timeout),
+        limits=Limits(
+            concurrency=args.concurrency,
+            per_host=args.per_host,
+            max_body_bytes=args.max_bytes,
+            max_redirects=args.max_redirects,
+        ),
+        retry=RetryPolicy(retries=args.retries),
+        user_agent=args.user_agent,
+        headers=tuple(_header(text) for text in args.header),
+        record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
+        save_bodies=args.save_bodies,
+        refuse_private=args.refuse_private,
+    )
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ConfigError(f"--header {text!r} is not of the form 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))  # the cores this process may use
+        return os.cpu_count() or 1
+    return positive_int(text)
+
+
+def _byte_size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None or match["unit"] not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1048576, 500k, 10MiB, 2G)")
+    return round(float(match["number"]) * _UNITS[match["unit"]])
+
+
+def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
+    """Scope and politeness: the options that shape a crawl, `crawl`'s and a shared one's."""
+    scope = crawl.add_argument_group("scope (default: the seeds' hosts)")
+    scope.add_argument(
+        "--allow-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="also follow links to DOMAIN and its subdomains (repeatable)",
+    )
+    scope.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="follow only URLs matching one of these (repeatable)",
+    )
+    scope.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="never follow URLs matching this (repeatable)",
+    )
+    scope.add_argument("--max-depth", type=int, help="links from a seed at most")
+    scope.add_argument("--max-pages", type=int, help="requests fetched at most")
+    scope.add_argument(
+        "--sort-query",
+        action="store_true",
+        help="treat URLs whose query differs only in order as one",
+    )
+    scope.add_argument(
+        "--max-links-per-page",
+        type=int,
+        default=DEFAULT_MAX_LINKS_PER_PAGE,
+        help=f"links taken from one page at most (default: {DEFAULT_MAX_LINKS_PER_PAGE})",
+    )
+    defaults = Politeness()
+    polite = crawl.add_argument_group("politeness")
+    polite.add_argument(
+        "--delay",
+        type=float,
+        default=defaults.delay,
+        help=f"least time between two requests to one host, in s (default: {defaults.delay:g})",
+    )
+    polite.add_argument(
+        "--ignore-robots",
+        action="store_true",
+        help="do not read robots.txt (it is obeyed by default)",
+    )
+
+
+def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
+    """Map the crawl options onto a CrawlConfig; ConfigError names the bad value."""
+    return CrawlConfig(
+        fetch=fetch_config_from_args(args),
+        scope=Scope(
+            allow_domains=tuple(args.allow_domain),
+            include=tuple(args.include),
+            exclude=tuple(args.exclude),
+            max_depth=args.max_depth,
+            max_pages=args.max_pages,
+        ),
+        politeness=Politeness(delay=args.delay, respect_robots=not args.ignore_robots),
+        max_links_per_page=args.max_links_per_page,
+        sort_query=args.sort_query,
+    )
+
+
+def add_seed_arguments(crawl: argparse.ArgumentParser) -> None:
+    crawl.add_argument("seeds", nargs="*", metavar="SEED", help="URLs to start from")
+    crawl.add_argument(
+        "-i", "--input", metavar="FILE", help="more seeds, one per line ('-' for stdin)"
+    )
+
+
+def checked_seeds(args: argparse.Namespace) -> list[str]:
+    """The seeds given on the command line; ConfigError names one that is no http(s) URL."""
+    for seed in args.seeds:
+        try:
+            fetchable_url(seed)
+        except ValueError as exc:
+            raise ConfigError(f"seed {seed!r}: {exc}") from None
+    return list(args.seeds)
+
+
+async def all_seeds(args: argparse.Namespace, say: Callable[[str], None]) -> list[str]:
+    """The command line's seeds and those of `--input`, whose bad lines are reported."""
+    seeds = checked_seeds(args)
+    if args.input is None:
+        return seeds
+    stream, source = open_url_source(args.input)
+
+    def report(bad: BadLine) -> None:
+        say(f"skipped seed {bad}")
+
+    return seeds + [request.url async for request in read_requests(stream, source, report)]
+
+
+def load_handler(spec: str) -> Callable[..., Any]:
+    """The page handler `package.module:function` names (the module is imported, as uvicorn
+    imports an app), so that worker processes can import it by the same name."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute.isidentifier():
+        raise ConfigError(f"--handler {spec!r}: give it as package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"--handler {spec!r}: cannot import {module_name!r}: {exc}") from None
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise ConfigError(f"--handler {spec!r}: {module_name} has no function {attribute!r}")
+    return handler  # type: ignore[no-any-return]

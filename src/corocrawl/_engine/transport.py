@@ -1,0 +1,105 @@
+"""The transport interface: the one way the engine talks to the network.
+
+A transport makes one attempt at one URL and answers with a Response or raises one of
+corocrawl's FetchError subclasses; nothing of its library escapes it. Inside that attempt it
+keeps every limit of its FetchConfig:
+
+- redirects followed hop by hop (unless `follow_redirects` is off), each hop checked like a
+  new URL (http and https only, `refuse_private` on the address connected to) and counted
+  against `max_redirects`; credentials (`Authorization`, `Cookie`, `Proxy-Authorization`)
+  never follow a hop to another origin;
+- the whole-attempt deadline (`timeouts.total`: connect, redirects, headers and body), the
+  connect timeout, and the read timeout when set;
+- the body counted after decompression against `max_body_bytes` (or the call's `max_bytes`),
+  refused past it, or cut there with `truncate`; kept only when the config asks for bodies.
+
+A transport is opened once per engine (`async with`), shared by every request of it, and
+closed at the end. Each transport is one module, the only one that imports its library; the
+table below names them, and `FetchConfig.transport` picks one.
+
+    async with open_transport(FetchConfig()) as transport:
+        response = await transport.fetch(URL("http://127.0.0.1:8080/"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from yarl import URL
+
+from .._config import FetchConfig
+from .._exceptions import ConfigError
+
+__all__ = ["REDIRECT_STATUSES", "TRANSPORTS", "Response", "Transport", "open_transport"]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What one attempt got: the final response's status, selected headers and body.
+
+    `body` is None unless the config keeps bodies (or the call truncates); `size` is the
+    body's length after decompression either way. `redirects` counts the hops followed.
+    """
+
+    url: URL
+    status: int
+    headers: dict[str, str]
+    content_type: str | None
+    charset: str | None
+    size: int
+    body: bytes | None
+    ttfb: float
+    redirects: int
+    retry_after: str | None
+
+
+class Transport(Protocol):
+    """One attempt at one URL, within the limits and the deadline of its FetchConfig."""
+
+    async def __aenter__(self) -> Transport:
+        """Open the connection pool and whatever the attempts share."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close every connection."""
+        ...
+
+    async def fetch(
+        self, url: URL, *, max_bytes: int | None = None, truncate: bool = False
+    ) -> Response:
+        """Fetch `url` once; raise a FetchError subclass when no response came.
+
+        `max_bytes` replaces the configured body cap for this call; with `truncate`, a longer
+        body is cut at the cap and kept instead of refused (robots.txt is read that way).
+        """
+        ...
+
+
+def _aiohttp(config: FetchConfig) -> Transport:
+    from .aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(config)
+
+
+# Imported when chosen, so that a transport's library is loaded only by those who use it.
+TRANSPORTS: dict[str, Callable[[FetchConfig], Transport]] = {"aiohttp": _aiohttp}
+
+
+def open_transport(config: FetchConfig) -> Transport:
+    """The transport `config.transport` names, not yet entered (use `async with`)."""
+    try:
+        make = TRANSPORTS[config.transport]
+    except KeyError:
+        known = ", ".join(sorted(TRANSPORTS))
+        raise ConfigError(f"unknown transport {config.transport!r} (known: {known})") from None
+    return make(config)

@@ -1,0 +1,104 @@
+"""The one way corocrawl starts processes: spawned, with Ctrl-C and SIGTERM left to the parent.
+
+A child ignores SIGINT and SIGTERM, so however many processes a signal reaches (a terminal's
+process group, `pkill`, systemd's whole cgroup), the child hears of it once, from its parent:
+a `WorkerPool` tells its workers over their socket; `run_processes` passes each signal on as
+INTERRUPT_FROM_PARENT. Children stay in the parent's process group, so none outlives a
+hang-up of the terminal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.resource_tracker
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+__all__ = [
+    "INTERRUPT_FROM_PARENT",
+    "STOP_SIGNALS",
+    "ProcessExits",
+    "run_processes",
+    "start_process",
+]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How a parent passes each Ctrl-C or SIGTERM it gets on to the processes of `run_processes`.
+INTERRUPT_FROM_PARENT = signal.SIGUSR1
+_HELD = {*STOP_SIGNALS, INTERRUPT_FROM_PARENT}
+
+
+def start_process(
+    target: Callable[..., None], args: tuple[Any, ...], *, name: str, daemon: bool = False
+) -> BaseProcess:
+    """Start `target(*args)` in a spawned process that ignores Ctrl-C and SIGTERM."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_child, args=(target, args), name=name, daemon=daemon
+    )
+    # Blocked across the spawn, so that a signal meant for this process group cannot hit the
+    # child before it has set its own handlers (it unblocks them once it has). The resource
+    # tracker is started first: starting it unblocks them.
+    multiprocessing.resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held is handled now
+    return process
+
+
+def _child(target: Callable[..., None], args: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # INTERRUPT_FROM_PARENT keeps its default (ending the process) until the child listens
+    # for it; a child that is told to stop before then holds nothing that could be lost.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+    target(*args)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessExits:
+    """How the processes of `run_processes` ended: their exit codes (negative: killed by
+    that signal), and how many stop signals the parent passed on to them."""
+
+    codes: tuple[int, ...]
+    interrupts: int
+
+    def interrupted_outside(self, code: int) -> bool:
+        """Ended by a passed-on stop before it listened for one (starting up, or closing)."""
+        return code == -INTERRUPT_FROM_PARENT and self.interrupts > 0
+
+
+def run_processes(
+    target: Callable[..., None], args: tuple[Any, ...], count: int, *, name: str
+) -> ProcessExits:
+    """Run `count` processes of `target(*args)` to their end.
+
+    Each SIGINT or SIGTERM this process gets meanwhile is passed on to every child once, as
+    INTERRUPT_FROM_PARENT: the first asks them to drain, the second to abandon, as in one
+    process.
+    """
+    processes: list[BaseProcess] = []
+    interrupts = 0
+
+    def forward(_signum: int, _frame: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        for process in processes:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, INTERRUPT_FROM_PARENT)
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        for number in range(count):
+            processes.append(start_process(target, args, name=f"{name}-{number}"))
+        for process in processes:
+            process.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return ProcessExits(tuple(process.exitcode or 0 for process in processes), interrupts)

@@ -1,0 +1,334 @@
+"""A crawl shared through Redis: start it, join it from any number of processes on any number
+of machines, see where it stands, and gather its records.
+
+    from corocrawl import CrawlConfig, Scope, distributed
+
+    redis = "redis://127.0.0.1:6379/0"
+    config = CrawlConfig(scope=Scope(max_depth=3))
+    await distributed.start(redis, "shop", ["https://shop.example/"], config)
+    # on every machine, as many processes as it has cores:
+    distributed.join(redis, "shop", config, output_dir="out", processes=4)
+    print((await distributed.status(redis, "shop")).counts)
+    distributed.export(redis, "shop", "shop.jsonl", output_dir="out")
+
+Whoever starts a crawl saves its `SharedSettings` (scope, politeness, what is taken from a page)
+in Redis beside the seeds; every worker crawls by those, with its own fetching options
+(concurrency, timeouts, headers). Each worker process writes OUTPUT_DIR/CRAWL_ID.WORKER.jsonl
+and acknowledges a request only once its record is written; `export` keeps one record per URL.
+The `corocrawl crawl --frontier`, `worker`, `status` and `export` commands are these calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._config import CrawlConfig, Politeness, Scope
+from ._crawl.crawler import Crawler, seed_requests
+from ._exceptions import ConfigError, CrawlNotFound
+from ._export import export_best_records
+from ._loop import run
+from ._sinks import JsonlSink
+from ._stats import StatsSnapshot
+from ._urls import fetchable_url
+from ._workers.spawn import ProcessExits, run_processes
+from .frontier import CrawlStatus, RedisFrontier, WorkerStatus
+
+__all__ = [
+    "CrawlStatus",
+    "ExportReport",
+    "SharedSettings",
+    "SharedWorker",
+    "StartReport",
+    "WorkerStatus",
+    "ensure_started",
+    "export",
+    "join",
+    "open_worker",
+    "start",
+    "status",
+    "work",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSettings:
+    """What every worker of a shared crawl must agree on: where it may go and how gently.
+
+    Saved in Redis by whoever starts the crawl, under the names of the command-line options
+    (so a crawl started by the command line and one started from Python read alike). A page
+    budget (`Scope.max_pages`) is not shared: a shared crawl has none yet.
+    """
+
+    scope: Scope
+    politeness: Politeness
+    per_host: int | None
+    max_links_per_page: int
+    sort_query: bool
+
+    @classmethod
+    def of(cls, config: CrawlConfig) -> SharedSettings:
+        if config.scope.max_pages is not None:
+            raise ConfigError("a page budget (max_pages) is not supported on a shared crawl yet")
+        return cls(
+            scope=config.scope,
+            politeness=config.politeness,
+            per_host=config.fetch.limits.per_host,
+            max_links_per_page=config.max_links_per_page,
+            sort_query=config.sort_query,
+        )
+
+    def apply(self, config: CrawlConfig) -> CrawlConfig:
+        """`config`'s own fetching options, with these shared settings in place of its own."""
+        limits = replace(config.fetch.limits, per_host=self.per_host)
+        return replace(
+            config,
+            fetch=replace(config.fetch, limits=limits),
+            scope=self.scope,
+            politeness=self.politeness,
+            max_links_per_page=self.max_links_per_page,
+            sort_query=self.sort_query,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allow_domain": list(self.scope.allow_domains),
+            "include": list(self.scope.include),
+            "exclude": list(self.scope.exclude),
+            "max_depth": self.scope.max_depth,
+            "sort_query": self.sort_query,
+            "max_links_per_page": self.max_links_per_page,
+            "delay": self.politeness.delay,
+            "ignore_robots": not self.politeness.respect_robots,
+            "per_host": self.per_host,
+        }
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> SharedSettings:
+        return cls(
+            scope=Scope(
+                allow_domains=tuple(saved["allow_domain"]),
+                include=tuple(saved["include"]),
+                exclude=tuple(saved["exclude"]),
+                max_depth=saved["max_depth"],
+            ),
+            politeness=Politeness(delay=saved["delay"], respect_robots=not saved["ignore_robots"]),
+            per_host=saved["per_host"],
+            max_links_per_page=saved["max_links_per_page"],
+            sort_query=saved["sort_query"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StartReport:
+    """What `start` did: `added` new seeds; `existed` if the crawl was started before, in
+    which case its saved settings apply, and `settings_differ` if they are not these."""
+
+    added: int
+    existed: bool
+    settings_differ: bool
+    server_warnings: tuple[str, ...]
+
+
+async def start(
+    frontier_url: str, crawl_id: str, seeds: Iterable[str], config: CrawlConfig
+) -> StartReport:
+    """Start a shared crawl, or add seeds to a running one; nothing starts crawling yet."""
+    settings = SharedSettings.of(config)
+    seeds = list(seeds)
+    for seed in seeds:
+        try:
+            fetchable_url(seed)
+        except ValueError as exc:
+            raise ConfigError(f"seed {seed!r}: {exc}") from None
+    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False, create=True)
+    try:
+        warnings = tuple(await frontier.server_warnings())
+        saved = await frontier.shared_settings()
+        wanted = orjson.loads(orjson.dumps(settings.to_dict()))
+        current = settings if saved is None else SharedSettings.from_dict(saved)
+        added = await frontier.add(seed_requests(seeds, sort_query=current.sort_query))
+        # Saved only now: a worker that finds the settings finds the seeds queued too.
+        await frontier.save_settings(settings.to_dict())
+        return StartReport(added, saved is not None, saved not in (None, wanted), warnings)
+    finally:
+        await frontier.close()
+
+
+@dataclass(slots=True)
+class SharedWorker:
+    """One process's part of a shared crawl: its crawler, writing its own output file."""
+
+    crawler: Crawler
+    frontier: RedisFrontier
+    output: JsonlSink
+    path: Path
+
+    @property
+    def worker_id(self) -> str:
+        return self.frontier.worker_id
+
+
+@contextlib.asynccontextmanager
+async def open_worker(
+    frontier_url: str,
+    crawl_id: str,
+    config: CrawlConfig,
+    *,
+    output_dir: str | Path = ".",
+    heartbeat: float = 1.0,
+) -> AsyncIterator[SharedWorker]:
+    """Join the crawl as one worker; run `worker.crawler.run([])` to work until it is finished.
+
+    The crawl's shared settings replace `config`'s scope and politeness; `config`'s fetching
+    options are this worker's own. A worker silent for 5 heartbeats loses its hosts to others.
+    """
+    frontier = await RedisFrontier.open(
+        frontier_url, crawl_id, heartbeat=heartbeat, lease_ttl=5 * heartbeat, create=False
+    )
+    try:
+        settings = await _saved_settings(frontier)
+        path = Path(output_dir) / f"{crawl_id}.{frontier.worker_id}.jsonl"
+        _make_directory(path.parent)
+        output = JsonlSink(path, append=True)
+        try:
+            crawler = Crawler(settings.apply(config), frontier=frontier, output=output)
+            yield SharedWorker(crawler, frontier, output, path)
+        finally:
+            output.close()
+    finally:
+        await frontier.close()
+
+
+async def work(
+    frontier_url: str,
+    crawl_id: str,
+    config: CrawlConfig,
+    *,
+    output_dir: str | Path = ".",
+    heartbeat: float = 1.0,
+) -> StatsSnapshot:
+    """Work on the crawl in this process until it is finished; what this process did."""
+    async with open_worker(
+        frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat
+    ) as worker:
+        await worker.crawler.run([])
+        return worker.crawler.stats.snapshot()
+
+
+def join(
+    frontier_url: str,
+    crawl_id: str,
+    config: CrawlConfig,
+    *,
+    output_dir: str | Path = ".",
+    heartbeat: float = 1.0,
+    processes: int = 1,
+) -> ProcessExits:
+    """Work on the crawl with `processes` processes of this machine until it is finished
+    (blocking; guard the script with `if __name__ == "__main__":`). Ctrl-C stops them as it
+    stops one: the first drains, the second abandons."""
+    if processes < 1:
+        raise ConfigError(f"processes must be >= 1, got {processes}")
+    with_options = (frontier_url, crawl_id, config, str(output_dir), heartbeat)
+    return run_processes(_work_in_process, with_options, processes, name="corocrawl-worker")
+
+
+def _work_in_process(
+    frontier_url: str, crawl_id: str, config: CrawlConfig, output_dir: str, heartbeat: float
+) -> None:
+    run(work(frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat))
+
+
+async def status(frontier_url: str, crawl_id: str) -> CrawlStatus:
+    """Where the crawl stands: counts, the longest queues by host, the live workers."""
+    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False)
+    try:
+        return await frontier.status()
+    finally:
+        await frontier.close()
+
+
+async def ensure_started(frontier_url: str, crawl_id: str) -> tuple[str, ...]:
+    """Check that the crawl exists and is seeded (CrawlNotFound if not), before any process
+    joins it; what in the Redis server's settings could lose requests."""
+    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False)
+    try:
+        await _saved_settings(frontier)
+        return tuple(await frontier.server_warnings())
+    finally:
+        await frontier.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    """What `export` wrote: `urls` records from `files`. `status` is the crawl's in Redis
+    (None when it is gone from Redis); `missing` counts final URLs that no file recorded."""
+
+    urls: int
+    files: tuple[Path, ...]
+    status: CrawlStatus | None
+
+    @property
+    def missing(self) -> int:
+        if self.status is None:
+            return 0
+        counts = self.status.counts
+        return max(0, counts.done + counts.failed + counts.skipped - self.urls)
+
+
+def export(
+    frontier_url: str,
+    crawl_id: str,
+    output: str | Path,
+    *,
+    files: Sequence[Path] = (),
+    output_dir: str | Path = ".",
+    on_bad_line: Callable[[str], None] = lambda _line: None,
+) -> ExportReport:
+    """Write one record per URL (a URL fetched twice, after a worker died, keeps one) from the
+    workers' files (`files`, by default OUTPUT_DIR/CRAWL_ID.*.jsonl) to `output` ('-' for
+    stdout), in memory that does not grow with the crawl. Blocking: it reads and writes files.
+    """
+    crawl_status = run(_status_if_any(frontier_url, crawl_id))
+    found = tuple(files) or tuple(sorted(Path(output_dir).glob(f"{crawl_id}.*.jsonl")))
+    if not found:
+        raise ConfigError(f"no output files of crawl {crawl_id!r} in {output_dir}")
+    for path in found:
+        if not path.is_file():
+            raise ConfigError(f"{path}: {'a directory' if path.is_dir() else 'no such file'}")
+    sink = JsonlSink(output)
+    try:
+        urls = export_best_records(
+            found,
+            sink,
+            on_bad_line,
+            scratch_dir=found[0].parent if str(output) == "-" else Path(output).parent,
+        )
+    finally:
+        sink.close()
+    return ExportReport(urls, found, crawl_status)
+
+
+async def _status_if_any(frontier_url: str, crawl_id: str) -> CrawlStatus | None:
+    try:
+        return await status(frontier_url, crawl_id)
+    except CrawlNotFound:
+        return None
+
+
+async def _saved_settings(frontier: RedisFrontier) -> SharedSettings:
+    saved = await frontier.shared_settings()
+    if saved is None:  # its seeds are being queued: settings are saved after them
+        raise CrawlNotFound(f"crawl {frontier.crawl_id!r} is still being seeded; try again")
+    return SharedSettings.from_dict(saved)
+
+
+def _make_directory(path: Path) -> None:
+    """Once, as a worker joins: nothing else is on the loop yet."""
+    path.mkdir(parents=True, exist_ok=True)
