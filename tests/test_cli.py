@@ -157,3 +157,19 @@ def test_version_and_module_entry_point() -> None:
     done = corocrawl("--version")
     assert done.returncode == 0
     assert done.stdout.startswith("corocrawl ")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["fetch", "--help"], ["crawl", "--help"]])
+def test_version_and_help_load_neither_aiohttp_nor_the_engine(argv: list[str]) -> None:
+    probe = (
+        "import contextlib, io, sys\n"
+        "from corocrawl._cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({argv!r})\n"
+        "print(sorted(name for name in sys.modules if name == 'aiohttp'\n"
+        "    or name.startswith(('corocrawl._engine', 'corocrawl._crawl', 'selectolax'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -11,6 +12,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from corocrawl.testing import ServerProcess
 
@@ -98,3 +101,124 @@ def test_a_state_file_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> No
     assert done.returncode == 2
     assert f"cannot use state file {state}: No such file or directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+HANDLER_MODULE = """
+async def titles(page):
+    yield {"title": page.title}
+    if page.url.path == "/site/0":
+        yield "/site/1"
+
+
+async def broken(page):
+    yield {"before": True}
+    raise RuntimeError("boom")
+"""
+
+
+def handler_env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "my_handlers.py").write_text(HANDLER_MODULE)
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_handler_runs_from_the_command_line_and_items_receive_what_it_yields(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, workers: str
+) -> None:
+    server = start_server("--site-pages", "20", "--site-links", "3")
+    out, items = tmp_path / "pages.jsonl", tmp_path / "items.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "corocrawl",
+            "crawl",
+            f"{server.url}/site/0",
+            "-o",
+            str(out),
+            "--handler",
+            "my_handlers:titles",
+            "--items",
+            str(items),
+            "--ignore-robots",
+            "--max-depth",
+            "1",
+            "--workers",
+            workers,
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=handler_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pages = [json.loads(line) for line in out.read_text().splitlines()]
+    fetched = [page for page in pages if page["status"] == 200]
+    yielded = [json.loads(line) for line in items.read_text().splitlines()]
+    assert len(yielded) == len(fetched) > 1
+    assert {item["url"] for item in yielded} == {page["url"] for page in fetched}
+    assert all(item["title"] for item in yielded)
+    assert all("handler_error" in page and page["handler_error"] is None for page in fetched)
+
+
+def test_a_handler_that_raises_costs_its_pages_a_handler_error(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "5", "--site-links", "2")
+    out, items = tmp_path / "pages.jsonl", tmp_path / "items.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "corocrawl",
+            "crawl",
+            f"{server.url}/site/0",
+            "-o",
+            str(out),
+            "--handler",
+            "my_handlers:broken",
+            "--items",
+            str(items),
+            "--ignore-robots",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env=handler_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pages = [json.loads(line) for line in out.read_text().splitlines()]
+    assert pages
+    assert all(page["handler_error"] == "RuntimeError: boom" for page in pages)
+    assert len(items.read_text().splitlines()) == len(pages)  # what it yielded first is kept
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--handler", "no_such_module:titles"], "cannot import 'no_such_module'"),
+        (["--handler", "my_handlers:missing"], "my_handlers has no function 'missing'"),
+        (["--handler", "my_handlers"], "give it as package.module:function"),
+        (["--items", "items.jsonl"], "--items receives what a page handler yields"),
+    ],
+)
+def test_a_bad_handler_option_is_a_one_line_error(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", "http://127.0.0.1:1/", *flags],
+        capture_output=True,
+        text=True,
+        env=handler_env(tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("corocrawl crawl: error: ")
+    assert message in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,7 +20,16 @@ import pytest
 import redis
 from conftest import RedisServer
 
-from corocrawl import BackendUnavailable
+from corocrawl import (
+    BackendUnavailable,
+    ConfigError,
+    CrawlConfig,
+    FetchConfig,
+    Limits,
+    Politeness,
+    Scope,
+    distributed,
+)
 from corocrawl.frontier import RedisFrontier
 from corocrawl.testing import ServerProcess
 
@@ -395,3 +405,52 @@ def test_a_wrong_password_is_a_clear_error_at_once_and_not_printed(
     assert "redis://:***@" in done.stderr
     assert "wrong" not in done.stderr
     assert "retrying" not in done.stderr  # not waited out as if Redis were down
+
+
+def test_a_shared_crawl_runs_from_python_without_the_command_line(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """start, join with two processes, status and export: library calls, no argparse."""
+    crawl_id, out = f"python-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    config = CrawlConfig(
+        scope=Scope(max_depth=2),
+        politeness=Politeness(respect_robots=False),
+        fetch=FetchConfig(limits=Limits(concurrency=16, per_host=2)),
+    )
+    report = asyncio.run(distributed.start(redis_server.url, crawl_id, seeds(site)[:2], config))
+    assert (report.added, report.existed, report.settings_differ) == (2, False, False)
+    # Joined with other fetching options: the saved scope and politeness still apply.
+    own = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=8)))
+    exits = distributed.join(redis_server.url, crawl_id, own, output_dir=out, processes=2)
+    assert exits.codes == (0, 0)
+    final = asyncio.run(distributed.status(redis_server.url, crawl_id))
+    assert final.finished
+    export = distributed.export(redis_server.url, crawl_id, tmp_path / "all.jsonl", output_dir=out)
+    assert (export.urls, export.missing, len(export.files)) == (final.counts.total, 0, 2)
+    records = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    fetched = {record["url"] for record in records if record["status"] == 200}
+    assert max(record["depth"] for record in records) == 3  # depth 3 is recorded, skipped
+    assert all(record["skip"] == "depth" for record in records if record["depth"] == 3)
+    assert len(fetched) == len({r["url"] for r in records if r["depth"] <= 2})
+
+
+def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
+    config = CrawlConfig(
+        scope=Scope(allow_domains=("example.org",), exclude=("/login",), max_depth=4),
+        politeness=Politeness(delay=0.5, respect_robots=False),
+        fetch=FetchConfig(limits=Limits(per_host=3)),
+        sort_query=True,
+    )
+    settings = distributed.SharedSettings.of(config)
+    assert settings.to_dict() == {
+        "allow_domain": ["example.org"], "include": [], "exclude": ["/login"], "max_depth": 4,
+        "sort_query": True, "max_links_per_page": 1000, "delay": 0.5, "ignore_robots": True,
+        "per_host": 3,
+    }  # fmt: skip
+    assert distributed.SharedSettings.from_dict(settings.to_dict()) == settings
+    mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))
+    applied = settings.apply(mine)
+    assert applied.fetch.limits == Limits(concurrency=7, per_host=3)
+    assert (applied.scope, applied.politeness) == (config.scope, config.politeness)
+    with pytest.raises(ConfigError, match="max_pages"):
+        distributed.SharedSettings.of(CrawlConfig(scope=Scope(max_pages=5)))

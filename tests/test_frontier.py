@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+import corocrawl.frontier
 from corocrawl import ConfigError
 from corocrawl._urls import fingerprint
 from corocrawl.frontier import Discovered, Frontier, MemoryFrontier, RedisFrontier, SqliteFrontier
@@ -204,3 +206,42 @@ async def test_redis_forgets_a_closed_workers_consumer_unless_it_holds_requests(
     await holding.close()  # as if it stopped without finishing: a takeover must find it
     assert holding.worker_id in await consumers()
     await client.aclose()
+
+
+async def test_open_frontier_picks_the_backend_from_the_url(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    opened = [
+        await corocrawl.frontier.open_frontier("memory:"),
+        await corocrawl.frontier.open_frontier(str(tmp_path / "a.db")),
+        await corocrawl.frontier.open_frontier(tmp_path / "b.db"),
+        await corocrawl.frontier.open_frontier(f"sqlite://{tmp_path / 'c.db'}"),
+        await corocrawl.frontier.open_frontier(
+            f"{redis_server.url}?crawl_id=open-{uuid.uuid4().hex[:8]}"
+        ),
+    ]
+    try:
+        kinds = [type(frontier) for frontier in opened]
+        assert kinds == [MemoryFrontier, SqliteFrontier, SqliteFrontier, SqliteFrontier,
+                         RedisFrontier]  # fmt: skip
+        names = await asyncio.to_thread(lambda: {path.name for path in tmp_path.iterdir()})
+        assert names >= {"a.db", "b.db", "c.db"}
+        for frontier in opened:  # each works as a frontier
+            assert await frontier.add(found("/x", depth=0)) == 1
+    finally:
+        for frontier in opened:
+            await frontier.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://host/x", "unknown scheme 'ftp' (known: memory:, sqlite:, redis:, rediss:, unix:)"),
+        ("redis://127.0.0.1:1/0", "name the crawl once, as ?crawl_id=NAME"),
+        ("sqlite://host/x.db", "give 'sqlite:///ABSOLUTE/PATH' or 'sqlite:PATH'"),
+        ("memory://somewhere", "a memory frontier is 'memory:'"),
+    ],
+)
+async def test_open_frontier_names_a_bad_url(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        await corocrawl.frontier.open_frontier(url)

@@ -9,7 +9,8 @@ See `fetch` for results as they complete, `FetchConfig` for every limit, and `Cr
 following links with a durable frontier (`corocrawl.frontier`).
 """
 
-from ._api import fetch, fetch_all
+from typing import TYPE_CHECKING, Any
+
 from ._config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BODY_BYTES,
@@ -24,9 +25,6 @@ from ._config import (
     Scope,
     Timeouts,
 )
-from ._crawl.crawler import Crawler
-from ._crawl.pages import Handler
-from ._crawl.parse import Page
 from ._exceptions import (
     BackendUnavailable,
     BlockedURL,
@@ -54,6 +52,22 @@ from ._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
 from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._api import fetch, fetch_all
+    from ._crawl.crawler import Crawler
+    from ._crawl.pages import Handler
+    from ._crawl.parse import Page
+
+# Loaded when first used, so that `import corocrawl` (and the command line's --help) does not
+# load the engine and aiohttp until something fetches.
+_LAZY = {
+    "fetch": "._api",
+    "fetch_all": "._api",
+    "Crawler": "._crawl.crawler",
+    "Handler": "._crawl.pages",
+    "Page": "._crawl.parse",
+}
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -104,3 +118,17 @@ __all__ = [
     "fetch",
     "fetch_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

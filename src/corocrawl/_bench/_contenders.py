@@ -7,7 +7,6 @@ many answers were 200 and how many not, and the process's peak resident memory.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
@@ -26,8 +25,8 @@ from corocrawl._bench._crawl_contenders import (
     crawl_scrapy,
     scrapy_settings,
 )
-from corocrawl._engine.system import ensure_open_files
 from corocrawl._loop import run
+from corocrawl._system import ensure_open_files
 
 Contender = Callable[[str, int, int], tuple[int, int]]
 
@@ -143,18 +142,15 @@ CONTENDERS: dict[str, Contender] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("contender", choices=sorted(CONTENDERS))
-    parser.add_argument("url")
-    parser.add_argument("requests", type=int)
-    parser.add_argument("concurrency", type=int)
-    args = parser.parse_args(argv)
-    contender = CONTENDERS[args.contender]
+    """`python -m corocrawl._bench._contenders CONTENDER URL REQUESTS CONCURRENCY`, as the
+    suites run it (see _measure): one JSON line of figures on stdout."""
+    name, url, requests_text, concurrency_text = sys.argv[1:] if argv is None else argv
+    contender, requests, concurrency = CONTENDERS[name], int(requests_text), int(concurrency_text)
 
-    ensure_open_files(args.concurrency)
+    ensure_open_files(concurrency)
     start, cpu_start, workers_start = time.perf_counter(), time.process_time(), _children_cpu()
     try:
-        ok, failed = contender(args.url, args.requests, args.concurrency)
+        ok, failed = contender(url, requests, concurrency)
     except ImportError as exc:
         sys.stdout.write(orjson.dumps({"unavailable": exc.name or str(exc)}).decode() + "\n")
         return

@@ -10,7 +10,6 @@ examples to follow.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import multiprocessing
@@ -178,15 +177,13 @@ STRATEGIES: dict[str, Strategy] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("strategy", choices=list(STRATEGIES))
-    parser.add_argument("url")
-    parser.add_argument("requests", type=int)
-    args = parser.parse_args(argv)
+    """`python -m corocrawl._bench._strategies STRATEGY URL REQUESTS`, as the seed suite runs
+    it (see _seed): one JSON line on stdout."""
+    name, url, requests = sys.argv[1:] if argv is None else argv
     start = time.perf_counter()
     report: dict[str, object]
     try:
-        STRATEGIES[args.strategy](args.url, args.requests)
+        STRATEGIES[name](url, int(requests))
     except ImportError as exc:
         report = {"unavailable": exc.name or str(exc)}
     except Exception as exc:  # the strategy's own failure is its result (the await trap)

@@ -7,10 +7,8 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 
 import orjson
-from rich.console import Console
 
 from .._bench._contenders import CONTENDERS
 from .._bench._crawl_contenders import CRAWL_CONTENDERS
@@ -125,6 +123,8 @@ def _common(
 
 
 def _run_seed(args: argparse.Namespace) -> int:
+    from rich.console import Console  # loaded only to run (--help stays quick)
+
     delay = 0.1 if args.quick else args.delay
     rows = [
         row
@@ -203,6 +203,8 @@ def _bench(
     hosts: Sequence[str] = ("127.0.0.1",),
 ) -> int:
     """Every contender at every (requests, concurrency) size, against one server process."""
+    from rich.console import Console
+
     console = Console(stderr=True)
     rows: list[Row] = []
     with ServerProcess("--delay", "0", *server_args) as server:
@@ -231,6 +233,8 @@ def _write_json(path: str, title: str, rows: list[dict[str, object]], **extra: o
 
 
 def _machine() -> dict[str, object]:
+    from importlib.metadata import version
+
     return {
         "nproc": os.cpu_count(),
         "python": platform.python_version(),

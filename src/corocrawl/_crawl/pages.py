@@ -20,7 +20,8 @@ from yarl import URL
 
 from .._config import CrawlConfig
 from .._engine.engine import FETCH, Engine, GateVerdict
-from .._engine.transport import REDIRECT_STATUSES, open_transport
+from .._engine.transport import REDIRECT_STATUSES
+from .._engine.transports import open_transport
 from .._models import FetchResult, Outcome, Request, SkipReason
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key

@@ -19,12 +19,13 @@ from .._config import FetchConfig
 from .._exceptions import BlockedURL, FetchError, RobotsUnavailable
 from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
+from .._system import ensure_open_files
 from .._urls import fetchable_url, host_key
 from .bodies import BodyStore
 from .retry import decide_retry
 from .scheduler import Scheduler
-from .system import ensure_open_files
-from .transport import Response, Transport, open_transport
+from .transport import Response, Transport
+from .transports import open_transport
 
 __all__ = ["FETCH", "Engine", "Gate", "GateVerdict"]
 

@@ -14,8 +14,8 @@ keeps every limit of its FetchConfig:
   refused past it, or cut there with `truncate`; kept only when the config asks for bodies.
 
 A transport is opened once per engine (`async with`), shared by every request of it, and
-closed at the end. Each transport is one module, the only one that imports its library; the
-table below names them, and `FetchConfig.transport` picks one.
+closed at the end. Each transport is one module, the only one that imports its library;
+`transports.TRANSPORTS` names them, and `FetchConfig.transport` picks one.
 
     async with open_transport(FetchConfig()) as transport:
         response = await transport.fetch(URL("http://127.0.0.1:8080/"))
@@ -23,17 +23,13 @@ table below names them, and `FetchConfig.transport` picks one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 from yarl import URL
 
-from .._config import FetchConfig
-from .._exceptions import ConfigError
-
-__all__ = ["REDIRECT_STATUSES", "TRANSPORTS", "Response", "Transport", "open_transport"]
+__all__ = ["REDIRECT_STATUSES", "Response", "Transport"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -83,23 +79,3 @@ class Transport(Protocol):
         body is cut at the cap and kept instead of refused (robots.txt is read that way).
         """
         ...
-
-
-def _aiohttp(config: FetchConfig) -> Transport:
-    from .aiohttp_transport import AiohttpTransport
-
-    return AiohttpTransport(config)
-
-
-# Imported when chosen, so that a transport's library is loaded only by those who use it.
-TRANSPORTS: dict[str, Callable[[FetchConfig], Transport]] = {"aiohttp": _aiohttp}
-
-
-def open_transport(config: FetchConfig) -> Transport:
-    """The transport `config.transport` names, not yet entered (use `async with`)."""
-    try:
-        make = TRANSPORTS[config.transport]
-    except KeyError:
-        known = ", ".join(sorted(TRANSPORTS))
-        raise ConfigError(f"unknown transport {config.transport!r} (known: {known})") from None
-    return make(config)
