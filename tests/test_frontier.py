@@ -153,7 +153,7 @@ async def test_redis_adopts_requests_whose_claim_reply_was_lost(shared_server: A
         keys = [frontier._counts_key]
         for owned in frontier._owned:
             keys += [frontier._streams[owned], frontier._owners[owned]]
-        await frontier._claim_script(
+        await frontier._scripts.claim(
             keys=keys, args=["crawlers", frontier.worker_id, 10] + [64] * len(frontier._owned)
         )
         assert number in frontier._owned

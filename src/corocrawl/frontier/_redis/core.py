@@ -32,16 +32,24 @@ from typing import Any, TypeVar
 import orjson
 from yarl import URL
 
-from .._exceptions import (
-    BackendUnavailable,
+from ..._exceptions import (
     ConfigError,
     CrawlNotFound,
     FrontierClosed,
-    FrontierError,
 )
-from .._models import SkipReason
-from .._urls import host_key, host_partition
-from ._base import Discovered, FrontierCounts, Leased
+from ..._models import SkipReason
+from ..._urls import host_key, host_partition
+from .._base import Discovered, FrontierCounts, Leased
+from .connection import (
+    FIRST_CONNECT_WITHIN,
+    first_contact,
+    retrying,
+    server_warnings,
+    shown,
+    text,
+)
+from .scripts import GROUP, Scripts
+from .status import CrawlStatus, WorkerStatus
 
 __all__ = ["CrawlStatus", "RedisFrontier", "WorkerStatus"]
 
@@ -50,145 +58,8 @@ logger = logging.getLogger("corocrawl")
 T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 64
-FIRST_CONNECT_WITHIN = 15.0
-_GROUP = "crawlers"
 _ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
-
-# KEYS: seen, counts, seeds, hosts, stream... ARGV: per request 7 fields (fingerprint, index of
-# its stream in KEYS, url, depth, referrer, skip, host).
-_ADD = """
-local added = 0
-for i = 1, #ARGV, 7 do
-  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3],
-               'r', ARGV[i + 4], 's', ARGV[i + 5], 'h', ARGV[i + 6])
-    if ARGV[i + 3] == '0' then redis.call('RPUSH', KEYS[3], ARGV[i + 2]) end
-    redis.call('HINCRBY', KEYS[4], ARGV[i + 6], 1)
-    added = added + 1
-  end
-end
-if added > 0 then redis.call('HINCRBY', KEYS[2], 'added', added) end
-return added
-"""
-
-# KEYS: counts, then (stream, its owner lease) pairs. ARGV: group, consumer, limit, then each
-# stream's own limit. New entries of the streams this consumer still owns, in order.
-_CLAIM = """
-local out = {}
-local remaining = tonumber(ARGV[3])
-for i = 2, #KEYS, 2 do
-  if remaining <= 0 then break end
-  local count = math.min(remaining, tonumber(ARGV[3 + i / 2]))
-  if count > 0 and redis.call('GET', KEYS[i + 1]) == ARGV[2] then
-    local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count,
-                             'STREAMS', KEYS[i], '>')
-    if reply then
-      local entries = reply[1][2]
-      remaining = remaining - #entries
-      table.insert(out, {i, entries})
-    end
-  end
-end
-local claimed = tonumber(ARGV[3]) - remaining
-if claimed > 0 then redis.call('HINCRBY', KEYS[1], 'leased', claimed) end
-return out
-"""
-
-# KEYS: counts, hosts, stream... ARGV: group, then per request (stream index, entry id,
-# outcome, host). Acknowledging twice counts once.
-_COMPLETE = """
-local finished = 0
-for i = 2, #ARGV, 4 do
-  local stream = KEYS[tonumber(ARGV[i])]
-  if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
-    redis.call('XDEL', stream, ARGV[i + 1])
-    redis.call('HINCRBY', KEYS[1], ARGV[i + 2], 1)
-    if redis.call('HINCRBY', KEYS[2], ARGV[i + 3], -1) <= 0 then
-      redis.call('HDEL', KEYS[2], ARGV[i + 3])
-    end
-    finished = finished + 1
-  end
-end
-if finished > 0 then redis.call('HINCRBY', KEYS[1], 'leased', -finished) end
-return finished
-"""
-
-# KEYS: counts, stream... ARGV: group, then per request (stream index, entry id, url, depth,
-# referrer, skip, host): queued again as new entries, for any worker to take.
-_RELEASE = """
-local released = 0
-for i = 2, #ARGV, 7 do
-  local stream = KEYS[tonumber(ARGV[i])]
-  if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
-    redis.call('XDEL', stream, ARGV[i + 1])
-    redis.call('XADD', stream, '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3], 'r', ARGV[i + 4],
-               's', ARGV[i + 5], 'h', ARGV[i + 6])
-    released = released + 1
-  end
-end
-if released > 0 then redis.call('HINCRBY', KEYS[1], 'leased', -released) end
-return released
-"""
-
-# KEYS: streams. ARGV: group, consumer. Forget the consumer where it holds nothing (deleting a
-# consumer drops its pending entries, so one that still holds some is kept for a takeover).
-_FORGET_CONSUMER = """
-for i = 1, #KEYS do
-  if #redis.call('XPENDING', KEYS[i], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[i], ARGV[1], ARGV[2])
-  end
-end
-return 0
-"""
-
-# KEYS: leases. ARGV: worker id, ttl ms. The indexes (1-based) of the leases no longer ours.
-_RENEW_ALL = """
-local lost = {}
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
-  else
-    table.insert(lost, i)
-  end
-end
-return lost
-"""
-
-# KEYS: candidate leases. ARGV: worker id, ttl ms, how many. The indexes of those taken.
-_ACQUIRE = """
-local taken = {}
-for i = 1, #KEYS do
-  if #taken >= tonumber(ARGV[3]) then break end
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then table.insert(taken, i) end
-end
-return taken
-"""
-
-_GIVE_UP = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatus:
-    id: str
-    last_seen: float  # seconds ago
-    partitions: int
-    done: int
-
-
-@dataclass(frozen=True, slots=True)
-class CrawlStatus:
-    counts: FrontierCounts
-    queued_by_host: dict[str, int]
-    workers: list[WorkerStatus]
-    partitions: int
-
-    @property
-    def finished(self) -> bool:
-        return self.counts.total > 0 and self.counts.pending == 0 and self.counts.leased == 0
 
 
 @dataclass(slots=True)
@@ -234,14 +105,7 @@ class RedisFrontier:
         self._meta_key, self._workers_key = prefix + "meta", prefix + "workers"
         self._streams = [f"{prefix}q:{number}" for number in range(partitions)]
         self._owners = [f"{prefix}owner:{number}" for number in range(partitions)]
-        self._add_script = client.register_script(_ADD)
-        self._claim_script = client.register_script(_CLAIM)
-        self._complete_script = client.register_script(_COMPLETE)
-        self._release_script = client.register_script(_RELEASE)
-        self._renew_script = client.register_script(_RENEW_ALL)
-        self._acquire_script = client.register_script(_ACQUIRE)
-        self._forget_consumer_script = client.register_script(_FORGET_CONSUMER)
-        self._give_up_script = client.register_script(_GIVE_UP)
+        self._scripts = Scripts(client)
         self._owned: dict[int, bool] = {}  # partition -> still claiming from it (not draining)
         self._leases: dict[int, _Entry] = {}
         self._held: Counter[int] = Counter()  # leases of ours, by partition
@@ -285,14 +149,14 @@ class RedisFrontier:
         try:
             client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5)
         except ValueError as exc:
-            raise ConfigError(f"--frontier {_shown(url)!r}: {exc}") from None
+            raise ConfigError(f"--frontier {shown(url)!r}: {exc}") from None
         create = join if create is None else create
         try:
-            stored = await _first_contact(client, url, crawl_id, connect_within, unavailable_after)
+            stored = await first_contact(client, url, crawl_id, connect_within, unavailable_after)
             if stored is None and not create:
                 raise CrawlNotFound(
-                    f"crawl {crawl_id!r} has not been started in {_shown(url)}: start it with "
-                    f"'corocrawl crawl --frontier {_shown(url)} --crawl-id {crawl_id} SEED...'"
+                    f"crawl {crawl_id!r} has not been started in {shown(url)}: start it with "
+                    f"'corocrawl crawl --frontier {shown(url)} --crawl-id {crawl_id} SEED...'"
                 )
             frontier = cls(
                 client,
@@ -325,7 +189,7 @@ class RedisFrontier:
         await self._redis.hsetnx(self._meta_key, "created", time.time())
         for stream in self._streams:
             try:
-                await self._redis.xgroup_create(stream, _GROUP, id="0", mkstream=True)
+                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -352,7 +216,7 @@ class RedisFrontier:
                      item.skip or "", host]  # fmt: skip
         keys = [self._seen, self._counts_key, self._seeds_key, self._hosts_key]
         keys += [self._streams[number] for number in streams]
-        added: int = await self._call(lambda: self._add_script(keys=keys, args=args))
+        added: int = await self._call(lambda: self._scripts.add(keys=keys, args=args))
         return added
 
     async def claim(self, limit: int) -> list[Leased]:
@@ -372,9 +236,9 @@ class RedisFrontier:
             keys = [self._counts_key]
             for number in order:
                 keys += [self._streams[number], self._owners[number]]
-            args = [_GROUP, self.worker_id, limit - len(claimed)]
+            args = [GROUP, self.worker_id, limit - len(claimed)]
             args += [max(0, self._hold_per_partition - self._held[number]) for number in order]
-            reply = await self._call(lambda: self._claim_script(keys=keys, args=args))
+            reply = await self._call(lambda: self._scripts.claim(keys=keys, args=args))
             for index, entries in reply:
                 number = order[(int(index) - 2) // 2]
                 claimed += [self._lease(number, entry_id, fields) for entry_id, fields in entries]
@@ -386,7 +250,7 @@ class RedisFrontier:
     ) -> None:
         self._check_open()
         streams: dict[int, int] = {}
-        args: list[Any] = [_GROUP]
+        args: list[Any] = [GROUP]
         forgotten: list[int] = []
         for outcome, ids in (("done", done), ("failed", failed), ("skipped", skipped)):
             for request_id in ids:
@@ -400,7 +264,7 @@ class RedisFrontier:
         if len(args) == 1:
             return
         keys = [self._counts_key, self._hosts_key] + [self._streams[number] for number in streams]
-        await self._call(lambda: self._complete_script(keys=keys, args=args))
+        await self._call(lambda: self._scripts.complete(keys=keys, args=args))
         self._held.subtract(forgotten)
         await self._refresh_counts()
 
@@ -408,7 +272,7 @@ class RedisFrontier:
         """Queue these again (at the end of their stream), for any worker to take."""
         self._check_open()
         streams: dict[int, int] = {}
-        args: list[Any] = [_GROUP]
+        args: list[Any] = [GROUP]
         forgotten: list[int] = []
         for request_id in sorted(ids):
             entry = self._forget(request_id)
@@ -424,7 +288,7 @@ class RedisFrontier:
         released = set(ids)
         self._offer = deque(leased for leased in self._offer if leased.id not in released)
         keys = [self._counts_key] + [self._streams[number] for number in streams]
-        await self._call(lambda: self._release_script(keys=keys, args=args))
+        await self._call(lambda: self._scripts.release(keys=keys, args=args))
         self._held.subtract(forgotten)
         await self._refresh_counts()
 
@@ -445,12 +309,12 @@ class RedisFrontier:
         try:
             # Give the partitions up now: whoever takes one over claims what was left in it.
             for number in list(self._owned):
-                await self._give_up_script(keys=[self._owners[number]], args=[self.worker_id])
+                await self._scripts.give_up(keys=[self._owners[number]], args=[self.worker_id])
             await self._redis.zrem(self._workers_key, self.worker_id)
             await self._redis.delete(self._worker_key(self.worker_id))
             if joined:  # each worker id is new: without this, consumers pile up over restarts
-                await self._forget_consumer_script(
-                    keys=self._streams, args=[_GROUP, self.worker_id]
+                await self._scripts.forget_consumer(
+                    keys=self._streams, args=[GROUP, self.worker_id]
                 )
         except Exception as exc:  # leases then expire on their own
             logger.warning("redis frontier: could not give up partitions: %s", exc)
@@ -472,26 +336,7 @@ class RedisFrontier:
 
     async def server_warnings(self) -> list[str]:
         """What in the Redis server's settings could lose requests."""
-        import redis
-
-        try:
-            appendonly = await self._redis.config_get("appendonly")
-            policy = await self._redis.config_get("maxmemory-policy")
-        except redis.ResponseError:
-            return ["cannot read the Redis configuration (CONFIG is disabled): make sure the "
-                    "server has 'appendonly yes' and 'maxmemory-policy noeviction'"]  # fmt: skip
-        warnings = []
-        if appendonly.get("appendonly") != "yes":
-            warnings.append(
-                "Redis runs without 'appendonly yes': a restart of Redis loses the crawl's "
-                "queue and seen-set"
-            )
-        if policy.get("maxmemory-policy", "noeviction") != "noeviction":
-            warnings.append(
-                f"Redis evicts keys under memory pressure (maxmemory-policy "
-                f"{policy.get('maxmemory-policy')}): set 'noeviction', or requests will vanish"
-            )
-        return warnings
+        return await server_warnings(self._redis)
 
     async def status(self) -> CrawlStatus:
         await self._refresh_counts()
@@ -540,7 +385,7 @@ class RedisFrontier:
         if owned:
             lost = await self._call(
                 partial(
-                    self._renew_script,
+                    self._scripts.renew_all,
                     keys=[self._owners[number] for number in owned],
                     args=[self.worker_id, self._lease_ms],
                 )
@@ -558,7 +403,7 @@ class RedisFrontier:
             if not active and not self._holds(number):
                 await self._call(
                     partial(
-                        self._give_up_script, keys=[self._owners[number]], args=[self.worker_id]
+                        self._scripts.give_up, keys=[self._owners[number]], args=[self.worker_id]
                     )
                 )
                 del self._owned[number]
@@ -587,7 +432,7 @@ class RedisFrontier:
         random.shuffle(candidates)
         taken = await self._call(
             partial(
-                self._acquire_script,
+                self._scripts.acquire,
                 keys=[self._owners[number] for number in candidates],
                 args=[self.worker_id, self._lease_ms, wanted],
             )
@@ -603,16 +448,16 @@ class RedisFrontier:
         cursor = "0-0"
         while True:
             reply = await self._call(
-                partial(self._redis.xautoclaim, self._streams[number], _GROUP, self.worker_id,
+                partial(self._redis.xautoclaim, self._streams[number], GROUP, self.worker_id,
                         self._lease_ms, start_id=cursor, count=500)
             )  # fmt: skip
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
                 if fields is None:
                     continue  # deleted meanwhile
-                if (number, _text(entry_id)) not in self._known:
+                if (number, text(entry_id)) not in self._known:
                     self._offer.append(self._lease(number, entry_id, fields))
-            if _text(cursor) == "0-0":
+            if text(cursor) == "0-0":
                 return
 
     def _forget(self, request_id: int) -> _Entry | None:
@@ -628,15 +473,15 @@ class RedisFrontier:
     def _lease(self, number: int, entry_id: Any, fields: Any) -> Leased:
         if isinstance(fields, list):  # from the Lua script: a flat list
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
-        referrer, skip = _text(fields[b"r"]), _text(fields[b"s"])
+        referrer, skip = text(fields[b"r"]), text(fields[b"s"])
         leased = Leased(
             next(self._ids),
-            _text(fields[b"u"]),
+            text(fields[b"u"]),
             int(fields[b"d"]),
             referrer or None,
             SkipReason(skip) if skip else None,
         )
-        entry = _Entry(number, _text(entry_id), _text(fields[b"h"]), leased)
+        entry = _Entry(number, text(entry_id), text(fields[b"h"]), leased)
         self._leases[leased.id] = entry
         self._held[number] += 1
         self._known.add((number, entry.entry_id))
@@ -657,82 +502,4 @@ class RedisFrontier:
             raise FrontierClosed("the Redis frontier is closed")
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        return await _retrying(operation, self._unavailable_after)
-
-
-async def _first_contact(
-    client: Any, url: str, crawl_id: str, connect_within: float, unavailable_after: float
-) -> bytes | None:
-    """The crawl's partition count (None for a new crawl); errors name the server."""
-    try:
-        stored: bytes | None = await _retrying(
-            lambda: client.hget(f"corocrawl:{{{crawl_id}}}:meta", "partitions"),
-            unavailable_after,
-            no_answer_within=connect_within,
-        )
-    except BackendUnavailable as exc:
-        raise BackendUnavailable(f"--frontier {_shown(url)}: {exc}") from None
-    except FrontierError as exc:  # it answered, but not as a Redis server with that database
-        raise ConfigError(f"--frontier {_shown(url)}: {exc}") from None
-    return stored
-
-
-async def _retrying(
-    operation: Callable[[], Awaitable[T]],
-    unavailable_after: float,
-    *,
-    no_answer_within: float | None = None,
-) -> T:
-    """Run one Redis operation, waiting out a Redis that is down, restarting, loading its data
-    or failing over (with backoff, up to `unavailable_after` seconds; a server that gives no
-    answer at all, up to `no_answer_within` if given). Every operation here can be repeated
-    safely. An error that waiting cannot mend (a wrong password, an answer that is no
-    Redis's, memory full) is a FrontierError at once."""
-    import redis
-
-    started, delay, warned = time.monotonic(), 0.1, False
-    while True:
-        try:
-            return await operation()
-        except redis.RedisError as exc:
-            if not _worth_waiting_out(exc):
-                raise FrontierError(f"Redis: {type(exc).__name__}: {exc}") from None
-            waited = time.monotonic() - started
-            answered = isinstance(exc, redis.BusyLoadingError | redis.ResponseError)
-            limit = unavailable_after if answered or no_answer_within is None else no_answer_within
-            if waited >= limit:
-                raise BackendUnavailable(f"Redis unavailable for {limit:g}s: {exc}") from None
-            if not warned:
-                logger.warning("redis frontier: Redis unavailable (%s); retrying", exc)
-                warned = True
-            await asyncio.sleep(min(delay, max(limit - waited, 0.01)))
-            delay = min(delay * 2, 5.0)
-
-
-def _worth_waiting_out(exc: Exception) -> bool:
-    """Whether waiting can mend this Redis error: down, restarting, loading, failing over."""
-    import redis
-
-    if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthorizationError):
-        return False  # a ConnectionError, but no amount of waiting fixes a password
-    return isinstance(
-        exc,
-        redis.ConnectionError
-        | redis.TimeoutError
-        | redis.exceptions.ReadOnlyError
-        | redis.exceptions.TryAgainError
-        | redis.exceptions.MasterDownError,
-    )
-
-
-def _shown(url: str) -> str:
-    """The URL as it may be printed: without its password."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return url
-    return str(parsed.with_password("***")) if parsed.password else url
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return await retrying(operation, self._unavailable_after)
