@@ -29,7 +29,8 @@ class CrawlJob:
     def pack(self, payload: ProcessedPage) -> tuple[Any, ...]:
         # Discovered is a named tuple: sent as a plain tuple, it pickles without its class.
         links = [tuple(link) for link in payload.links]
-        return (pack_result(payload.result), payload.record, links, payload.items)
+        # The body stays here: it is parsed already.
+        return (pack_result(payload.result, body=False), payload.record, links, payload.items)
 
     def unpack(self, packed: tuple[Any, ...], request: Request) -> ProcessedPage:
         result, record, links, items = packed

@@ -42,10 +42,11 @@ _LAG_CHECK_EVERY = 0.1
 _LAG_REPORTED = 0.25
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProcessedPage:
     """One request's outcome, ready to commit: links go to the frontier before the record is
-    written; `result` keeps its request (for the frontier id) but not its body."""
+    written; `result` keeps its request (for the frontier id). Its body, parsed already, is
+    not kept by the crawler, nor sent back by a worker process."""
 
     result: FetchResult
     record: dict[str, Any]
@@ -182,8 +183,7 @@ class PageProcessor:
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url))
-        # Parsed: the body is not carried any further.
-        return ProcessedPage(replace(result, body=None), record, links, items)
+        return ProcessedPage(result, record, links, items)
 
     async def _check_robots(self, request: Request, url: URL) -> GateVerdict:
         assert self._robots is not None  # set for the run

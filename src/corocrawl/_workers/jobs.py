@@ -95,10 +95,12 @@ _RESULT_FIELDS = tuple(
 )
 
 
-def pack_result(result: FetchResult) -> tuple[Any, ...]:
-    """A FetchResult as a tuple; its request stays behind, and is given back by `unpack`."""
+def pack_result(result: FetchResult, *, body: bool = True) -> tuple[Any, ...]:
+    """A FetchResult as a tuple, with its body or not; its request stays behind, and is given
+    back by `unpack`."""
     error = None if result.error is None else (result.error.type, result.error.message)
-    return (error, result.body, *[getattr(result, name) for name in _RESULT_FIELDS])
+    kept = result.body if body else None
+    return (error, kept, *[getattr(result, name) for name in _RESULT_FIELDS])
 
 
 def unpack_result(packed: tuple[Any, ...], request: Request) -> FetchResult:
