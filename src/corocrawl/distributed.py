@@ -37,7 +37,7 @@ from ._sinks import JsonlSink
 from ._stats import StatsSnapshot
 from ._urls import fetchable_url
 from ._workers.spawn import ProcessExits, run_processes
-from .frontier import CrawlStatus, RedisFrontier, WorkerStatus
+from .frontier import DEFAULT_HEARTBEAT, CrawlStatus, RedisFrontier, WorkerStatus
 
 __all__ = [
     "CrawlStatus",
@@ -181,7 +181,7 @@ async def open_worker(
     config: CrawlConfig,
     *,
     output_dir: str | Path = ".",
-    heartbeat: float = 1.0,
+    heartbeat: float = DEFAULT_HEARTBEAT,
 ) -> AsyncIterator[SharedWorker]:
     """Join the crawl as one worker; run `worker.crawler.run([])` to work until it is finished.
 
@@ -211,7 +211,7 @@ async def work(
     config: CrawlConfig,
     *,
     output_dir: str | Path = ".",
-    heartbeat: float = 1.0,
+    heartbeat: float = DEFAULT_HEARTBEAT,
 ) -> StatsSnapshot:
     """Work on the crawl in this process until it is finished; what this process did."""
     async with open_worker(
@@ -227,7 +227,7 @@ def join(
     config: CrawlConfig,
     *,
     output_dir: str | Path = ".",
-    heartbeat: float = 1.0,
+    heartbeat: float = DEFAULT_HEARTBEAT,
     processes: int = 1,
 ) -> ProcessExits:
     """Work on the crawl with `processes` processes of this machine until it is finished

@@ -37,6 +37,7 @@ from .._config import (
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
 from .._urls import fetchable_url
+from ..frontier import DEFAULT_HEARTBEAT
 
 __all__ = [
     "add_crawl_options",
@@ -202,11 +203,12 @@ def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
     )
     parser.add_argument(
         "--heartbeat",
-        type=float,
-        default=1.0,
+        type=_seconds,
+        default=DEFAULT_HEARTBEAT,
         metavar="SECONDS",
         help="how often a worker renews its hold on its share of the hosts; a worker silent "
-        "for 5 heartbeats loses it to the others, who redo its requests (default: 1)",
+        f"for 5 heartbeats loses it to the others, who redo its requests "
+        f"(default: {DEFAULT_HEARTBEAT:g})",
     )
 
 

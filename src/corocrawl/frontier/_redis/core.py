@@ -51,13 +51,15 @@ from .connection import (
 from .scripts import GROUP, Scripts
 from .status import CrawlStatus, WorkerStatus
 
-__all__ = ["CrawlStatus", "RedisFrontier", "WorkerStatus"]
+__all__ = ["DEFAULT_HEARTBEAT", "CrawlStatus", "RedisFrontier", "WorkerStatus"]
 
 logger = logging.getLogger("corocrawl")
 
 T = TypeVar("T")
 
 DEFAULT_PARTITIONS = 64
+# A worker renews its partitions' leases this often (seconds); it loses them after 5 silent beats.
+DEFAULT_HEARTBEAT = 1.0
 _ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
 
@@ -129,7 +131,7 @@ class RedisFrontier:
         *,
         worker_id: str | None = None,
         partitions: int = DEFAULT_PARTITIONS,
-        heartbeat: float = 1.0,
+        heartbeat: float = DEFAULT_HEARTBEAT,
         lease_ttl: float = 5.0,
         unavailable_after: float = 300.0,
         join: bool = True,
