@@ -116,9 +116,18 @@ async def broken(page):
 """
 
 
-def handler_env(tmp_path: Path) -> dict[str, str]:
+def crawl_with_handler(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`corocrawl crawl ARGS` where the module my_handlers (HANDLER_MODULE) is importable."""
     (tmp_path / "my_handlers.py").write_text(HANDLER_MODULE)
-    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -127,32 +136,10 @@ def test_handler_runs_from_the_command_line_and_items_receive_what_it_yields(
 ) -> None:
     server = start_server("--site-pages", "20", "--site-links", "3")
     out, items = tmp_path / "pages.jsonl", tmp_path / "items.jsonl"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "corocrawl",
-            "crawl",
-            f"{server.url}/site/0",
-            "-o",
-            str(out),
-            "--handler",
-            "my_handlers:titles",
-            "--items",
-            str(items),
-            "--ignore-robots",
-            "--max-depth",
-            "1",
-            "--workers",
-            workers,
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        env=handler_env(tmp_path),
-        timeout=120,
-        check=False,
-    )
+    done = crawl_with_handler(
+        tmp_path, f"{server.url}/site/0", "-o", str(out), "--handler", "my_handlers:titles",
+        "--items", str(items), "--ignore-robots", "--max-depth", "1", "--workers", workers, "-q",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     pages = [json.loads(line) for line in out.read_text().splitlines()]
     fetched = [page for page in pages if page["status"] == 200]
@@ -168,28 +155,10 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
 ) -> None:
     server = start_server("--site-pages", "5", "--site-links", "2")
     out, items = tmp_path / "pages.jsonl", tmp_path / "items.jsonl"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "corocrawl",
-            "crawl",
-            f"{server.url}/site/0",
-            "-o",
-            str(out),
-            "--handler",
-            "my_handlers:broken",
-            "--items",
-            str(items),
-            "--ignore-robots",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        env=handler_env(tmp_path),
-        timeout=120,
-        check=False,
-    )
+    done = crawl_with_handler(
+        tmp_path, f"{server.url}/site/0", "-o", str(out), "--handler", "my_handlers:broken",
+        "--items", str(items), "--ignore-robots", "-q",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     pages = [json.loads(line) for line in out.read_text().splitlines()]
     assert pages
@@ -209,15 +178,7 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
 def test_a_bad_handler_option_is_a_one_line_error(
     tmp_path: Path, flags: list[str], message: str
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "corocrawl", "crawl", "http://127.0.0.1:1/", *flags],
-        capture_output=True,
-        text=True,
-        env=handler_env(tmp_path),
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = crawl_with_handler(tmp_path, "http://127.0.0.1:1/", *flags)
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert line.startswith("corocrawl crawl: error: ")
