@@ -117,13 +117,15 @@ async def broken(page):
 
 
 def crawl_with_handler(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`corocrawl crawl ARGS` where the module my_handlers (HANDLER_MODULE) is importable."""
+    """`corocrawl crawl ARGS`, the installed command, run where the module my_handlers
+    (HANDLER_MODULE) is: as a user runs it, with nothing added to the Python path."""
     (tmp_path / "my_handlers.py").write_text(HANDLER_MODULE)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     return subprocess.run(
-        [sys.executable, "-m", "corocrawl", "crawl", *args],
+        [str(Path(sys.executable).with_name("corocrawl")), "crawl", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env=env,
         cwd=tmp_path,
         timeout=120,
         check=False,
@@ -160,6 +162,7 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
         "--items", str(items), "--ignore-robots", "-q",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert not done.stderr
     pages = [json.loads(line) for line in out.read_text().splitlines()]
     assert pages
     assert all(page["handler_error"] == "RuntimeError: boom" for page in pages)
@@ -183,3 +186,17 @@ def test_a_bad_handler_option_is_a_one_line_error(
     (line,) = done.stderr.splitlines()
     assert line.startswith("corocrawl crawl: error: ")
     assert message in line
+
+
+def test_a_handler_without_items_warns_that_its_items_are_dropped(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "3", "--site-links", "1")
+    done = crawl_with_handler(
+        tmp_path, f"{server.url}/site/0", "-o", str(tmp_path / "pages.jsonl"),
+        "--handler", "my_handlers:titles", "--ignore-robots", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "corocrawl crawl: warning: the items the handler yields are dropped: give --items"
+    ]

@@ -73,6 +73,8 @@ def run_crawl(args: argparse.Namespace) -> int:
     if args.items is not None and args.handler is None:
         raise ConfigError("--items receives what a page handler yields: give --handler too")
     handler = load_handler(args.handler) if args.handler is not None else None
+    if handler is not None and args.items is None:
+        print_to_stderr(f"{LABEL}: warning: the items the handler yields are dropped: give --items")
     if not args.seeds and args.input is None and (args.state is None or not args.state.exists()):
         raise ConfigError("give at least one seed URL, or -i FILE")
     return run(_crawl(args, config, handler))

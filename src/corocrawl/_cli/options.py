@@ -11,6 +11,7 @@ import importlib
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -378,6 +379,10 @@ def load_handler(spec: str) -> Callable[..., Any]:
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute.isidentifier():
         raise ConfigError(f"--handler {spec!r}: give it as package.module:function")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        # As uvicorn does: a handler module in the current directory is found. Worker
+        # processes are spawned with this path, so they find it too.
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
