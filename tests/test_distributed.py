@@ -442,12 +442,16 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         sort_query=True,
     )
     settings = distributed.SharedSettings.of(config)
-    assert settings.to_dict() == {
+    saved = settings.to_dict()
+    assert saved == {
         "allow_domain": ["example.org"], "include": [], "exclude": ["/login"], "max_depth": 4,
         "sort_query": True, "max_links_per_page": 1000, "delay": 0.5, "ignore_robots": True,
-        "per_host": 3,
+        "robots_retry": 300.0, "crawl_delay_max": 30.0, "per_host": 3,
     }  # fmt: skip
-    assert distributed.SharedSettings.from_dict(settings.to_dict()) == settings
+    assert distributed.SharedSettings.from_dict(saved) == settings
+    # A crawl started by an older corocrawl saved no robots_retry nor crawl_delay_max.
+    older = {k: v for k, v in saved.items() if k not in ("robots_retry", "crawl_delay_max")}
+    assert distributed.SharedSettings.from_dict(older) == settings
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))
     applied = settings.apply(mine)
     assert applied.fetch.limits == Limits(concurrency=7, per_host=3)

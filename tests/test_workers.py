@@ -27,6 +27,8 @@ from corocrawl import (
     JsonlSink,
     Page,
     Politeness,
+    Request,
+    RetryPolicy,
     WorkerError,
     fetch_all,
 )
@@ -321,3 +323,58 @@ def test_workers_option_is_checked(tmp_path: Path) -> None:
     assert "--workers: must be at least 1, got 0" in done.stderr
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         WorkerPool(FetchJob(FetchConfig()), 0, concurrency=4)
+    output = JsonlSink(tmp_path / "pages.jsonl")
+    try:
+        with pytest.raises(ConfigError, match="workers must be >= 1"):
+            Crawler(CrawlConfig(), frontier=MemoryFrontier(), output=output, workers=0)
+    finally:
+        output.close()
+
+
+def test_one_request_object_given_twice_gets_two_results(server: ServerProcess) -> None:
+    """A batch pickles a repeated object once; each of its tickets still gets a result."""
+    request = Request(f"{server.url}/status/200")
+    results = fetch_all([request] * 20, FetchConfig(retry=RetryPolicy(retries=0)), workers=2)
+    assert [result.status for result in results] == [200] * 20
+
+
+CHILD_MODULE = """
+import signal, sys, time
+
+def wait_for_parent():
+    heard = []
+    signal.signal(signal.SIGUSR1, lambda *_: heard.append(1))
+    deadline = time.monotonic() + 20
+    while not heard and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sys.exit(130 if heard else 0)
+"""
+
+PARENT_SCRIPT = """
+import multiprocessing.context, os, signal
+from corocrawl._workers import spawn
+from children import wait_for_parent
+
+if __name__ == "__main__":
+    start = multiprocessing.context.SpawnProcess.start
+
+    def start_then_interrupt(process):
+        start(process)
+        if process.name.endswith("-0"):  # a Ctrl-C while the first child is being started
+            os.kill(os.getpid(), signal.SIGINT)
+
+    multiprocessing.context.SpawnProcess.start = start_then_interrupt
+    exits = spawn.run_processes(wait_for_parent, (), 3, name="child")
+    # Each child hears it: at once if it had not started listening yet, else in its handler.
+    print([code == 130 or exits.interrupted_outside(code) for code in exits.codes])
+"""
+
+
+def test_a_ctrl_c_while_processes_start_reaches_every_one(tmp_path: Path) -> None:
+    (tmp_path / "children.py").write_text(CHILD_MODULE)
+    (tmp_path / "parent.py").write_text(PARENT_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "parent.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True, True, True]"

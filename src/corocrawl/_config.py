@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_TRANSPORT",
     "DEFAULT_USER_AGENT",
+    "TRANSPORT_NAMES",
     "CrawlConfig",
     "FetchConfig",
     "Limits",
@@ -52,6 +53,8 @@ DEFAULT_USER_AGENT = "corocrawl/0.1"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT: float | None = None
+# The transports there are (each is one module of the engine, listed in its table too).
+TRANSPORT_NAMES = ("aiohttp",)
 DEFAULT_TRANSPORT = "aiohttp"
 # A crawl visits few hosts at a time, so its defaults are polite ones.
 DEFAULT_CRAWL_CONCURRENCY = 64
@@ -197,6 +200,10 @@ class FetchConfig:
             _require(_TOKEN.fullmatch(name) is not None, f"bad header name {name!r}")
             _require(not _CONTROL.search(value), f"header {name!r} has a line break or NUL")
         object.__setattr__(self, "record_headers", tuple(h.lower() for h in self.record_headers))
+        _require(
+            self.transport in TRANSPORT_NAMES,
+            f"unknown transport {self.transport!r} (known: {', '.join(TRANSPORT_NAMES)})",
+        )
 
     def with_concurrency(self, concurrency: int) -> FetchConfig:
         """The same fetch with `concurrency` requests in flight (one worker's share)."""

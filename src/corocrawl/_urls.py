@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 from yarl import URL
+
+from ._exceptions import ConfigError
 
 __all__ = [
     "FETCHABLE_SCHEMES",
     "canonical_url",
+    "checked_seeds",
     "fetchable_url",
     "fingerprint",
     "host_key",
@@ -104,3 +108,14 @@ def host_partition(host: str, parts: int) -> int:
     """`partition()` for a host name already extracted."""
     digest = hashlib.blake2b(host.encode(errors="surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % parts
+
+
+def checked_seeds(seeds: Iterable[str]) -> list[str]:
+    """The seeds, each an absolute http(s) URL; ConfigError names the first that is not."""
+    checked = list(seeds)
+    for seed in checked:
+        try:
+            fetchable_url(seed)
+        except ValueError as exc:
+            raise ConfigError(f"seed {seed!r}: {exc}") from None
+    return checked

@@ -20,13 +20,14 @@ The `corocrawl crawl --frontier`, `worker`, `status` and `export` commands are t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from ._config import CrawlConfig, Politeness, Scope
 from ._crawl.crawler import Crawler, seed_requests
@@ -35,9 +36,17 @@ from ._export import export_best_records
 from ._loop import run
 from ._sinks import JsonlSink
 from ._stats import StatsSnapshot
-from ._urls import fetchable_url
-from ._workers.spawn import ProcessExits, run_processes
+from ._urls import checked_seeds
+from ._workers.interrupts import Interrupts
+from ._workers.spawn import (
+    EXIT_INTERRUPTED,
+    INTERRUPT_FROM_PARENT,
+    ProcessExits,
+    run_processes,
+)
 from .frontier import DEFAULT_HEARTBEAT, CrawlStatus, RedisFrontier, WorkerStatus
+
+logger = logging.getLogger("corocrawl")
 
 __all__ = [
     "CrawlStatus",
@@ -105,11 +114,14 @@ class SharedSettings:
             "max_links_per_page": self.max_links_per_page,
             "delay": self.politeness.delay,
             "ignore_robots": not self.politeness.respect_robots,
+            "robots_retry": self.politeness.robots_retry,
+            "crawl_delay_max": self.politeness.crawl_delay_max,
             "per_host": self.per_host,
         }
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> SharedSettings:
+        defaults = Politeness()
         return cls(
             scope=Scope(
                 allow_domains=tuple(saved["allow_domain"]),
@@ -117,7 +129,13 @@ class SharedSettings:
                 exclude=tuple(saved["exclude"]),
                 max_depth=saved["max_depth"],
             ),
-            politeness=Politeness(delay=saved["delay"], respect_robots=not saved["ignore_robots"]),
+            # A crawl started by an older corocrawl saved no robots_retry or crawl_delay_max.
+            politeness=Politeness(
+                delay=saved["delay"],
+                respect_robots=not saved["ignore_robots"],
+                robots_retry=saved.get("robots_retry", defaults.robots_retry),
+                crawl_delay_max=saved.get("crawl_delay_max", defaults.crawl_delay_max),
+            ),
             per_host=saved["per_host"],
             max_links_per_page=saved["max_links_per_page"],
             sort_query=saved["sort_query"],
@@ -140,22 +158,16 @@ async def start(
 ) -> StartReport:
     """Start a shared crawl, or add seeds to a running one; nothing starts crawling yet."""
     settings = SharedSettings.of(config)
-    seeds = list(seeds)
-    for seed in seeds:
-        try:
-            fetchable_url(seed)
-        except ValueError as exc:
-            raise ConfigError(f"seed {seed!r}: {exc}") from None
+    seeds = checked_seeds(seeds)
     frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False, create=True)
     try:
         warnings = tuple(await frontier.server_warnings())
         saved = await frontier.shared_settings()
-        wanted = orjson.loads(orjson.dumps(settings.to_dict()))
         current = settings if saved is None else SharedSettings.from_dict(saved)
         added = await frontier.add(seed_requests(seeds, sort_query=current.sort_query))
         # Saved only now: a worker that finds the settings finds the seeds queued too.
         await frontier.save_settings(settings.to_dict())
-        return StartReport(added, saved is not None, saved not in (None, wanted), warnings)
+        return StartReport(added, saved is not None, current != settings, warnings)
     finally:
         await frontier.close()
 
@@ -235,6 +247,8 @@ def join(
     stops one: the first drains, the second abandons."""
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
+    for warning in run(ensure_started(frontier_url, crawl_id)):
+        logger.warning("%s", warning)
     with_options = (frontier_url, crawl_id, config, str(output_dir), heartbeat)
     return run_processes(_work_in_process, with_options, processes, name="corocrawl-worker")
 
@@ -242,25 +256,57 @@ def join(
 def _work_in_process(
     frontier_url: str, crawl_id: str, config: CrawlConfig, output_dir: str, heartbeat: float
 ) -> None:
-    run(work(frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat))
+    """One process of `join`: works until the crawl is finished, or its parent passes on a
+    stop (INTERRUPT_FROM_PARENT), then exits 0, or 130 if it was stopped."""
+    logging.basicConfig(format="corocrawl worker: %(message)s", level=logging.WARNING)
+    stopped = run(_work_until_stopped(frontier_url, crawl_id, config, output_dir, heartbeat))
+    sys.exit(EXIT_INTERRUPTED if stopped else 0)
+
+
+async def _work_until_stopped(
+    frontier_url: str, crawl_id: str, config: CrawlConfig, output_dir: str, heartbeat: float
+) -> bool:
+    async with open_worker(
+        frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat
+    ) as worker:
+        crawler = worker.crawler
+        task = asyncio.create_task(crawler.run([]))
+        interrupts = Interrupts(
+            stop=crawler.stop,
+            in_flight=lambda: crawler.stats.in_flight,
+            run_task=task,
+            say=logger.warning,
+            signals=(INTERRUPT_FROM_PARENT,),
+        )
+        with interrupts:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not interrupts.abandoned:
+                    raise
+        return interrupts.count > 0
 
 
 async def status(frontier_url: str, crawl_id: str) -> CrawlStatus:
     """Where the crawl stands: counts, the longest queues by host, the live workers."""
-    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False)
-    try:
+    async with _reading(frontier_url, crawl_id) as frontier:
         return await frontier.status()
-    finally:
-        await frontier.close()
 
 
 async def ensure_started(frontier_url: str, crawl_id: str) -> tuple[str, ...]:
     """Check that the crawl exists and is seeded (CrawlNotFound if not), before any process
     joins it; what in the Redis server's settings could lose requests."""
-    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False)
-    try:
+    async with _reading(frontier_url, crawl_id) as frontier:
         await _saved_settings(frontier)
         return tuple(await frontier.server_warnings())
+
+
+@contextlib.asynccontextmanager
+async def _reading(frontier_url: str, crawl_id: str) -> AsyncIterator[RedisFrontier]:
+    """The crawl's frontier, opened to read it without joining it as a worker."""
+    frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False)
+    try:
+        yield frontier
     finally:
         await frontier.close()
 

@@ -9,6 +9,7 @@ from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, CrawlCo
 from .._exceptions import ConfigError
 from .._loop import run
 from .._sinks import JsonlSink
+from .._urls import checked_seeds
 from .driver import Reporter, drive, frontier_report, print_to_stderr
 from .options import (
     add_crawl_options,
@@ -17,7 +18,6 @@ from .options import (
     add_output_dir_argument,
     add_seed_arguments,
     all_seeds,
-    checked_seeds,
     crawl_config_from_args,
     load_handler,
 )
@@ -69,7 +69,7 @@ def run_crawl(args: argparse.Namespace) -> int:
 
         return run_shared_crawl(args)
     config = crawl_config_from_args(args)
-    checked_seeds(args)
+    checked_seeds(args.seeds)
     if args.items is not None and args.handler is None:
         raise ConfigError("--items receives what a page handler yields: give --handler too")
     handler = load_handler(args.handler) if args.handler is not None else None

@@ -21,7 +21,8 @@ import orjson
 from .._exceptions import SinkError, WorkerError, first_of
 from .._sinks import JsonlSink
 from .._stats import Stats
-from .._workers.spawn import STOP_SIGNALS
+from .._workers.interrupts import Interrupts
+from .._workers.spawn import EXIT_INTERRUPTED, STOP_SIGNALS
 from ..frontier import FrontierCounts
 from .progress import ProgressBar, format_summary, show_progress
 
@@ -34,8 +35,6 @@ __all__ = [
     "frontier_report",
     "print_to_stderr",
 ]
-
-EXIT_INTERRUPTED = 130
 
 
 class Stoppable(Protocol):
@@ -113,56 +112,6 @@ async def drive(
     if failure is not None:
         raise failure
     return EXIT_INTERRUPTED if interrupts.count else 0
-
-
-class Interrupts:
-    """First Ctrl-C (or SIGTERM): finish what is in flight. Second Ctrl-C: abandon it.
-
-    A process started by `run_processes` listens to INTERRUPT_FROM_PARENT instead (`signals`).
-    """
-
-    def __init__(
-        self,
-        *,
-        stop: Callable[[], None],
-        in_flight: Callable[[], int],
-        run_task: asyncio.Task[None],
-        say: Callable[[str], None],
-        signals: Sequence[signal.Signals] = STOP_SIGNALS,
-    ) -> None:
-        self._stop = stop
-        self._in_flight = in_flight
-        self._run_task = run_task
-        self._say = say
-        self._signals = tuple(signals)
-        self.count = 0
-        self.abandoned = False
-
-    def __enter__(self) -> Interrupts:
-        loop = asyncio.get_running_loop()
-        for signum in self._signals:
-            loop.add_signal_handler(signum, self._interrupt)
-        # A process started with them blocked takes them from here (see spawn).
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, self._signals)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in self._signals:
-            loop.remove_signal_handler(signum)
-
-    def _interrupt(self) -> None:
-        self.count += 1
-        if self.count == 1:
-            in_flight = self._in_flight()
-            self._say(
-                f"stopping: finishing {in_flight} requests in flight (Ctrl-C again to abandon them)"
-            )
-            self._stop()
-        elif not self.abandoned:
-            self._say("abandoning the requests in flight")
-            self.abandoned = True
-            self._run_task.cancel()
 
 
 async def await_run(run_task: asyncio.Task[None], interrupts: Interrupts) -> SinkError | None:

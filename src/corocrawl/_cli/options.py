@@ -37,7 +37,7 @@ from .._config import (
 )
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
-from .._urls import fetchable_url
+from .._urls import checked_seeds
 from ..frontier import DEFAULT_HEARTBEAT
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "add_output_dir_argument",
     "add_seed_arguments",
     "all_seeds",
-    "checked_seeds",
     "crawl_config_from_args",
     "fetch_config_from_args",
     "load_handler",
@@ -350,19 +349,9 @@ def add_seed_arguments(crawl: argparse.ArgumentParser) -> None:
     )
 
 
-def checked_seeds(args: argparse.Namespace) -> list[str]:
-    """The seeds given on the command line; ConfigError names one that is no http(s) URL."""
-    for seed in args.seeds:
-        try:
-            fetchable_url(seed)
-        except ValueError as exc:
-            raise ConfigError(f"seed {seed!r}: {exc}") from None
-    return list(args.seeds)
-
-
 async def all_seeds(args: argparse.Namespace, say: Callable[[str], None]) -> list[str]:
     """The command line's seeds and those of `--input`, whose bad lines are reported."""
-    seeds = checked_seeds(args)
+    seeds = checked_seeds(args.seeds)
     if args.input is None:
         return seeds
     stream, source = open_url_source(args.input)
@@ -385,8 +374,9 @@ def load_handler(spec: str) -> Callable[..., Any]:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"--handler {spec!r}: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # not found, or failing as it loads (a SyntaxError, say)
+        reason = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"--handler {spec!r}: cannot import {module_name!r}: {reason}") from None
     handler = getattr(module, attribute, None)
     if not callable(handler):
         raise ConfigError(f"--handler {spec!r}: {module_name} has no function {attribute!r}")

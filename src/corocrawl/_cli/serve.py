@@ -23,8 +23,12 @@ def run_serve(args: argparse.Namespace) -> int:
     def announce(url: str) -> None:
         print(f"corocrawl serve: listening on {url}", flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        run(run_server(config, ready=announce))
+    try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            run(run_server(config, ready=announce))
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        where = f"{config.host}:{config.port}"
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     return 0
 
 

@@ -21,7 +21,6 @@ from .options import (
     add_frontier_arguments,
     add_output_dir_argument,
     all_seeds,
-    checked_seeds,
     crawl_config_from_args,
     fetch_config_from_args,
 )
@@ -96,8 +95,7 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
             "with a Redis frontier each worker writes its own file: use --output-dir, "
             "then 'corocrawl export' (and no --items or --handler)"
         )
-    checked_seeds(args)
-    # Every option is checked before anything is written to Redis.
+    # Every option and seed is checked before anything is written to Redis.
     config = crawl_config_from_args(args)
 
     async def start() -> distributed.StartReport:

@@ -25,7 +25,7 @@ from .._sinks import JsonlSink
 from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
 from .._workers.jobs import Executor
-from .._workers.pool import WorkerPool
+from .._workers.pool import WorkerPool, require_workers
 from ..frontier import Discovered, Frontier
 from .job import CrawlJob
 from .pages import Handler, PageProcessor, ProcessedPage
@@ -62,6 +62,7 @@ class Crawler:
         stats: Stats | None = None,
         workers: int = 1,
     ) -> None:
+        require_workers(workers)
         self.config = config
         self.stats = stats if stats is not None else Stats()
         self._frontier = frontier

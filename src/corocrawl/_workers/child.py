@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import sys
@@ -130,6 +131,10 @@ class _Worker:
     async def _requests(self) -> AsyncIterator[Request]:
         while (work := await self._inbox.get()) is not None:
             ticket, request = work
+            if id(request) in self._tickets:
+                # One Request object under two tickets (a caller that passed it twice, which a
+                # pickled batch sends as one object): each ticket needs its own.
+                request = copy.copy(request)
             self._tickets[id(request)] = ticket
             yield request
 

@@ -28,7 +28,7 @@ from .ipc import encode, receive
 from .jobs import Job, share_of
 from .spawn import start_process
 
-__all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool"]
+__all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool", "require_workers"]
 
 logger = logging.getLogger("corocrawl")
 
@@ -94,8 +94,7 @@ class WorkerPool(Generic[P]):
     def __init__(
         self, job: Job[P], workers: int, *, concurrency: int, stats: Stats | None = None
     ) -> None:
-        if workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {workers}")
+        require_workers(workers)
         self.stats = stats if stats is not None else Stats()
         self._job = job
         self._share = share_of(concurrency, workers)
@@ -387,3 +386,9 @@ def _describe_exit(exit_code: int) -> str:
             return f"killed by {signal.Signals(-exit_code).name}"
         return f"killed by signal {-exit_code}"
     return f"exit code {exit_code}"
+
+
+def require_workers(workers: int) -> None:
+    """ConfigError unless `workers` is a number of processes (1: this one only)."""
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")

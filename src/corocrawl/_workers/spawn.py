@@ -9,16 +9,18 @@ hang-up of the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 __all__ = [
+    "EXIT_INTERRUPTED",
     "INTERRUPT_FROM_PARENT",
     "STOP_SIGNALS",
     "ProcessExits",
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The exit code of a process stopped by one of them, as a shell reports a Ctrl-C.
+EXIT_INTERRUPTED = 130
 # How a parent passes each Ctrl-C or SIGTERM it gets on to the processes of `run_processes`.
 INTERRUPT_FROM_PARENT = signal.SIGUSR1
 _HELD = {*STOP_SIGNALS, INTERRUPT_FROM_PARENT}
@@ -36,19 +40,32 @@ def start_process(
     target: Callable[..., None], args: tuple[Any, ...], *, name: str, daemon: bool = False
 ) -> BaseProcess:
     """Start `target(*args)` in a spawned process that ignores Ctrl-C and SIGTERM."""
-    process = multiprocessing.get_context("spawn").Process(
+    process = _process(target, args, name=name, daemon=daemon)
+    with _signals_held():
+        process.start()
+    return process
+
+
+def _process(
+    target: Callable[..., None], args: tuple[Any, ...], *, name: str, daemon: bool = False
+) -> BaseProcess:
+    return multiprocessing.get_context("spawn").Process(
         target=_child, args=(target, args), name=name, daemon=daemon
     )
-    # Blocked across the spawn, so that a signal meant for this process group cannot hit the
-    # child before it has set its own handlers (it unblocks them once it has). The resource
-    # tracker is started first: starting it unblocks them.
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Stop signals wait while processes start, so that one meant for this process group
+    cannot hit a child before it has set its own handlers (it unblocks them once it has),
+    and that a handler forwarding them here runs only once every child has a pid."""
+    # The resource tracker is started first: starting it unblocks them.
     multiprocessing.resource_tracker.ensure_running()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
-        process.start()
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held is handled now
-    return process
 
 
 def _child(target: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -82,7 +99,6 @@ def run_processes(
     INTERRUPT_FROM_PARENT: the first asks them to drain, the second to abandon, as in one
     process.
     """
-    processes: list[BaseProcess] = []
     interrupts = 0
 
     def forward(_signum: int, _frame: object) -> None:
@@ -92,10 +108,12 @@ def run_processes(
             if process.pid is not None and process.is_alive():
                 os.kill(process.pid, INTERRUPT_FROM_PARENT)
 
+    processes = [_process(target, args, name=f"{name}-{number}") for number in range(count)]
     previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
     try:
-        for number in range(count):
-            processes.append(start_process(target, args, name=f"{name}-{number}"))
+        with _signals_held():
+            for process in processes:
+                process.start()
         for process in processes:
             process.join()
     finally:
