@@ -286,3 +286,13 @@ def test_fetch_config_from_args_defaults_match_fetch_config_defaults() -> None:
 def test_fetch_config_from_args_names_the_bad_option(flags: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         fetch_config_from_args(fetch_args(*flags))
+
+
+def test_a_transport_is_one_of_those_the_engine_has() -> None:
+    from corocrawl._config import TRANSPORT_NAMES
+    from corocrawl._engine.transports import TRANSPORTS
+
+    assert tuple(TRANSPORTS) == TRANSPORT_NAMES
+    assert FetchConfig(transport="aiohttp").transport == "aiohttp"
+    with pytest.raises(ConfigError, match=r"unknown transport 'httpx' \(known: aiohttp\)"):
+        FetchConfig(transport="httpx")

@@ -120,6 +120,7 @@ def crawl_with_handler(tmp_path: Path, *args: str) -> subprocess.CompletedProces
     """`corocrawl crawl ARGS`, the installed command, run where the module my_handlers
     (HANDLER_MODULE) is: as a user runs it, with nothing added to the Python path."""
     (tmp_path / "my_handlers.py").write_text(HANDLER_MODULE)
+    (tmp_path / "my_broken_module.py").write_text("async def titles(page)\n")
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     return subprocess.run(
         [str(Path(sys.executable).with_name("corocrawl")), "crawl", *args],
@@ -176,6 +177,10 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
         (["--handler", "my_handlers:missing"], "my_handlers has no function 'missing'"),
         (["--handler", "my_handlers"], "give it as package.module:function"),
         (["--items", "items.jsonl"], "--items receives what a page handler yields"),
+        (
+            ["--handler", "my_broken_module:titles"],
+            "SyntaxError: expected ':' (my_broken_module.py, line 1)",
+        ),
     ],
 )
 def test_a_bad_handler_option_is_a_one_line_error(

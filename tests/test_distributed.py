@@ -458,3 +458,39 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
     assert (applied.scope, applied.politeness) == (config.scope, config.politeness)
     with pytest.raises(ConfigError, match="max_pages"):
         distributed.SharedSettings.of(CrawlConfig(scope=Scope(max_pages=5)))
+
+
+JOIN_SCRIPT = """
+import asyncio, sys
+from corocrawl import CrawlConfig, Politeness, Scope, distributed
+
+if __name__ == "__main__":
+    redis, crawl_id, seed, out = sys.argv[1:5]
+    config = CrawlConfig(politeness=Politeness(delay=0.05, respect_robots=False))
+    asyncio.run(distributed.start(redis, crawl_id, [seed], config))
+    exits = distributed.join(redis, crawl_id, config, output_dir=out, processes=2)
+    print([code == 130 or exits.interrupted_outside(code) for code in exits.codes])
+"""
+
+
+def test_join_drains_on_a_ctrl_c_and_leaves_nothing_held(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"join-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    (tmp_path / "join.py").write_text(JOIN_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, "join.py", redis_server.url, crawl_id, seeds(site)[0], str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: lines_in(out) >= 10, "the first records")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert stdout.strip() == "[True, True]"  # each process heard the interrupt once
+    final = status(redis_server.url, crawl_id)
+    assert final["in_flight"] == 0  # what was claimed is given back, not left to expire
+    assert final["pending"] > 0
+    assert final["done"] == len(recorded(out)) < PAGES

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -399,3 +400,20 @@ def test_serve_rejects_a_bad_option_in_one_line_with_exit_2(flags: list[str], me
     (line,) = done.stderr.splitlines()
     assert line.startswith("corocrawl serve: error: ")
     assert message in line
+
+
+def test_serve_on_a_busy_port_is_a_one_line_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "corocrawl", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"corocrawl serve: error: cannot listen on 127.0.0.1:{port}: ")
