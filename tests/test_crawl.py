@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -220,18 +221,39 @@ async def test_politeness_delay_holds_at_the_server(
     assert stats["min_gap_by_host"][f"127.0.0.1:{port}"] >= 0.14  # less a little loopback jitter
 
 
-async def test_a_failing_robots_txt_defers_then_fails_never_skips(
+async def test_a_failing_robots_txt_is_tried_a_few_times_then_its_urls_are_skipped(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     server = start_server("--site-pages", "5", "--site-links", "2", "--robots-status", "503")
-    config = CrawlConfig(politeness=Politeness(robots_retry=0.05))
+    config = CrawlConfig(politeness=Politeness(robots_retry=0.05, robots_tries=3))
     await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config)
     (record,) = read_records(tmp_path / "pages.jsonl")
-    assert record["skip"] is None  # not refused for good: asked again, then failed
+    assert record["skip"] == "robots-unavailable"
     assert record["error"]["type"] == "RobotsUnavailable"
+    assert "robots.txt of http://127.0.0.1:" in record["error"]["message"]
+    assert "failed 3 time(s): status 503" in record["error"]["message"]
     by_path = server.stats()["by_path"]
-    assert by_path["/robots.txt"] == 4  # the first ask and 3 more, one per deferral
+    assert by_path["/robots.txt"] == 3  # the first ask and two more, then given up
     assert "/site/0" not in by_path
+
+
+async def test_skips_cost_no_politeness_delay(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """With a 30 s delay, 1 fetch and 30 skips (depth, robots) end at once: a skip sends
+    nothing, so it neither waits for its host's turn nor makes the next one wait."""
+    robots = tmp_path / "robots.txt"
+    robots.write_text("User-agent: *\nAllow: /site/0$\nDisallow: /site/\n")
+    server = start_server("--site-pages", "40", "--site-links", "30", "--robots-file", str(robots))
+    for depth, reason in ((0, "depth"), (1, "robots")):
+        out = tmp_path / f"{reason}.jsonl"
+        config = CrawlConfig(scope=Scope(max_depth=depth), politeness=Politeness(delay=30.0))
+        async with asyncio.timeout(20):  # a skip waiting out the delay would take 15 minutes
+            await crawl([f"{server.url}/site/0"], out, config)
+        skips = Counter(record["skip"] for record in read_records(out))
+        assert skips[None] == 1
+        assert skips[reason] >= 20
+        assert set(skips) == {None, reason}
 
 
 async def test_a_huge_robots_txt_is_read_up_to_its_cap(

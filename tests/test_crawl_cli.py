@@ -205,3 +205,26 @@ def test_a_handler_without_items_warns_that_its_items_are_dropped(
     assert done.stderr.splitlines() == [
         "corocrawl crawl: warning: the items the handler yields are dropped: give --items"
     ]
+
+
+def test_a_crawl_of_an_unreachable_site_ends_and_says_why(tmp_path: Path) -> None:
+    """robots.txt refused: a few tries (5 s, then 10 s), then the seed is recorded as skipped."""
+    out = tmp_path / "pages.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", "http://127.0.0.1:1/", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["skip"] == "robots-unavailable"
+    assert record["error"]["type"] == "RobotsUnavailable"
+    assert "ConnectError" in record["error"]["message"]
+    waits = [
+        line for line in done.stderr.splitlines() if "robots.txt of http://127.0.0.1:1" in line
+    ]
+    assert len(waits) == 3
+    assert waits[0].endswith("its URLs wait, asked again in 5s")
+    assert waits[-1].endswith("its URLs are skipped (robots-unavailable) for now")

@@ -446,11 +446,12 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
     assert saved == {
         "allow_domain": ["example.org"], "include": [], "exclude": ["/login"], "max_depth": 4,
         "sort_query": True, "max_links_per_page": 1000, "delay": 0.5, "ignore_robots": True,
-        "robots_retry": 300.0, "crawl_delay_max": 30.0, "per_host": 3,
+        "robots_retry": 5.0, "robots_tries": 3, "crawl_delay_max": 30.0, "per_host": 3,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
-    # A crawl started by an older corocrawl saved no robots_retry nor crawl_delay_max.
-    older = {k: v for k, v in saved.items() if k not in ("robots_retry", "crawl_delay_max")}
+    # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
+    newer = ("robots_retry", "robots_tries", "crawl_delay_max")
+    older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))
     applied = settings.apply(mine)

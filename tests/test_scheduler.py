@@ -56,6 +56,23 @@ def test_delay_spaces_starts_on_one_host() -> None:
     assert [item for item, _ in drain(scheduler, 4.0)] == ["a2"]
 
 
+def test_an_unused_start_gives_its_delay_back() -> None:
+    """A robots.txt refusal or a deferral sends nothing: the host's next item need not wait."""
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=1, delay=5.0)
+    for item in ("fetched", "refused", "next"):
+        scheduler.add(item, "a", now=0)
+    assert drain(scheduler, 0) == [("fetched", "a")]
+    scheduler.release("a", now=0.1)
+    assert drain(scheduler, 4.9) == []  # a fetch spaces the next start by the delay
+    assert drain(scheduler, 5.0) == [("refused", "a")]
+    scheduler.release("a", now=5.1, unused=True)
+    assert drain(scheduler, 5.1) == [("next", "a")]  # at once: the refusal cost nothing
+    scheduler.release("a", now=5.2)
+    scheduler.add("last", "a", now=5.2)
+    assert drain(scheduler, 10.0) == []
+    assert drain(scheduler, 10.1) == [("last", "a")]
+
+
 def test_pause_holds_one_host_only() -> None:
     scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=1)
     scheduler.add("a0", "a", now=0)

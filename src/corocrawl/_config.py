@@ -245,22 +245,26 @@ class Politeness:
 
     `delay` is the least time between two requests to one host; robots.txt's Crawl-delay may
     ask for more, honoured up to `crawl_delay_max`. With `respect_robots`, robots.txt is
-    obeyed; one that cannot be had (5xx, no answer) is asked for again after `robots_retry`
-    seconds. The User-Agent sent (and matched against robots.txt) is `FetchConfig.user_agent`,
-    since every request carries it, a crawl's or not.
+    obeyed. One that cannot be had (5xx, no answer) is asked for `robots_tries` times in all,
+    `robots_retry` seconds after the first failure and twice as long after each next one; its
+    host's URLs wait meanwhile, and are then recorded as skipped (`robots-unavailable`, with
+    the error), as RFC 9309 allows, so that a crawl always ends. The User-Agent sent (and
+    matched against robots.txt) is `FetchConfig.user_agent`, since every request carries it.
 
         Politeness(delay=1.0, respect_robots=True)
     """
 
     delay: float = 0.0
     respect_robots: bool = True
-    robots_retry: float = 300.0
+    robots_retry: float = 5.0
+    robots_tries: int = 3
     crawl_delay_max: float = 30.0
 
     def __post_init__(self) -> None:
         _require(math.isfinite(self.delay) and self.delay >= 0,
                  f"delay must be >= 0, got {self.delay}")  # fmt: skip
         _positive(self.robots_retry, "robots retry")
+        _require(self.robots_tries >= 1, f"robots tries must be >= 1, got {self.robots_tries}")
         _require(self.crawl_delay_max >= 0,
                  f"crawl delay max must be >= 0, got {self.crawl_delay_max}")  # fmt: skip
 

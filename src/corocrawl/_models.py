@@ -14,6 +14,7 @@ class SkipReason(StrEnum):
     """Why a URL gets a record but no fetch; the values are those written in the output."""
 
     ROBOTS = "robots"
+    ROBOTS_UNAVAILABLE = "robots-unavailable"  # robots.txt kept failing: see the record's error
     OFFSITE = "offsite"
     EXCLUDED = "excluded"
     DEPTH = "depth"

@@ -115,6 +115,7 @@ class SharedSettings:
             "delay": self.politeness.delay,
             "ignore_robots": not self.politeness.respect_robots,
             "robots_retry": self.politeness.robots_retry,
+            "robots_tries": self.politeness.robots_tries,
             "crawl_delay_max": self.politeness.crawl_delay_max,
             "per_host": self.per_host,
         }
@@ -129,11 +130,12 @@ class SharedSettings:
                 exclude=tuple(saved["exclude"]),
                 max_depth=saved["max_depth"],
             ),
-            # A crawl started by an older corocrawl saved no robots_retry or crawl_delay_max.
+            # A crawl started by an older corocrawl saved only delay and ignore_robots.
             politeness=Politeness(
                 delay=saved["delay"],
                 respect_robots=not saved["ignore_robots"],
                 robots_retry=saved.get("robots_retry", defaults.robots_retry),
+                robots_tries=saved.get("robots_tries", defaults.robots_tries),
                 crawl_delay_max=saved.get("crawl_delay_max", defaults.crawl_delay_max),
             ),
             per_host=saved["per_host"],

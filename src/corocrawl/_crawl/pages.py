@@ -22,12 +22,12 @@ from .._config import CrawlConfig
 from .._engine.engine import FETCH, Engine, GateVerdict
 from .._engine.transport import REDIRECT_STATUSES
 from .._engine.transports import open_transport
-from .._models import FetchResult, Outcome, Request, SkipReason
+from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
 from .parse import Page, parse_html, resolve_link
-from .robots import RobotsCache
+from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
 
 __all__ = ["Handler", "PageProcessor", "ProcessedPage", "page_record"]
@@ -102,9 +102,9 @@ class PageProcessor:
             self._fetch_config,
             stats=stats,
             delay=config.politeness.delay,
-            gate=self._check_robots if config.politeness.respect_robots else None,
+            gate=_RobotsGate(self) if config.politeness.respect_robots else None,
         )
-        self._robots: RobotsCache | None = None
+        self.robots: RobotsCache | None = None  # for a run: shares its transport
         self._last_handler = ""
 
     @property
@@ -142,15 +142,16 @@ class PageProcessor:
         try:
             async with open_transport(self._fetch_config) as transport:
                 politeness = self.config.politeness
-                self._robots = RobotsCache(
+                self.robots = RobotsCache(
                     transport,
                     self.config.fetch.user_agent,
-                    unreachable_retry=politeness.robots_retry,
+                    retry=politeness.robots_retry,
+                    tries=politeness.robots_tries,
                     crawl_delay_cap=politeness.crawl_delay_max,
                 )
                 await self.engine.run(requests, on_result, transport=transport)
         finally:
-            self._robots = None
+            self.robots = None
             lag_watch.cancel()
 
     async def process(self, result: FetchResult) -> ProcessedPage:
@@ -184,18 +185,6 @@ class PageProcessor:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url))
         return ProcessedPage(result, record, links, items)
-
-    async def _check_robots(self, request: Request, url: URL) -> GateVerdict:
-        assert self._robots is not None  # set for the run
-        verdict = await self._robots.verdict(url)
-        if verdict.retry_in is not None:
-            return GateVerdict(retry_in=max(verdict.retry_in, 0.01))
-        host_delay = verdict.crawl_delay
-        if host_delay is not None and host_delay <= self.config.politeness.delay:
-            host_delay = None
-        if not verdict.allowed:
-            return GateVerdict(skip=SkipReason.ROBOTS, host_delay=host_delay)
-        return FETCH if host_delay is None else GateVerdict(host_delay=host_delay)
 
     async def _run_handler(
         self, page: Page, follow: list[URL], items: list[dict[str, Any]]
@@ -234,3 +223,33 @@ class PageProcessor:
             if lag > _LAG_REPORTED:
                 culprit = f" (last handler run: {self._last_handler})" if self._last_handler else ""
                 logger.warning("the event loop was blocked for %.2fs%s", lag, culprit)
+
+
+class _RobotsGate:
+    """The engine's gate for a crawl: robots.txt's verdict, through the processor's cache."""
+
+    def __init__(self, pages: PageProcessor) -> None:
+        self._pages = pages
+
+    def known(self, request: Request, url: URL) -> GateVerdict | None:
+        robots = self._pages.robots
+        verdict = None if robots is None else robots.known_verdict(url)
+        return None if verdict is None else self._translated(verdict)
+
+    async def ask(self, request: Request, url: URL) -> GateVerdict:
+        robots = self._pages.robots
+        assert robots is not None  # set for the run
+        return self._translated(await robots.verdict(url))
+
+    def _translated(self, verdict: RobotsVerdict) -> GateVerdict:
+        if verdict.unavailable is not None:
+            error = ErrorInfo("RobotsUnavailable", verdict.unavailable)
+            return GateVerdict(skip=SkipReason.ROBOTS_UNAVAILABLE, error=error)
+        if verdict.retry_in is not None:
+            return GateVerdict(retry_in=max(verdict.retry_in, 0.01))
+        host_delay = verdict.crawl_delay
+        if host_delay is not None and host_delay <= self._pages.config.politeness.delay:
+            host_delay = None
+        if not verdict.allowed:
+            return GateVerdict(skip=SkipReason.ROBOTS, host_delay=host_delay)
+        return FETCH if host_delay is None else GateVerdict(host_delay=host_delay)

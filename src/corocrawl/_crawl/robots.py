@@ -1,13 +1,17 @@
 """robots.txt per origin, fetched once and cached, read as RFC 9309 says.
 
-A 2xx answer is parsed (up to a size cap); a 4xx means no rules, so everything is allowed; a
-5xx or no answer at all means the site may be in trouble, so everything is disallowed for now
-and asked again later. Crawl-delay is honoured up to a cap.
+A 2xx answer is parsed (up to a size cap); a 4xx means no rules, so everything is allowed. A
+5xx or no answer at all means the site may be in trouble: its URLs wait, and robots.txt is
+asked for again, a bounded number of times with a growing pause. If it still fails, the
+origin is unavailable for a while (its URLs are recorded as skipped, with the error), so that
+a crawl of a site that is down ends instead of waiting for ever. Crawl-delay is honoured up to
+a cap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,31 +24,36 @@ from .._exceptions import FetchError
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
 
+logger = logging.getLogger("corocrawl")
+
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
-UNREACHABLE_RETRY_SECONDS = 300.0
+UNAVAILABLE_FOR = 300.0  # after its last try failed, an origin's URLs are skipped this long
 
 
 @dataclass(frozen=True, slots=True)
 class RobotsVerdict:
-    """`retry_in` is set when robots.txt could not be had (5xx, unreachable): the URL is not
-    refused for good, only to be asked about again in that many seconds."""
+    """`retry_in`: robots.txt is failing but not given up on; ask again in that many seconds.
+    `unavailable`: it failed every try; why (the URL is not to be fetched for now)."""
 
     allowed: bool
     crawl_delay: float | None = None
     retry_in: float | None = None
+    unavailable: str | None = None
 
 
 @dataclass(slots=True)
 class _Rules:
     parser: Protego | None  # None: allow all (4xx)
-    disallow_all: bool  # 5xx or unreachable
     expires: float
+    failures: int = 0  # tries in a row that got no usable answer (5xx or none)
+    error: str = ""  # the last failure's
 
 
 class RobotsCache:
     """Answers "may this URL be fetched?" for one user agent, fetching each robots.txt once
     (concurrent askers share the one fetch) and keeping at most `max_origins` of them, each
-    read up to 500 KiB."""
+    read up to 500 KiB. A failing robots.txt is tried `tries` times, `retry` seconds after the
+    first failure and twice as long after each next one."""
 
     def __init__(
         self,
@@ -54,20 +63,33 @@ class RobotsCache:
         max_origins: int = 2_000,
         crawl_delay_cap: float = 30.0,
         ttl: float = 24 * 3600.0,
-        unreachable_retry: float = UNREACHABLE_RETRY_SECONDS,
+        retry: float = 5.0,
+        tries: int = 3,
     ) -> None:
-        self._unreachable_retry = unreachable_retry
         self._transport = transport
         self._agent = user_agent
         self._max_origins = max_origins
         self._crawl_delay_cap = crawl_delay_cap
         self._ttl = ttl
+        self._retry = retry
+        self._tries = tries
         self._rules: OrderedDict[str, _Rules] = OrderedDict()
         self._fetching: dict[str, asyncio.Future[_Rules]] = {}
 
     async def verdict(self, url: URL) -> RobotsVerdict:
-        rules = await self._rules_for(url.origin())
-        if rules.disallow_all:
+        return self._verdict(await self._rules_for(url.origin()), url)
+
+    def known_verdict(self, url: URL) -> RobotsVerdict | None:
+        """The verdict if this origin's robots.txt is at hand (None if it must be fetched)."""
+        rules = self._rules.get(str(url.origin()))
+        if rules is None or rules.expires <= time.monotonic():
+            return None
+        return self._verdict(rules, url)
+
+    def _verdict(self, rules: _Rules, url: URL) -> RobotsVerdict:
+        if rules.failures >= self._tries:
+            return RobotsVerdict(allowed=False, unavailable=rules.error)
+        if rules.failures:
             return RobotsVerdict(allowed=False, retry_in=max(0.0, rules.expires - time.monotonic()))
         if rules.parser is None:
             return RobotsVerdict(allowed=True)
@@ -86,10 +108,11 @@ class RobotsCache:
         pending = self._fetching.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        failed_before = rules.failures if rules is not None and rules.failures < self._tries else 0
         future: asyncio.Future[_Rules] = asyncio.get_running_loop().create_future()
         self._fetching[key] = future
         try:
-            rules = await self._fetch(origin)
+            rules = await self._fetch(origin, failed_before)
             future.set_result(rules)
         except BaseException as exc:
             future.set_exception(exc)
@@ -98,22 +121,32 @@ class RobotsCache:
         finally:
             del self._fetching[key]
         self._rules[key] = rules
+        self._rules.move_to_end(key)
         if len(self._rules) > self._max_origins:
             self._rules.popitem(last=False)
         return rules
 
-    async def _fetch(self, origin: URL) -> _Rules:
+    async def _fetch(self, origin: URL, failed_before: int) -> _Rules:
         now = time.monotonic()
-        unreachable = _Rules(None, disallow_all=True, expires=now + self._unreachable_retry)
         try:
             response = await self._transport.fetch(
                 origin / "robots.txt", max_bytes=ROBOTS_MAX_BYTES, truncate=True
             )
-        except FetchError:
-            return unreachable
+        except FetchError as exc:
+            return self._failed(origin, failed_before, f"{type(exc).__name__}: {exc}", now)
         if response.status >= 500:
-            return unreachable
+            return self._failed(origin, failed_before, f"status {response.status}", now)
         if response.status >= 400 or response.body is None:
-            return _Rules(None, disallow_all=False, expires=now + self._ttl)
+            return _Rules(None, expires=now + self._ttl)
         text = response.body.decode("utf-8", errors="replace")
-        return _Rules(Protego.parse(text), disallow_all=False, expires=now + self._ttl)
+        return _Rules(Protego.parse(text), expires=now + self._ttl)
+
+    def _failed(self, origin: URL, failed_before: int, error: str, now: float) -> _Rules:
+        failures = failed_before + 1
+        reason = f"robots.txt of {origin} failed {failures} time(s): {error}"
+        if failures >= self._tries:
+            logger.warning("%s; its URLs are skipped (robots-unavailable) for now", reason)
+            return _Rules(None, expires=now + UNAVAILABLE_FOR, failures=failures, error=reason)
+        wait = self._retry * 2 ** (failures - 1)
+        logger.warning("%s; its URLs wait, asked again in %gs", reason, wait)
+        return _Rules(None, expires=now + wait, failures=failures, error=reason)

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from yarl import URL
 
@@ -30,27 +31,41 @@ from .transports import open_transport
 __all__ = ["FETCH", "Engine", "Gate", "GateVerdict"]
 
 Emit = Callable[[FetchResult], Awaitable[None]]
-MAX_DEFERRALS = 3
+# A gate decides how often a request is deferred; this only guards against one that never does.
+MAX_DEFERRALS = 20
 
 
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
     """A gate's answer about one request, before its first attempt.
 
-    `skip`: record it without fetching, for that reason. `retry_in`: the gate cannot answer yet
-    (robots.txt unreachable); ask again in that many seconds, at most MAX_DEFERRALS times, then
-    the request fails. `host_delay`: from now on, space this host's requests by that much (a
-    robots.txt Crawl-delay). All None: fetch it.
+    `skip`: record it without fetching, for that reason (and `error`, if one is the reason).
+    `retry_in`: the gate cannot answer yet (robots.txt failing); ask again in that many
+    seconds. `host_delay`: from now on, space this host's requests by that much (a robots.txt
+    Crawl-delay). All None: fetch it. Nothing is sent for a skip or a deferral, so neither
+    costs the host its politeness delay.
     """
 
     skip: SkipReason | None = None
     retry_in: float | None = None
     host_delay: float | None = None
+    error: ErrorInfo | None = None
 
 
 FETCH = GateVerdict()
-# Asked before the first attempt of each request that is not already a skip.
-Gate = Callable[[Request, URL], Awaitable[GateVerdict]]
+
+
+class Gate(Protocol):
+    """What is asked about each request before it is fetched (a crawl's robots.txt)."""
+
+    def known(self, request: Request, url: URL) -> GateVerdict | None:
+        """The verdict if it is known without waiting (None if not): asked as the request
+        comes in, so that a request known to be skipped never waits for its host's turn."""
+        ...
+
+    async def ask(self, request: Request, url: URL) -> GateVerdict:
+        """The verdict, waiting for what it needs (robots.txt): asked at the host's turn."""
+        ...
 
 
 @dataclass(slots=True)
@@ -145,10 +160,18 @@ class Engine:
                 if self._stopping:
                     self._not_started.append(request)
                     break
+                if request.skip is not None:
+                    # Recorded without fetching: it takes no slot and waits out no delay.
+                    await self._emit_at_once(self._skipped(request, request.skip))
+                    continue
                 try:
                     url = fetchable_url(request.url)
                 except ValueError as exc:
-                    await self._emit_unfetchable(request, str(exc))
+                    await self._emit_at_once(self._unfetchable(request, str(exc)))
+                    continue
+                known = None if self._gate is None else self._gate.known(request, url)
+                if known is not None and known.skip is not None:
+                    await self._emit_at_once(self._skipped(request, known.skip, known.error))
                     continue
                 while self._scheduler.waiting >= self._room_for_input and not self._stopping:
                     self._room.clear()
@@ -200,18 +223,17 @@ class Engine:
                     pass
 
     async def _attempt(self, pending: _Pending, host: str, transport: Transport) -> None:
-        skip = pending.request.skip
-        if skip is None and self._gate is not None and pending.attempts == 0:
-            verdict = await self._gate(pending.request, pending.url)
+        if self._gate is not None and pending.attempts == 0:
+            verdict = await self._gate.ask(pending.request, pending.url)
             if verdict.host_delay is not None:
                 self._scheduler.set_delay(host, verdict.host_delay, now=time.monotonic())
             if verdict.retry_in is not None:
                 await self._defer(pending, host, verdict.retry_in)
                 return
-            skip = verdict.skip
-        if skip is not None:
-            await self._finish(self._skipped(pending.request, skip), host, pause=0.0)
-            return
+            if verdict.skip is not None:
+                skipped = self._skipped(pending.request, verdict.skip, verdict.error)
+                await self._finish(skipped, host, pause=0.0, unused=True)
+                return
         pending.attempts += 1
         self.stats.in_flight += 1
         started = time.monotonic()
@@ -253,7 +275,9 @@ class Engine:
             raise
         await self._finish(result, host, pause=decision.host_pause)
 
-    async def _finish(self, result: FetchResult, host: str, *, pause: float) -> None:
+    async def _finish(
+        self, result: FetchResult, host: str, *, pause: float, unused: bool = False
+    ) -> None:
         try:
             self.stats.record(result)
             # The slot is held until the result is taken, so a slow consumer slows the fetching
@@ -261,7 +285,7 @@ class Engine:
             assert self._emit is not None
             await self._emit(result)
         finally:
-            self._release(host, pause)
+            self._release(host, pause, unused=unused)
 
     async def _defer(self, pending: _Pending, host: str, seconds: float) -> None:
         """The gate cannot answer yet (robots.txt unreachable): ask again later, a few times."""
@@ -277,15 +301,15 @@ class Engine:
                 error=ErrorInfo.from_exception(error),
                 request=pending.request,
             )
-            await self._finish(result, host, pause=0.0)
+            await self._finish(result, host, pause=0.0, unused=True)
             return
         now = time.monotonic()
-        self._scheduler.release(host, now=now)
+        self._scheduler.release(host, now=now, unused=True)
         self._scheduler.add(pending, host, now=now, not_before=now + seconds)
         self._start_ready()
 
-    def _release(self, host: str, pause: float) -> None:
-        self._scheduler.release(host, now=time.monotonic(), pause=pause)
+    def _release(self, host: str, pause: float, *, unused: bool = False) -> None:
+        self._scheduler.release(host, now=time.monotonic(), pause=pause, unused=unused)
         if self._scheduler.in_flight == 0:
             self._wake.set()  # the end may have come
         self._start_ready()
@@ -330,16 +354,18 @@ class Engine:
         )
 
     @staticmethod
-    def _skipped(request: Request, reason: SkipReason) -> FetchResult:
-        return FetchResult(url=request.url, position=request.position, skip=reason, request=request)
+    def _skipped(
+        request: Request, reason: SkipReason, error: ErrorInfo | None = None
+    ) -> FetchResult:
+        return FetchResult(request.url, request.position, skip=reason, error=error, request=request)
 
-    async def _emit_unfetchable(self, request: Request, reason: str) -> None:
-        result = FetchResult(
-            url=request.url,
-            position=request.position,
-            error=ErrorInfo.from_exception(BlockedURL(reason, url=request.url)),
-            request=request,
-        )
+    @staticmethod
+    def _unfetchable(request: Request, reason: str) -> FetchResult:
+        error = ErrorInfo.from_exception(BlockedURL(reason, url=request.url))
+        return FetchResult(request.url, request.position, error=error, request=request)
+
+    async def _emit_at_once(self, result: FetchResult) -> None:
+        """A result made without the scheduler: nothing is sent for it."""
         self.stats.record(result)
         assert self._emit is not None
         await self._emit(result)

@@ -29,6 +29,8 @@ class _Host(Generic[T]):
     delay: float | None = None  # this host's own least time between starts (Crawl-delay)
     in_ready_ring: bool = False
     timer_at: float | None = None
+    # The last start's effect on ready_at (before, after), so an unused start gives it back.
+    last_start: tuple[float, float] | None = None
 
 
 class Scheduler(Generic[T]):
@@ -95,6 +97,7 @@ class Scheduler(Generic[T]):
             self._in_flight += 1
             delay = self._delay if state.delay is None else state.delay
             if delay:
+                state.last_start = (state.ready_at, now + delay)
                 state.ready_at = now + delay
             self._consider(host, state, now)
             return item, host
@@ -111,11 +114,17 @@ class Scheduler(Generic[T]):
             state.delay = delay
             state.ready_at = max(state.ready_at, now + delay)
 
-    def release(self, host: str, *, now: float, pause: float = 0.0) -> None:
-        """An item of `host` has finished; `pause` keeps the host from starting more for a while."""
+    def release(self, host: str, *, now: float, pause: float = 0.0, unused: bool = False) -> None:
+        """An item of `host` has finished; `pause` keeps the host from starting more for a while.
+
+        `unused`: nothing was sent for it (a robots.txt refusal, a deferral), so its start
+        costs the host no delay: the next item may start as if it had not been taken."""
         state = self._hosts[host]
         state.in_flight -= 1
         self._in_flight -= 1
+        if unused and state.last_start is not None and state.ready_at == state.last_start[1]:
+            state.ready_at = state.last_start[0]
+            state.last_start = None
         if pause > 0:
             state.ready_at = max(state.ready_at, now + pause)
         self._consider(host, state, now)
