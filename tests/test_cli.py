@@ -46,7 +46,9 @@ def test_fetch_writes_one_record_per_url_and_reports_bad_lines(
     assert f"{urls}:4: " in done.stderr
     assert "'not a url'" in done.stderr
     assert f"{urls}:6: scheme 'mailto' is not fetched" in done.stderr
-    assert "3 URLs in" in done.stderr
+    assert ": 3 URLs in " in done.stderr
+    assert ": 3 fetched (" in done.stderr
+    assert "  ok 2, HTTP errors 1, failed 0, retries 0," in done.stderr  # a 404 is neither
     assert "status: 200 x2, 404 x1" in done.stderr
     first = got[0]
     assert set(first) >= {
@@ -69,7 +71,7 @@ def test_stats_json_holds_the_summary(server: ServerProcess, tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(stats.read_text())
-    assert summary["recorded"] == 4
+    assert (summary["recorded"], summary["fetched"], summary["skipped"]) == (4, 4, 0)
     assert summary["by_status"] == {"200": 4}
     assert summary["latency"]["p50"] > 0
 

@@ -228,3 +228,31 @@ def test_a_crawl_of_an_unreachable_site_ends_and_says_why(tmp_path: Path) -> Non
     assert len(waits) == 3
     assert waits[0].endswith("its URLs wait, asked again in 5s")
     assert waits[-1].endswith("its URLs are skipped (robots-unavailable) for now")
+
+
+def test_the_summary_counts_requests_records_and_skips_apart(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "200", "--site-links", "10")
+    state, out, stats = tmp_path / "crawl.db", tmp_path / "pages.jsonl", tmp_path / "stats.json"
+    command = [
+        sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/site/0", "--state",
+        str(state), "-o", str(out), "--max-depth", "1", "--stats-json", str(stats),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    skipped = sum(record["skip"] is not None for record in records)
+    requests = sum(n for path, n in server.stats()["by_path"].items() if path != "/robots.txt")
+    assert requests == len(records) - skipped == 11
+    lines = done.stderr.splitlines()
+    (first,) = [line for line in lines if line.startswith(f"corocrawl crawl: {len(records)} URLs")]
+    assert f": {requests} fetched (" in first
+    assert first.endswith(f", {skipped} skipped")
+    assert lines[-1] == f"  frontier: {requests} done, 0 failed, {skipped} skipped, 0 left"
+    document = json.loads(stats.read_text())
+    assert (document["fetched"], document["skipped"]) == (requests, skipped)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert f"resuming {state}: {requests} done, 0 failed, {skipped} skipped, 0 left" in (
+        again.stderr
+    )

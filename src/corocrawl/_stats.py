@@ -51,8 +51,9 @@ class LatencyHistogram:
 class StatsSnapshot:
     """Where a run stands: counts, rates and latency percentiles at one moment.
 
-    `recorded` counts URLs with their final record, whatever it says: `ok` and the error
-    statuses, `failed` (no response), and `skipped` (recorded without fetching)."""
+    `recorded` counts URLs with their final record, whatever it says: `fetched` ones (`ok`,
+    `http_errors` and `failed`: no response) and `skipped` ones (recorded without fetching).
+    `rate` is fetched URLs per second; `retries` counts the extra attempts."""
 
     elapsed: float
     recorded: int
@@ -71,14 +72,27 @@ class StatsSnapshot:
     worker_restarts: int = 0
 
     @property
+    def fetched(self) -> int:
+        """URLs fetched (a response, or an error after the attempts): not the skipped ones."""
+        return self.recorded - self.skipped
+
+    @property
+    def http_errors(self) -> int:
+        """URLs fetched whose response has an error status (4xx, 5xx): neither ok nor failed."""
+        return self.fetched - self.ok - self.failed
+
+    @property
     def rate(self) -> float:
-        return self.recorded / self.elapsed if self.elapsed > 0 else 0.0
+        """URLs fetched per second (skips send nothing, so they do not count)."""
+        return self.fetched / self.elapsed if self.elapsed > 0 else 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "elapsed": round(self.elapsed, 3),
             "recorded": self.recorded,
+            "fetched": self.fetched,
             "ok": self.ok,
+            "http_errors": self.http_errors,
             "failed": self.failed,
             "skipped": self.skipped,
             "retries": self.retries,

@@ -97,8 +97,8 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
         if resumed:
             counts = frontier.counts()
             print_to_stderr(
-                f"{LABEL}: resuming {args.state}: {counts.done + counts.failed + counts.skipped:,} "
-                f"recorded, {counts.pending:,} pending"
+                f"{LABEL}: resuming {args.state}: {counts.done:,} done, {counts.failed:,} "
+                f"failed, {counts.skipped:,} skipped, {counts.pending + counts.leased:,} left"
             )
         output = JsonlSink(args.output, append=resumed)
         items = JsonlSink(args.items, append=resumed) if args.items else None

@@ -81,7 +81,8 @@ async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
         await asyncio.sleep(_LOG_EVERY)
         snap = stats.snapshot()
         print(
-            f"{label}: {snap.recorded:,} recorded ({snap.rate:,.1f}/s), {snap.failed:,} failed, "
+            f"{label}: {_count(snap.recorded, 'URL')} recorded: {snap.fetched:,} fetched "
+            f"({snap.rate:,.1f}/s), {snap.skipped:,} skipped, {snap.failed:,} failed, "
             f"{snap.in_flight:,} in flight, {snap.elapsed:,.0f}s",
             file=stream,
             flush=True,
@@ -90,11 +91,12 @@ async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
 
 def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> str:
     """The closing report of a run, for a human."""
+    skipped = f", {snap.skipped:,} skipped" if snap.skipped else ""
     lines = [
-        f"{label}: {snap.recorded:,} URLs in {snap.elapsed:.2f}s ({snap.rate:,.1f} requests/s)",
-        f"  ok {snap.ok:,}, failed {snap.failed:,}, retries {snap.retries:,}, "
-        f"{_human_bytes(snap.bytes)} received"
-        + (f", skipped {snap.skipped:,}" if snap.skipped else ""),
+        f"{label}: {_count(snap.recorded, 'URL')} in {snap.elapsed:.2f}s: "
+        f"{snap.fetched:,} fetched ({snap.rate:,.1f}/s){skipped}",
+        f"  ok {snap.ok:,}, HTTP errors {snap.http_errors:,}, failed {snap.failed:,}, "
+        f"retries {snap.retries:,}, {_human_bytes(snap.bytes)} received",
     ]
     if snap.by_status:
         counts = ", ".join(f"{code} x{n:,}" for code, n in sorted(snap.by_status.items()))
@@ -120,6 +122,10 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
             f"(the sum of their times): {latency_sum / snap.elapsed:,.1f}x faster concurrently"
         )
     return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _seconds(value: float | None) -> str:
