@@ -143,7 +143,10 @@ def test_ctrl_c_leaves_only_whole_records(
     assert "stopping: finishing" in stderr
     assert 0 < len(lines) < 2000
     assert all(line.endswith("\n") for line in lines)
-    assert all(json.loads(line)["status"] == 200 for line in lines)
+    got = [json.loads(line) for line in lines]
+    assert all(record["status"] == 200 or record["skip"] == "interrupted" for record in got)
+    # Abandoned (a second Ctrl-C) or finished, every URL read has one record.
+    assert any(record["status"] == 200 for record in got)
     assert "Traceback" not in stderr
 
 
@@ -175,3 +178,36 @@ def test_version_and_help_load_neither_aiohttp_nor_the_engine(argv: list[str]) -
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_ctrl_c_gives_every_url_read_a_record_and_says_where_to_go_on(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """URLs waiting between retries or not started yet are recorded as skipped (interrupted);
+    the summary names the first input line that was not read."""
+    urls = tmp_path / "urls.txt"
+    lines = [f"{server.url}/status/503?n={n}" for n in range(10)]
+    lines += [f"{server.url}/delay/3?n={n}" for n in range(3000)]
+    urls.write_text("\n".join(lines) + "\n")
+    out, stats = tmp_path / "out.jsonl", tmp_path / "stats.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "corocrawl", "fetch", str(urls), "-o", str(out), "--retries", "5",
+         "--concurrency", "20", "--stats-json", str(stats)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    got = records(out.read_text())
+    summary = json.loads(stats.read_text())
+    first_not_read = summary["not_read_from_line"]
+    assert 10 < first_not_read <= len(lines)
+    # Every URL handed out has exactly one record, and no URL after it has any.
+    assert sorted(str(record["url"]) for record in got) == sorted(lines[: first_not_read - 1])
+    interrupted = [record for record in got if record.get("skip") == "interrupted"]
+    assert {str(r["url"]) for r in interrupted} >= set(lines[:10])  # waiting to retry
+    assert summary["interrupted"] == len(interrupted)
+    assert f"input lines from {first_not_read} on were not read" in stderr
+    assert f"tail -n +{first_not_read} {urls}" in stderr

@@ -273,7 +273,9 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
     assert set(record) == {
         "elapsed",
         "recorded",
+        "fetched",
         "ok",
+        "http_errors",
         "failed",
         "retries",
         "bytes",

@@ -19,7 +19,7 @@ from ._exceptions import ConfigError
 from ._models import Request
 from ._urls import fetchable_url
 
-__all__ = ["BadLine", "count_url_lines", "open_url_source", "read_requests"]
+__all__ = ["BadLine", "ReadCursor", "count_url_lines", "open_url_source", "read_requests"]
 
 _READ_BYTES = 128 * 1024
 _BATCHES_AHEAD = 4
@@ -41,6 +41,15 @@ class BadLine:
         return f"{self.source}:{self.line}: {self.reason}: {shown!r}"
 
 
+@dataclass(slots=True)
+class ReadCursor:
+    """How far `read_requests` has handed out its input: `last_line` is the line of the last
+    URL handed out; `ended` once the whole input was read."""
+
+    last_line: int = 0
+    ended: bool = False
+
+
 def open_url_source(path: str) -> tuple[io.BufferedIOBase, str]:
     """Open `path` ('-' for stdin) for reading; ConfigError when it cannot be read."""
     if path == "-":
@@ -52,9 +61,14 @@ def open_url_source(path: str) -> tuple[io.BufferedIOBase, str]:
 
 
 async def read_requests(
-    stream: io.BufferedIOBase, source: str, on_bad_line: Callable[[BadLine], None]
+    stream: io.BufferedIOBase,
+    source: str,
+    on_bad_line: Callable[[BadLine], None],
+    cursor: ReadCursor | None = None,
 ) -> AsyncIterator[Request]:
-    """Yield a Request per URL line; blank lines and '#' comments are skipped silently."""
+    """Yield a Request per URL line; blank lines and '#' comments are skipped silently.
+    `cursor` follows how far the input was handed out."""
+    cursor = cursor if cursor is not None else ReadCursor()
     # The reader thread closes the stream itself (never stdin): closing it here would wait for
     # the lock a read blocked on an idle pipe holds.
     batches = _BatchReader(stream, asyncio.get_running_loop(), close=stream is not sys.stdin.buffer)
@@ -84,8 +98,10 @@ async def read_requests(
                 except ValueError as exc:
                     on_bad_line(BadLine(source, line_number, url, str(exc)))
                     continue
+                cursor.last_line = line_number
                 yield Request(url, seq)
                 seq += 1
+        cursor.ended = True
     finally:
         batches.close()
 

@@ -19,6 +19,7 @@ class SkipReason(StrEnum):
     EXCLUDED = "excluded"
     DEPTH = "depth"
     MAX_PAGES = "max-pages"
+    INTERRUPTED = "interrupted"  # read from the input, not finished when the run was stopped
 
 
 class Outcome(StrEnum):

@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import os
 import stat
+from typing import Any
 
-from .._input import BadLine, count_url_lines, open_url_source, read_requests
+from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
-from .._models import FetchResult
+from .._models import FetchResult, SkipReason
 from .._sinks import JsonlSink
 from .driver import Reporter, drive
 from .options import add_fetch_options, fetch_config_from_args
@@ -44,16 +45,44 @@ def run_fetch(args: argparse.Namespace) -> int:
     async def emit(result: FetchResult) -> None:
         sink.write(result.to_record())
 
+    cursor = ReadCursor()
+    unfinished: list[FetchResult] = []
+
+    async def work() -> None:
+        try:
+            await executor.run(read_requests(stream, source, on_bad_line, cursor), emit)
+        finally:
+            if executor.stopping:  # Ctrl-C: what was read and not finished gets a record too
+                for request in executor.not_started():
+                    skip = SkipReason.INTERRUPTED
+                    unfinished.append(FetchResult(request.url, request.position, skip=skip))
+                    executor.stats.record(unfinished[-1])
+                    sink.write(unfinished[-1].to_record())
+
+    def where_it_stopped() -> tuple[dict[str, Any], str]:
+        if not executor.stopping:
+            return {}, ""
+        line = (
+            f"  interrupted: {len(unfinished):,} URLs read but not finished: skipped (interrupted)"
+        )
+        if cursor.ended:
+            return {"interrupted": len(unfinished)}, line
+        first = cursor.last_line + 1
+        line += f"; input lines from {first} on were not read"
+        if args.input != "-":
+            line += f" (go on with: tail -n +{first} {args.input} | corocrawl fetch - ...)"
+        return {"interrupted": len(unfinished), "not_read_from_line": first}, line
+
     async def main() -> int:
-        requests = read_requests(stream, source, on_bad_line)
         return await drive(
             executor,
-            executor.run(requests, emit),
+            work(),
             reporter=reporter,
             sinks=[sink],
             quiet=args.quiet,
             stats_json=args.stats_json,
             on_progress=lambda bar: _count_total_in_background(args.input, bar),
+            extra_report=where_it_stopped,
         )
 
     return run(main())

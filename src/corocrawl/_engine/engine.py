@@ -112,6 +112,7 @@ class Engine:
         self._tasks: asyncio.TaskGroup | None = None
         self._dispatcher_wakes_at: float | None = None
         self._not_started: list[Request] = []
+        self._abandoned: list[Request] = []  # attempts cancelled before their result
 
     def stop(self) -> None:
         """Stop taking requests; those in flight finish and are emitted, nothing else starts."""
@@ -130,8 +131,10 @@ class Engine:
 
     def not_started(self) -> list[Request]:
         """After a stop: the requests taken from the input that were never attempted (or whose
-        retry was still waiting), so their owner can give them back."""
-        return self._not_started + [pending.request for pending in self._scheduler.drain()]
+        retry was still waiting), so their owner can give them back; after `run()` was
+        cancelled, those whose attempt it broke off too."""
+        drained = [pending.request for pending in self._scheduler.drain()]
+        return self._not_started + drained + self._abandoned
 
     async def run(
         self, requests: AsyncIterable[Request], emit: Emit, *, transport: Transport | None = None
@@ -223,57 +226,69 @@ class Engine:
                     pass
 
     async def _attempt(self, pending: _Pending, host: str, transport: Transport) -> None:
-        if self._gate is not None and pending.attempts == 0:
-            verdict = await self._gate.ask(pending.request, pending.url)
-            if verdict.host_delay is not None:
-                self._scheduler.set_delay(host, verdict.host_delay, now=time.monotonic())
-            if verdict.retry_in is not None:
-                await self._defer(pending, host, verdict.retry_in)
-                return
-            if verdict.skip is not None:
-                skipped = self._skipped(pending.request, verdict.skip, verdict.error)
-                await self._finish(skipped, host, pause=0.0, unused=True)
-                return
-        pending.attempts += 1
-        self.stats.in_flight += 1
-        started = time.monotonic()
-        response: Response | None = None
-        error: FetchError | None = None
         try:
-            response = await transport.fetch(pending.url)
-        except FetchError as exc:
-            error = exc
-        except Exception as exc:  # a bug must cost one record, not the whole run
-            error = FetchError(f"unexpected {type(exc).__name__}: {exc}", url=pending.request.url)
-        finally:
-            self.stats.in_flight -= 1
-        elapsed = time.monotonic() - started
-        decision = decide_retry(
-            self.config.retry,
-            pending.attempts,
-            status=None if response is None else response.status,
-            error=error,
-            retry_after=None if response is None else response.retry_after,
-        )
-        now = time.monotonic()
-        if decision.retry and self._stopping:
-            # Not final: given back like the retries still waiting, so a resumable crawl
-            # fetches it again rather than keep a temporary error for good.
-            self._not_started.append(pending.request)
-            self._release(host, decision.host_pause)
-            return
-        if decision.retry:
-            self.stats.retries += 1
-            self._scheduler.release(host, now=now, pause=decision.host_pause)
-            self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)
-            self._start_ready()
-            return
-        try:
-            result = await self._result(pending, response, error, elapsed)
-        except BaseException:
-            self._release(host, decision.host_pause)
+            gate = self._gate if pending.attempts == 0 else None
+            if gate is not None and not await self._passes_gate(gate, pending, host):
+                return
+            pending.attempts += 1
+            self.stats.in_flight += 1
+            started = time.monotonic()
+            response: Response | None = None
+            error: FetchError | None = None
+            try:
+                response = await transport.fetch(pending.url)
+            except FetchError as exc:
+                error = exc
+            except Exception as exc:  # a bug must cost one record, not the whole run
+                error = FetchError(
+                    f"unexpected {type(exc).__name__}: {exc}", url=pending.request.url
+                )
+            finally:
+                self.stats.in_flight -= 1
+            elapsed = time.monotonic() - started
+            decision = decide_retry(
+                self.config.retry,
+                pending.attempts,
+                status=None if response is None else response.status,
+                error=error,
+                retry_after=None if response is None else response.retry_after,
+            )
+            now = time.monotonic()
+            if decision.retry and self._stopping:
+                # Not final: given back like the retries still waiting, so a resumable crawl
+                # fetches it again rather than keep a temporary error for good.
+                self._not_started.append(pending.request)
+                self._release(host, decision.host_pause)
+                return
+            if decision.retry:
+                self.stats.retries += 1
+                self._scheduler.release(host, now=now, pause=decision.host_pause)
+                self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)
+                self._start_ready()
+                return
+            try:
+                result = await self._result(pending, response, error, elapsed)
+            except BaseException:
+                self._release(host, decision.host_pause)
+                raise
+            await self._finish(result, host, pause=decision.host_pause)
+        except asyncio.CancelledError:
+            self._abandoned.append(pending.request)  # broken off: no result was taken for it
             raise
-        await self._finish(result, host, pause=decision.host_pause)
+
+    async def _passes_gate(self, gate: Gate, pending: _Pending, host: str) -> bool:
+        """Ask the gate; False when it has settled the request (a skip, or a deferral)."""
+        verdict = await gate.ask(pending.request, pending.url)
+        if verdict.host_delay is not None:
+            self._scheduler.set_delay(host, verdict.host_delay, now=time.monotonic())
+        if verdict.retry_in is not None:
+            await self._defer(pending, host, verdict.retry_in)
+            return False
+        if verdict.skip is not None:
+            skipped = self._skipped(pending.request, verdict.skip, verdict.error)
+            await self._finish(skipped, host, pause=0.0, unused=True)
+            return False
+        return True
 
     async def _finish(
         self, result: FetchResult, host: str, *, pause: float, unused: bool = False

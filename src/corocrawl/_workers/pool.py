@@ -132,7 +132,10 @@ class WorkerPool(Generic[P]):
             slot.room.set()
 
     def not_started(self) -> list[Request]:
-        return self._not_started
+        """After a stop: the requests given back unstarted; after `run()` was cancelled, those
+        its workers held too (they were killed)."""
+        held = [ticket.request for slot in self._slots for ticket in slot.outstanding.values()]
+        return self._not_started + held
 
     async def run(
         self, requests: AsyncIterable[Request], emit: Callable[[P], Awaitable[None]]
