@@ -140,6 +140,42 @@ async def test_handler_items_and_extra_urls(server: ServerProcess, tmp_path: Pat
     assert records[f"{server.url}/status/204"]["status"] == 204
 
 
+async def test_a_handler_sees_the_response_and_the_parsed_page(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Status and headers, and the tree the links came from (parsed once)."""
+    seen: list[Page] = []
+
+    async def headings(page: Page) -> AsyncIterator[dict[str, Any] | str]:
+        seen.append(page)
+        first = page.css_first("h1")
+        yield {
+            "heading": None if first is None else first.text(strip=True),
+            "items": len(page.css("ul li a")),
+            "status": page.status,
+            "type": page.headers.get("content-type"),
+        }
+
+    items_path = tmp_path / "items.jsonl"
+    items = JsonlSink(items_path)
+    config = CrawlConfig(scope=Scope(max_depth=0), politeness=NO_ROBOTS)
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", config,
+                handler=headings, items=items)  # fmt: skip
+    items.close()
+    (item,) = read_records(items_path)
+    assert item == {
+        "url": f"{server.url}/site/0",
+        "heading": "Page 0",
+        "items": LINKS,
+        "status": 200,
+        "type": "text/html; charset=utf-8",
+    }
+    (page,) = seen
+    assert page.url == URL(f"{server.url}/site/0")
+    assert page.tree is not None
+    assert len(page.links) == len({*page.links})
+
+
 async def test_a_handler_that_raises_costs_its_page_only(
     server: ServerProcess, tmp_path: Path
 ) -> None:

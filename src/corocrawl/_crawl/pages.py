@@ -176,6 +176,8 @@ class PageProcessor:
                 URL(result.final_url or result.url),
                 charset=result.charset,
                 max_links=self.config.max_links_per_page,
+                status=result.status,
+                headers=result.headers,
             )
             record.update(title=page.title, links=page.links_found)
             if page.links_found > len(page.links):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from yarl import URL
 
 from .._models import decode_text
@@ -18,10 +18,18 @@ _NOT_LINKS = ("#", "javascript:", "mailto:", "tel:", "data:")
 
 @dataclass(slots=True)
 class Page:
-    """What a crawl takes from an HTML page.
+    """An HTML page as a crawl's handler sees it.
 
-    `links` are absolute http(s) URLs without fragments, each once, in page order, at most the
-    cap; `links_found` counts them before the cap, so `links_found - len(links)` were dropped.
+    `url` is where the page came from (after the redirects the fetch followed), `status` and
+    `headers` those of its response (the headers a record keeps: see
+    `FetchConfig.record_headers`). `links` are absolute http(s) URLs without fragments, each
+    once, in page order, at most the cap; `links_found` counts them before the cap, so
+    `links_found - len(links)` were dropped. `text` is the decoded HTML, and `tree` the parsed
+    document (selectolax's lexbor), parsed once for the links and the handler alike:
+
+        async def headings(page: Page):
+            for node in page.css("h1, h2"):
+                yield {"heading": node.text(strip=True)}
     """
 
     url: URL
@@ -29,10 +37,30 @@ class Page:
     links: list[URL] = field(default_factory=list)
     links_found: int = 0
     text: str = ""
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    tree: LexborHTMLParser | None = field(default=None, repr=False)
+
+    def css(self, selector: str) -> list[LexborNode]:
+        """The document's elements that match the CSS `selector`, in document order."""
+        return [] if self.tree is None else self.tree.css(selector)
+
+    def css_first(self, selector: str) -> LexborNode | None:
+        """The first element that matches, or None."""
+        return None if self.tree is None else self.tree.css_first(selector)
 
 
-def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) -> Page:
-    """Parse `body` (fetched from `url`); malformed HTML and bad bytes never raise."""
+def parse_html(
+    body: bytes,
+    url: URL,
+    *,
+    charset: str | None,
+    max_links: int,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Page:
+    """Parse `body` (fetched from `url`, with that status and those headers); malformed HTML
+    and bad bytes never raise."""
     text = decode_text(body, charset) if body else ""
     tree = LexborHTMLParser(text)
     title_node = tree.css_first("title")
@@ -56,7 +84,16 @@ def parse_html(body: bytes, url: URL, *, charset: str | None, max_links: int) ->
         seen.add(key)
         if len(links) < max_links:
             links.append(link)
-    return Page(url=url, title=title or None, links=links, links_found=len(seen), text=text)
+    return Page(
+        url=url,
+        title=title or None,
+        links=links,
+        links_found=len(seen),
+        text=text,
+        status=status,
+        headers={} if headers is None else headers,
+        tree=tree,
+    )
 
 
 def resolve_link(base: URL, href: str) -> URL | None:
