@@ -495,3 +495,40 @@ def test_join_drains_on_a_ctrl_c_and_leaves_nothing_held(
     assert final["in_flight"] == 0  # what was claimed is given back, not left to expire
     assert final["pending"] > 0
     assert final["done"] == len(recorded(out)) < PAGES
+
+
+def worker_processes_of(parent: int) -> list[int]:
+    """The spawned worker processes of `parent` (not multiprocessing's resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_worker_process_is_reported_and_replaced(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"replace-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    crawl = start_crawl(site, redis_server.url, crawl_id, out, "--workers", "2")
+    wait_until(lambda: len(worker_processes_of(crawl.pid)) == 2, "2 worker processes")
+    wait_until(lambda: lines_in(out) > 50, "the first records")
+    running = status(redis_server.url, crawl_id)
+    assert 0 <= running["fetching"] <= running["in_flight"]
+    assert all("fetching" in worker for worker in running["workers"])
+    victim = worker_processes_of(crawl.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: len([pid for pid in worker_processes_of(crawl.pid) if pid != victim]) == 2,
+        "a replacement",
+    )
+    _, stderr = crawl.communicate(timeout=120)
+    assert crawl.returncode == 0, stderr
+    assert f"(pid {victim}) died (killed by SIGKILL); starting a replacement" in stderr
+    records = exported(redis_server.url, crawl_id, out)
+    assert {record["url"] for record in records} == expected(site)  # its requests were redone

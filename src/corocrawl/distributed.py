@@ -212,6 +212,7 @@ async def open_worker(
         output = JsonlSink(path, append=True)
         try:
             crawler = Crawler(settings.apply(config), frontier=frontier, output=output)
+            frontier.report_fetching(lambda: crawler.stats.in_flight)
             yield SharedWorker(crawler, frontier, output, path)
         finally:
             output.close()

@@ -209,6 +209,7 @@ def run_status(args: argparse.Namespace) -> int:
             "finished": status.finished,
             "pending": counts.pending,
             "in_flight": counts.leased,
+            "fetching": status.fetching,
             "done": counts.done,
             "failed": counts.failed,
             "skipped": counts.skipped,
@@ -220,6 +221,7 @@ def run_status(args: argparse.Namespace) -> int:
                     "last_seen_s": round(worker.last_seen, 1),
                     "partitions": worker.partitions,
                     "done": worker.done,
+                    "fetching": worker.fetching,
                 }
                 for worker in status.workers
             ],
@@ -229,16 +231,16 @@ def run_status(args: argparse.Namespace) -> int:
     state = "finished" if status.finished else "running" if status.workers else "no live worker"
     print(f"crawl {args.crawl_id!r}: {state}")
     print(
-        f"  pending {counts.pending:,}, in flight {counts.leased:,}, done {counts.done:,}, "
-        f"failed {counts.failed:,}, skipped {counts.skipped:,}"
+        f"  pending {counts.pending:,}, claimed {counts.leased:,} (fetching {status.fetching:,}), "
+        f"done {counts.done:,}, failed {counts.failed:,}, skipped {counts.skipped:,}"
     )
     if busiest:
         print("  queued or in flight, by host: " + ", ".join(f"{h} {n:,}" for h, n in busiest))
     print(f"  live workers: {len(status.workers)} (hosts split in {status.partitions} partitions)")
     for worker in status.workers:
         print(
-            f"    {worker.id}: {worker.partitions} partitions, {worker.done:,} done, "
-            f"seen {worker.last_seen:.1f}s ago"
+            f"    {worker.id}: {worker.partitions} partitions, fetching {worker.fetching:,}, "
+            f"{worker.done:,} done, seen {worker.last_seen:.1f}s ago"
         )
     return 0
 

@@ -9,10 +9,8 @@ a replacement takes the same hosts and gets those requests again, so nothing is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import tempfile
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from .._urls import partition
 from .child import worker_main
 from .ipc import encode, receive
 from .jobs import Job, share_of
-from .spawn import start_process
+from .spawn import describe_exit, start_process
 
 __all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool", "require_workers"]
 
@@ -210,7 +208,7 @@ class WorkerPool(Generic[P]):
             exit_code = await self._reap(slot)
             if finished:
                 return
-            how = _describe_exit(exit_code) if slot.connected_once else "it never connected"
+            how = describe_exit(exit_code) if slot.connected_once else "it never connected"
             if self._stopping:
                 traceback_text = f"\n{slot.last_traceback}" if slot.last_traceback else ""
                 logger.warning(
@@ -381,14 +379,6 @@ def _exit_future(process: BaseProcess) -> asyncio.Future[None]:
     loop.add_reader(sentinel, on_exit)
     exited.add_done_callback(lambda _: loop.remove_reader(sentinel))
     return exited
-
-
-def _describe_exit(exit_code: int) -> str:
-    if exit_code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-exit_code).name}"
-        return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
 
 
 def require_workers(workers: int) -> None:

@@ -10,25 +10,35 @@ hang-up of the terminal.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.resource_tracker
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+logger = logging.getLogger("corocrawl")
 
 __all__ = [
     "EXIT_INTERRUPTED",
     "INTERRUPT_FROM_PARENT",
     "STOP_SIGNALS",
     "ProcessExits",
+    "describe_exit",
     "run_processes",
     "start_process",
 ]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A child of run_processes that dies this soon after starting, this many times in a row, is
+# not replaced again (it cannot start: a bug, or the machine is out of memory).
+QUICK_DEATH = 10.0
+MAX_QUICK_DEATHS = 3
 # The exit code of a process stopped by one of them, as a shell reports a Ctrl-C.
 EXIT_INTERRUPTED = 130
 # How a parent passes each Ctrl-C or SIGTERM it gets on to the processes of `run_processes`.
@@ -97,7 +107,9 @@ def run_processes(
 
     Each SIGINT or SIGTERM this process gets meanwhile is passed on to every child once, as
     INTERRUPT_FROM_PARENT: the first asks them to drain, the second to abandon, as in one
-    process.
+    process. A child killed by any other signal (the OOM killer, a kill -9) is reported and
+    replaced, unless it died within QUICK_DEATH seconds of starting MAX_QUICK_DEATHS times in
+    a row; a child that exits by itself, even with an error, is not (it said why).
     """
     interrupts = 0
 
@@ -114,9 +126,40 @@ def run_processes(
         with _signals_held():
             for process in processes:
                 process.start()
-        for process in processes:
-            process.join()
+        started = [time.monotonic()] * count
+        quick_deaths = [0] * count
+        running = set(range(count))
+        while running:
+            ended = multiprocessing.connection.wait([processes[i].sentinel for i in running])
+            for number in [i for i in running if processes[i].sentinel in ended]:
+                process = processes[number]
+                process.join()
+                code = process.exitcode or 0
+                if code >= 0 or code == -INTERRUPT_FROM_PARENT or interrupts:
+                    running.discard(number)
+                    continue
+                lived = time.monotonic() - started[number]
+                quick_deaths[number] = quick_deaths[number] + 1 if lived < QUICK_DEATH else 0
+                how = f"{process.name} (pid {process.pid}) died ({describe_exit(code)})"
+                if quick_deaths[number] >= MAX_QUICK_DEATHS:
+                    logger.warning("%s, %d times in a row: not replaced", how, MAX_QUICK_DEATHS)
+                    running.discard(number)
+                    continue
+                logger.warning("%s; starting a replacement", how)
+                processes[number] = _process(target, args, name=process.name)
+                with _signals_held():
+                    processes[number].start()
+                started[number] = time.monotonic()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return ProcessExits(tuple(process.exitcode or 0 for process in processes), interrupts)
+
+
+def describe_exit(exit_code: int) -> str:
+    """A process's exit code in words: "exit code 1", "killed by SIGKILL"."""
+    if exit_code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-exit_code).name}"
+        return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"

@@ -117,6 +117,7 @@ class RedisFrontier:
         self._ids = itertools.count(1)
         self._counts = FrontierCounts(0, 0, 0, 0, 0)
         self._done_here = 0
+        self._fetching: Callable[[], int] = lambda: 0
         self._rotation = 0
         self._target = partitions
         self._next_acquire = 0.0
@@ -336,6 +337,11 @@ class RedisFrontier:
         saved: int = await self._call(lambda: self._redis.hsetnx(self._meta_key, "settings", raw))
         return bool(saved)
 
+    def report_fetching(self, fetching: Callable[[], int]) -> None:
+        """What this worker tells `status` with each heartbeat: how many fetches it is
+        running now (its claimed requests also count those queued or waiting to retry)."""
+        self._fetching = fetching
+
     async def server_warnings(self) -> list[str]:
         """What in the Redis server's settings could lose requests."""
         return await server_warnings(self._redis)
@@ -361,6 +367,7 @@ class RedisFrontier:
                     now - seen,
                     int(info.get(b"partitions", 0)),
                     int(info.get(b"done", 0)),
+                    int(info.get(b"fetching", 0)),
                 )
             )
         queued = {host.decode(): int(count) for host, count in hosts.items() if int(count) > 0}
@@ -422,7 +429,11 @@ class RedisFrontier:
             pipe.zremrangebyscore(self._workers_key, "-inf", now - self._lease_ms / 1000)
             pipe.hset(
                 self._worker_key(self.worker_id),
-                mapping={"partitions": len(self._owned), "done": self._done_here},
+                mapping={
+                    "partitions": len(self._owned),
+                    "done": self._done_here,
+                    "fetching": self._fetching(),
+                },
             )
             pipe.pexpire(self._worker_key(self.worker_id), self._lease_ms)
             pipe.zcard(self._workers_key)

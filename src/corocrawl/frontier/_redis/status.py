@@ -11,12 +11,14 @@ __all__ = ["CrawlStatus", "WorkerStatus"]
 
 @dataclass(frozen=True, slots=True)
 class WorkerStatus:
-    """One live worker: when it was last heard from, its partitions, its records written."""
+    """One live worker: when it was last heard from, its partitions, its records written, and
+    the fetches it is running (at its last heartbeat)."""
 
     id: str
     last_seen: float  # seconds ago
     partitions: int
     done: int
+    fetching: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,11 @@ class CrawlStatus:
     queued_by_host: dict[str, int]
     workers: list[WorkerStatus]
     partitions: int
+
+    @property
+    def fetching(self) -> int:
+        """Fetches running now, in every live worker (`counts.leased` are those claimed)."""
+        return sum(worker.fetching for worker in self.workers)
 
     @property
     def finished(self) -> bool:
