@@ -48,7 +48,7 @@ def test_refuse_private_never_connects_to_loopback(
     (refused,) = corocrawl.fetch_all([url], config)
     assert refused.error is not None
     assert refused.error.type == "BlockedURL"
-    assert "refused by refuse_private" in refused.error.message
+    assert "refused by --refuse-private" in refused.error.message
     assert server.stats()["requests"] == 0
     (allowed,) = corocrawl.fetch_all([url])  # the same URL without the option
     assert allowed.status == 200

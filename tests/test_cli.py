@@ -211,3 +211,9 @@ def test_ctrl_c_gives_every_url_read_a_record_and_says_where_to_go_on(
     assert summary["interrupted"] == len(interrupted)
     assert f"input lines from {first_not_read} on were not read" in stderr
     assert f"tail -n +{first_not_read} {urls}" in stderr
+
+
+def test_every_option_of_export_says_what_it_is() -> None:
+    done = corocrawl("export", "--help")
+    assert done.returncode == 0
+    assert "--output-dir DIR      where the workers wrote NAME.WORKER.jsonl" in done.stdout

@@ -80,6 +80,8 @@ async def test_retry_after_is_honoured_and_the_retry_succeeds(server: ServerProc
 async def test_gives_up_after_the_retries(server: ServerProcess) -> None:
     result = await fetch_one(f"{server.url}/flaky/never/100")
     assert (result.status, result.attempts) == (503, 3)
+    # The record says how long the URL took in all, backoff included, not just its last try.
+    assert result.elapsed_total > result.elapsed
 
 
 async def test_reset_mid_body_is_a_read_error_never_a_success(server: ServerProcess) -> None:

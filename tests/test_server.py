@@ -417,3 +417,20 @@ def test_serve_on_a_busy_port_is_a_one_line_error() -> None:
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"corocrawl serve: error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_serve_names_every_address_it_listens_on() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "corocrawl", "serve", "--port", "0", "--also-listen", "127.0.0.2"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first, second = process.stdout.readline(), process.stdout.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    port = first.strip().rsplit(":", 1)[1]
+    assert first.strip() == f"corocrawl serve: listening on http://127.0.0.1:{port}"
+    assert second.strip() == f"corocrawl serve: also listening on http://127.0.0.2:{port}"

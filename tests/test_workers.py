@@ -108,6 +108,7 @@ def test_fetch_with_two_workers_writes_the_same_records_as_one(
         assert done.returncode == 0, done.stderr
         assert f"{tmp_path / 'urls.txt'}:{len(urls) + 1}: " in done.stderr  # the bad line
         assert f"{len(urls)} URLs in" in done.stderr
+        assert "worker processes got work" not in done.stderr  # two hosts: both had work
         outcomes[workers] = Counter(
             (record["url"], record["status"], (record["error"] or {}).get("type"))
             for record in records_in(out)
@@ -378,3 +379,15 @@ def test_a_ctrl_c_while_processes_start_reaches_every_one(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[True, True, True]"
+
+
+def test_workers_that_cannot_gain_say_so(server: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "urls.txt").write_text(
+        "".join(f"{server.url}/status/200?n={n}\n" for n in range(5))
+    )
+    done = corocrawl("fetch", str(tmp_path / "urls.txt"), "-o", os.devnull, "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "1 of 2 worker processes got work from the first 5 URLs: work is split by host, and "
+        "these URLs have too few hosts to keep them all busy (--workers 1 would do as well)"
+    ) in done.stderr

@@ -65,10 +65,12 @@ class FetchResult:
     """The final outcome of fetching one URL: a response, or the error that ended its attempts.
 
     `elapsed` and `ttfb` (time to the response headers) are those of the last attempt, in
-    seconds; `attempts` counts every try; `size` is the body's length after decompression. A
-    response with an error status (404, 503 after its retries) has `status` set and `error`
-    None; `error` is set only when no response came. `skip` is set, and nothing fetched, when a
-    crawl rule (robots, scope) kept the URL from being fetched. `position` is the request's.
+    seconds, and `elapsed_total` runs from the first attempt's start to the result, the waits
+    between attempts included; `attempts` counts every try; `size` is the body's length after
+    decompression. A response with an error status (404, 503 after its retries) has `status`
+    set and `error` None; `error` is set only when no response came. `skip` is set, and nothing
+    fetched, when a crawl rule (robots, scope) kept the URL from being fetched (with `error`
+    too when an error is the reason). `position` is the request's.
     """
 
     url: str
@@ -81,6 +83,7 @@ class FetchResult:
     charset: str | None = None
     size: int = 0
     elapsed: float = 0.0
+    elapsed_total: float = 0.0
     ttfb: float | None = None
     attempts: int = 0
     redirects: int = 0
@@ -115,6 +118,7 @@ class FetchResult:
             "content_type": self.content_type,
             "bytes": self.size,
             "elapsed": round(self.elapsed, 6),
+            "elapsed_total": round(self.elapsed_total, 6),
             "ttfb": None if self.ttfb is None else round(self.ttfb, 6),
             "attempts": self.attempts,
             "redirects": self.redirects,

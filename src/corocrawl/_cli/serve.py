@@ -22,6 +22,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     def announce(url: str) -> None:
         print(f"corocrawl serve: listening on {url}", flush=True)
+        for address in config.also_listen:
+            also = url.replace(f"//{config.host}:", f"//{address}:", 1)
+            print(f"corocrawl serve: also listening on {also}", flush=True)
 
     try:
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):

@@ -58,7 +58,13 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the workers' output files (default: --output-dir/NAME.*.jsonl)",
     )
-    export.add_argument("--output-dir", type=Path, default=Path("."), metavar="DIR")
+    export.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where the workers wrote NAME.WORKER.jsonl (default: the current directory)",
+    )
     export.add_argument("-o", "--output", default="-", help="one JSONL file (default: stdout)")
 
 
@@ -151,6 +157,7 @@ def _work(options: _WorkerOptions) -> int:
 
     if options.processes == 1:
         return run(_work_here(options))
+    _warn_if_too_few_hosts(options)
     exits = run_processes(_worker_process, (options,), options.processes, name="corocrawl-worker")
     codes = []
     for code in exits.codes:
@@ -158,6 +165,18 @@ def _work(options: _WorkerOptions) -> int:
             code = EXIT_INTERRUPTED  # stopped outside its crawl (starting, or closing)
         codes.append(1 if code < 0 else code)  # killed by another signal: a failure
     return max(codes)
+
+
+def _warn_if_too_few_hosts(options: _WorkerOptions) -> None:
+    from .. import distributed
+
+    hosts = len(run(distributed.status(options.frontier, options.crawl_id)).queued_by_host)
+    if hosts < options.processes:
+        print_to_stderr(
+            f"{options.label}: note: {hosts} host(s) have requests queued now, for "
+            f"{options.processes} processes: each host is served by one process at a time, "
+            "so some will wait until more hosts are found"
+        )
 
 
 def _worker_process(options: _WorkerOptions) -> None:

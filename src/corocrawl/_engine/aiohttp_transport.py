@@ -215,7 +215,9 @@ def _refuse_non_public_literal(url: URL) -> None:
     except ValueError:
         return  # a name: the resolver checks what it resolves to
     if not is_public_address(host):
-        raise BlockedURL(f"address {host} is not public (refused by refuse_private)", url=str(url))
+        raise BlockedURL(
+            f"address {host} is not public (refused by --refuse-private)", url=str(url)
+        )
 
 
 def _redirect_target(url: URL, location: str) -> URL:
@@ -246,7 +248,7 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
         case aiohttp.ServerTimeoutError():
             return ReadTimeout(f"read timed out: {exc}", url=where)
         case aiohttp.ClientConnectorError() if isinstance(exc.os_error, NonPublicAddress):
-            return BlockedURL(f"{exc.os_error} (refused by refuse_private)", url=where)
+            return BlockedURL(f"{exc.os_error} (refused by --refuse-private)", url=where)
         case aiohttp.ClientConnectorDNSError():
             return DNSError(f"DNS lookup failed: {exc}", url=where)
         case aiohttp.ClientConnectorError():

@@ -74,6 +74,7 @@ class _Pending:
     url: URL
     attempts: int = 0
     deferrals: int = 0
+    first_started: float = 0.0
 
 
 class Engine:
@@ -233,6 +234,8 @@ class Engine:
             pending.attempts += 1
             self.stats.in_flight += 1
             started = time.monotonic()
+            if pending.attempts == 1:
+                pending.first_started = started
             response: Response | None = None
             error: FetchError | None = None
             try:
@@ -343,6 +346,7 @@ class Engine:
                 url=request.url,
                 position=request.position,
                 elapsed=elapsed,
+                elapsed_total=time.monotonic() - pending.first_started,
                 attempts=pending.attempts,
                 error=ErrorInfo.from_exception(error),
                 request=request,
@@ -360,6 +364,7 @@ class Engine:
             charset=response.charset,
             size=response.size,
             elapsed=elapsed,
+            elapsed_total=time.monotonic() - pending.first_started,
             ttfb=response.ttfb,
             attempts=pending.attempts,
             redirects=response.redirects,

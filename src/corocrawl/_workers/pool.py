@@ -39,6 +39,7 @@ MAX_DEATHS_IN_A_ROW = 3
 # poisonous URL cannot kill workers for ever. Only deaths of a worker that had connected count.
 MAX_DEATHS_PER_REQUEST = 4
 _SEND_BATCH = 128
+_BALANCE_AFTER = 1000  # requests routed before saying that some workers got none
 _SEND_EVERY = 0.005
 _START_TIMEOUT = 60.0
 _REAP_TIMEOUT = 5.0
@@ -174,9 +175,17 @@ class WorkerPool(Generic[P]):
 
     async def _route(self, requests: AsyncIterable[Request]) -> None:
         parts = len(self._slots)
+        used: set[int] = set()
+        routed = 0
         try:
             async for request in requests:
-                slot = self._slots[partition(request.url, parts)]
+                number = partition(request.url, parts)
+                slot = self._slots[number]
+                if routed < _BALANCE_AFTER:
+                    used.add(number)
+                    routed += 1
+                    if routed == _BALANCE_AFTER:
+                        _warn_if_unbalanced(used, parts, routed)
                 while len(slot.outstanding) >= self._window and not self._stopping:
                     slot.room.clear()
                     await slot.room.wait()
@@ -193,6 +202,8 @@ class WorkerPool(Generic[P]):
                 slot.send_work()
                 slot.input_ended = True
                 slot.send(("end",))
+        if routed < _BALANCE_AFTER:
+            _warn_if_unbalanced(used, parts, routed)
 
     async def _send_periodically(self) -> None:
         while True:
@@ -379,6 +390,17 @@ def _exit_future(process: BaseProcess) -> asyncio.Future[None]:
     loop.add_reader(sentinel, on_exit)
     exited.add_done_callback(lambda _: loop.remove_reader(sentinel))
     return exited
+
+
+def _warn_if_unbalanced(used: set[int], workers: int, routed: int) -> None:
+    """Once, when the first requests went to fewer processes than there are: the rest idle."""
+    if routed and len(used) < workers:
+        logger.warning(
+            "%d of %d worker processes got work from the first %d URLs: work is split by "
+            "host, and these URLs have too few hosts to keep them all busy (--workers %d "
+            "would do as well)",
+            len(used), workers, routed, len(used),
+        )  # fmt: skip
 
 
 def require_workers(workers: int) -> None:
