@@ -89,6 +89,11 @@ async def test_reset_mid_body_is_a_read_error_never_a_success(server: ServerProc
     assert result.status is None
     assert result.error is not None
     assert result.error.type == "ReadError"
+    # Said once, without the parser's "400" (a code for servers, not a status received).
+    assert result.error.message == (
+        "body broken off: Not enough data to satisfy content length header "
+        "(received 47 of 100000 bytes)"
+    )
     assert result.attempts == 3
 
 

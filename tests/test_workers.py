@@ -391,3 +391,20 @@ def test_workers_that_cannot_gain_say_so(server: ServerProcess, tmp_path: Path) 
         "1 of 2 worker processes got work from the first 5 URLs: work is split by host, and "
         "these URLs have too few hosts to keep them all busy (--workers 1 would do as well)"
     ) in done.stderr
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "script.py").write_text(
+        "import corocrawl\n"
+        'corocrawl.fetch_all(["http://127.0.0.1:9/a", "http://127.0.0.2:9/b"], workers=2)\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.rstrip().endswith(
+        "WorkerError: the script starts worker processes when it is imported, and a worker "
+        'process imports it too: guard its entry point with `if __name__ == "__main__":`'
+    )
+    assert "bootstrapping phase" not in done.stderr  # no child's traceback
+    assert len(done.stderr.splitlines()) < 40

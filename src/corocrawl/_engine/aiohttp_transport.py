@@ -266,8 +266,15 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
 
 
 def _cause(exc: BaseException) -> str:
-    inner = exc.__cause__ or exc.__context__
-    return f"{exc} ({inner})" if inner else str(exc)
+    """Why a body broke off, once: aiohttp wraps the parser's error (whose text starts with a
+    "400", a code for servers, meaningless for a client) in the payload error."""
+    inner = next((arg for arg in exc.args if isinstance(arg, BaseException)), None)
+    inner = inner or exc.__cause__ or exc.__context__
+    message = getattr(inner, "message", None)  # aiohttp's HttpProcessingError
+    if isinstance(message, str) and message:
+        return message.rstrip(".")
+    outer = str(exc.args[0]) if exc.args else str(exc)
+    return f"{outer} ({inner})" if inner else outer
 
 
 class PublicOnlyResolver(AbstractResolver):

@@ -24,7 +24,7 @@ from .._urls import partition
 from .child import worker_main
 from .ipc import encode, receive
 from .jobs import Job, share_of
-from .spawn import describe_exit, start_process
+from .spawn import UNGUARDED_MAIN, UNGUARDED_MAIN_HINT, describe_exit, start_process
 
 __all__ = ["MAX_DEATHS_IN_A_ROW", "MAX_DEATHS_PER_REQUEST", "WorkerPool", "require_workers"]
 
@@ -219,6 +219,8 @@ class WorkerPool(Generic[P]):
             exit_code = await self._reap(slot)
             if finished:
                 return
+            if exit_code == UNGUARDED_MAIN and not slot.connected_once:
+                raise WorkerError(UNGUARDED_MAIN_HINT, worker_id=slot.index)
             how = describe_exit(exit_code) if slot.connected_once else "it never connected"
             if self._stopping:
                 traceback_text = f"\n{slot.last_traceback}" if slot.last_traceback else ""

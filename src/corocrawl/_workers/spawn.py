@@ -28,6 +28,8 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "INTERRUPT_FROM_PARENT",
     "STOP_SIGNALS",
+    "UNGUARDED_MAIN",
+    "UNGUARDED_MAIN_HINT",
     "ProcessExits",
     "describe_exit",
     "run_processes",
@@ -41,6 +43,12 @@ QUICK_DEATH = 10.0
 MAX_QUICK_DEATHS = 3
 # The exit code of a process stopped by one of them, as a shell reports a Ctrl-C.
 EXIT_INTERRUPTED = 130
+# The exit code of a child that found its parent's script starting processes as it imports it.
+UNGUARDED_MAIN = 3
+UNGUARDED_MAIN_HINT = (
+    "the script starts worker processes when it is imported, and a worker process imports it "
+    'too: guard its entry point with `if __name__ == "__main__":`'
+)
 # How a parent passes each Ctrl-C or SIGTERM it gets on to the processes of `run_processes`.
 INTERRUPT_FROM_PARENT = signal.SIGUSR1
 _HELD = {*STOP_SIGNALS, INTERRUPT_FROM_PARENT}
@@ -59,6 +67,11 @@ def start_process(
 def _process(
     target: Callable[..., None], args: tuple[Any, ...], *, name: str, daemon: bool = False
 ) -> BaseProcess:
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # This is a spawned child importing its parent's script, and the script starts
+        # processes as it is imported: it has no `if __name__ == "__main__":` guard. Say so
+        # once, through the parent (UNGUARDED_MAIN), rather than with a traceback a child.
+        os._exit(UNGUARDED_MAIN)
     return multiprocessing.get_context("spawn").Process(
         target=_child, args=(target, args), name=name, daemon=daemon
     )
@@ -135,6 +148,8 @@ def run_processes(
                 process = processes[number]
                 process.join()
                 code = process.exitcode or 0
+                if code == UNGUARDED_MAIN:
+                    logger.error("%s", UNGUARDED_MAIN_HINT)
                 if code >= 0 or code == -INTERRUPT_FROM_PARENT or interrupts:
                     running.discard(number)
                     continue
