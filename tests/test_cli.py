@@ -217,3 +217,13 @@ def test_every_option_of_export_says_what_it_is() -> None:
     done = corocrawl("export", "--help")
     assert done.returncode == 0
     assert "--output-dir DIR      where the workers wrote NAME.WORKER.jsonl" in done.stdout
+
+
+def test_verbose_says_what_a_quiet_run_is_doing(server: ServerProcess, tmp_path: Path) -> None:
+    url = f"{server.url}/flaky/verbose-{time.monotonic_ns()}/1"
+    done = corocrawl("fetch", "-", "-q", "-vv", "--workers", "2", stdin=f"{url}\n")
+    assert done.returncode == 0, done.stderr
+    assert "worker 0 started (pid " in done.stderr  # -v
+    assert f"{url}: attempt 1 failed (status 503); again in " in done.stderr  # -vv, in a worker
+    quiet = corocrawl("fetch", "-", "-q", stdin=f"{server.url}/status/200\n")
+    assert quiet.stderr == ""

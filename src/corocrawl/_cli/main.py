@@ -24,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="corocrawl: %(message)s", level=logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", 0)
+    if verbose:
+        logging.getLogger("corocrawl").setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
     try:
         code: int = args.run(args)
     except ConfigError as exc:

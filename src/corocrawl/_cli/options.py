@@ -82,6 +82,14 @@ def add_fetch_options(
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="say more of what is being done on stderr: -v what each host's robots.txt said "
+        "and each worker process, -vv every retry and deferral too",
+    )
     group = parser.add_argument_group("fetching")
     group.add_argument(
         "--workers",

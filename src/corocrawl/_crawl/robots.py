@@ -137,8 +137,10 @@ class RobotsCache:
         if response.status >= 500:
             return self._failed(origin, failed_before, f"status {response.status}", now)
         if response.status >= 400 or response.body is None:
+            logger.info("robots.txt of %s: status %d, so no rules", origin, response.status)
             return _Rules(None, expires=now + self._ttl)
         text = response.body.decode("utf-8", errors="replace")
+        logger.info("robots.txt of %s: %d bytes of rules", origin, len(response.body))
         return _Rules(Protego.parse(text), expires=now + self._ttl)
 
     def _failed(self, origin: URL, failed_before: int, error: str, now: float) -> _Rules:

@@ -9,6 +9,7 @@ and ends either in a retry (back to the scheduler, with its delay) or in a resul
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .transport import Response, Transport
 from .transports import open_transport
 
 __all__ = ["FETCH", "Engine", "Gate", "GateVerdict"]
+
+logger = logging.getLogger("corocrawl")
 
 Emit = Callable[[FetchResult], Awaitable[None]]
 # A gate decides how often a request is deferred; this only guards against one that never does.
@@ -264,6 +267,12 @@ class Engine:
                 self._release(host, decision.host_pause)
                 return
             if decision.retry:
+                if logger.isEnabledFor(logging.DEBUG):
+                    why = error if response is None else f"status {response.status}"
+                    logger.debug(
+                        "%s: attempt %d failed (%s); again in %.1fs",
+                        pending.request.url, pending.attempts, why, decision.delay,
+                    )  # fmt: skip
                 self.stats.retries += 1
                 self._scheduler.release(host, now=now, pause=decision.host_pause)
                 self._scheduler.add(pending, host, now=now, not_before=now + decision.delay)
@@ -308,6 +317,7 @@ class Engine:
     async def _defer(self, pending: _Pending, host: str, seconds: float) -> None:
         """The gate cannot answer yet (robots.txt unreachable): ask again later, a few times."""
         pending.deferrals += 1
+        logger.debug("%s: waits %.1fs for its host's robots.txt", pending.request.url, seconds)
         if pending.deferrals > MAX_DEFERRALS:
             error = RobotsUnavailable(
                 f"robots.txt unreachable or failing after {MAX_DEFERRALS} tries",

@@ -33,9 +33,13 @@ _FLUSH_LINKS = 5000  # a batch of link-heavy pages is sent before it grows large
 _HANG_UP_TIMEOUT = 10.0
 
 
-def worker_main(address: str, slot: int, job: Job[Any], concurrency: int) -> None:
-    """The worker process's entry point (started by the coordinator's WorkerPool)."""
+def worker_main(
+    address: str, slot: int, job: Job[Any], concurrency: int, log_level: int = logging.WARNING
+) -> None:
+    """The worker process's entry point (started by the coordinator's WorkerPool); it logs
+    what its coordinator would (`log_level`)."""
     logging.basicConfig(format=f"corocrawl worker {slot}: %(message)s", level=logging.WARNING)
+    logging.getLogger("corocrawl").setLevel(log_level)
     try:
         run(_serve(address, slot, job, concurrency))
     except BaseException:

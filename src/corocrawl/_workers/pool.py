@@ -264,7 +264,7 @@ class WorkerPool(Generic[P]):
         slot.connected = loop.create_future()
         process = start_process(
             worker_main,
-            (self._address, slot.index, self._job, self._share),
+            (self._address, slot.index, self._job, self._share, logger.getEffectiveLevel()),
             name=f"corocrawl-worker-{slot.index}",
             daemon=True,
         )
@@ -284,6 +284,7 @@ class WorkerPool(Generic[P]):
             return False
         slot.reader, slot.writer = slot.connected.result()
         slot.connected_once = True
+        logger.info("worker %d started (pid %s)", slot.index, process.pid)
         slot.unsent = []  # all of them are outstanding, and sent just below
         requests = [(id_, ticket.request) for id_, ticket in slot.outstanding.items()]
         for start in range(0, len(requests), _SEND_BATCH):
