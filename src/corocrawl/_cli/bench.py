@@ -146,7 +146,7 @@ def _run_seed(args: argparse.Namespace) -> int:
     speedup = speedups(outcomes, delay)
     print_seed_table(outcomes, speedup, delay=delay, console=Console(width=160))
     if args.plot:
-        plot_seed(outcomes, speedup, args.plot, delay=delay)
+        plot_seed(outcomes, args.plot, delay=delay)
     if args.json:
         _write_json(args.json, "seed", [outcome.to_dict() for outcome in outcomes], delay=delay)
     return 0
