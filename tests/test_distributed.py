@@ -532,3 +532,19 @@ def test_a_killed_worker_process_is_reported_and_replaced(
     assert f"(pid {victim}) died (killed by SIGKILL); starting a replacement" in stderr
     records = exported(redis_server.url, crawl_id, out)
     assert {record["url"] for record in records} == expected(site)  # its requests were redone
+
+
+def test_more_processes_than_hosts_are_told_why_some_wait(
+    site: ServerProcess, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    crawl_id, out = f"fewhosts-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    done = subprocess.run(
+        corocrawl("crawl", seeds(site)[0], *shared(redis_server.url, crawl_id, out),
+                  "--ignore-robots", "--max-depth", "1", "--workers", "2"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "corocrawl crawl: note: 1 host(s) have requests queued now, for 2 processes: each host "
+        "is served by one process at a time, so some will wait until more hosts are found"
+    ) in done.stderr
