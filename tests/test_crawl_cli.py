@@ -256,3 +256,29 @@ def test_the_summary_counts_requests_records_and_skips_apart(
     assert f"resuming {state}: {requests} done, 0 failed, {skipped} skipped, 0 left" in (
         again.stderr
     )
+
+
+def test_page_requisites_are_crawled_so_a_broken_asset_is_found(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "20", "--site-links", "3")
+    found = {}
+    for flag in ([], ["--page-requisites"]):
+        out = tmp_path / f"pages{len(flag)}.jsonl"
+        command = [sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/site/0", "-o",
+                   str(out), "--max-depth", "0", "-q", *flag]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        found[bool(flag)] = {
+            record["url"]: record for record in map(json.loads, out.read_text().splitlines())
+        }
+    style, logo = f"{server.url}/site/style.css", f"{server.url}/site/logo.png"
+    assert style not in found[False]
+    assert logo not in found[False]
+    # At the page's own depth (here the last one), through the same checks as links.
+    assert found[True][style]["status"] == 200
+    assert found[True][style]["content_type"] == "text/css"
+    assert (found[True][logo]["status"], found[True][logo]["depth"]) == (404, 0)
+    assert found[True][logo]["found_on"] == f"{server.url}/site/0"
+    assert found[True][f"{server.url}/site/0"]["links"] == 3 + 2
+    assert "links_dropped" not in found[True][f"{server.url}/site/0"]

@@ -447,10 +447,11 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "allow_domain": ["example.org"], "include": [], "exclude": ["/login"], "max_depth": 4,
         "sort_query": True, "max_links_per_page": 1000, "delay": 0.5, "ignore_robots": True,
         "robots_retry": 5.0, "robots_tries": 3, "crawl_delay_max": 30.0, "per_host": 3,
+        "page_requisites": False,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
-    newer = ("robots_retry", "robots_tries", "crawl_delay_max")
+    newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites")
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))

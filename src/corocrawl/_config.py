@@ -279,7 +279,9 @@ class CrawlConfig:
     """Everything that shapes a crawl: its requests (`fetch`), where it may go (`scope`), how
     gently (`politeness`), and what it takes from each page. Bodies are always kept (a crawl
     parses them) and redirects are recorded, not followed, so that each target passes the
-    scope, robots and dedupe checks like a link.
+    scope, robots and dedupe checks like a link. With `page_requisites`, what a browser needs to
+    show a page (stylesheets, scripts, images, `<link href>`) is crawled too, at the page's
+    own depth, through the same checks, so a site check finds broken assets.
 
         CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
     """
@@ -289,6 +291,7 @@ class CrawlConfig:
     politeness: Politeness = field(default_factory=Politeness)
     max_links_per_page: int = DEFAULT_MAX_LINKS_PER_PAGE
     sort_query: bool = False
+    page_requisites: bool = False
 
     def __post_init__(self) -> None:
         _require(

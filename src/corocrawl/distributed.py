@@ -79,6 +79,7 @@ class SharedSettings:
     per_host: int | None
     max_links_per_page: int
     sort_query: bool
+    page_requisites: bool = False
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -90,6 +91,7 @@ class SharedSettings:
             per_host=config.fetch.limits.per_host,
             max_links_per_page=config.max_links_per_page,
             sort_query=config.sort_query,
+            page_requisites=config.page_requisites,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
@@ -102,6 +104,7 @@ class SharedSettings:
             politeness=self.politeness,
             max_links_per_page=self.max_links_per_page,
             sort_query=self.sort_query,
+            page_requisites=self.page_requisites,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +121,7 @@ class SharedSettings:
             "robots_tries": self.politeness.robots_tries,
             "crawl_delay_max": self.politeness.crawl_delay_max,
             "per_host": self.per_host,
+            "page_requisites": self.page_requisites,
         }
 
     @classmethod
@@ -141,6 +145,7 @@ class SharedSettings:
             per_host=saved["per_host"],
             max_links_per_page=saved["max_links_per_page"],
             sort_query=saved["sort_query"],
+            page_requisites=saved.get("page_requisites", False),
         )
 
 

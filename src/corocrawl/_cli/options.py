@@ -313,6 +313,12 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         help="treat URLs whose query differs only in order as one",
     )
     scope.add_argument(
+        "--page-requisites",
+        action="store_true",
+        help="also fetch what pages need to render (stylesheets, scripts, images, "
+        "<link href>), at the page's depth, like wget -p",
+    )
+    scope.add_argument(
         "--max-links-per-page",
         type=int,
         default=DEFAULT_MAX_LINKS_PER_PAGE,
@@ -347,6 +353,7 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         politeness=Politeness(delay=args.delay, respect_robots=not args.ignore_robots),
         max_links_per_page=args.max_links_per_page,
         sort_query=args.sort_query,
+        page_requisites=args.page_requisites,
     )
 
 

@@ -178,14 +178,19 @@ class PageProcessor:
                 max_links=self.config.max_links_per_page,
                 status=result.status,
                 headers=result.headers,
+                requisites=self.config.page_requisites,
             )
             record.update(title=page.title, links=page.links_found)
-            if page.links_found > len(page.links):
-                record["links_dropped"] = page.links_found - len(page.links)
+            taken = len(page.links) + len(page.requisites)
+            if page.links_found > taken:
+                record["links_dropped"] = page.links_found - taken
             follow = list(page.links)
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url))
+            # A page's requisites are part of it: at its own depth, so the last level of a
+            # crawl is shown whole, as wget -p does.
+            links += self._discover(page.requisites, request.depth, str(page.url))
         return ProcessedPage(result, record, links, items)
 
     async def _run_handler(

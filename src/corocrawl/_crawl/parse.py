@@ -13,6 +13,12 @@ from .._urls import FETCHABLE_SCHEMES
 __all__ = ["Page", "parse_html", "resolve_link"]
 
 _LINKS = "a[href], area[href], link[rel~=next][href], link[rel~=canonical][href]"
+# What a browser fetches to show the page (wget -p): stylesheets, scripts, images, media,
+# frames, and every other <link href> (icons, manifests, even rev="made").
+_REQUISITES = (
+    "link[href], script[src], img[src], input[type=image][src], source[src], video[src], "
+    "audio[src], track[src], embed[src], iframe[src], frame[src]"
+)
 _NOT_LINKS = ("#", "javascript:", "mailto:", "tel:", "data:")
 
 
@@ -24,7 +30,9 @@ class Page:
     `headers` those of its response (the headers a record keeps: see
     `FetchConfig.record_headers`). `links` are absolute http(s) URLs without fragments, each
     once, in page order, at most the cap; `links_found` counts them before the cap, so
-    `links_found - len(links)` were dropped. `text` is the decoded HTML, and `tree` the parsed
+    `links_found - len(links)` were dropped. With a crawl's page requisites on, `requisites`
+    are what a browser fetches to show the page (stylesheets, scripts, images...), counted in
+    `links_found` and within the cap too. `text` is the decoded HTML, and `tree` the parsed
     document (selectolax's lexbor), parsed once for the links and the handler alike:
 
         async def headings(page: Page):
@@ -37,6 +45,7 @@ class Page:
     links: list[URL] = field(default_factory=list)
     links_found: int = 0
     text: str = ""
+    requisites: list[URL] = field(default_factory=list)
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     tree: LexborHTMLParser | None = field(default=None, repr=False)
@@ -58,6 +67,7 @@ def parse_html(
     max_links: int,
     status: int | None = None,
     headers: dict[str, str] | None = None,
+    requisites: bool = False,
 ) -> Page:
     """Parse `body` (fetched from `url`, with that status and those headers); malformed HTML
     and bad bytes never raise."""
@@ -72,28 +82,40 @@ def parse_html(
     links: list[URL] = []
     seen: set[str] = set()
     for node in tree.css(_LINKS):
-        href = (node.attributes.get("href") or "").strip()
-        if not href or href.startswith(_NOT_LINKS):
-            continue
-        link = resolve_link(base, href)
-        if link is None:
-            continue
-        key = str(link)
-        if key in seen:
+        link = _target(base, node.attributes.get("href"))
+        if link is None or (key := str(link)) in seen:
             continue
         seen.add(key)
         if len(links) < max_links:
             links.append(link)
+    needed: list[URL] = []
+    if requisites:
+        for node in tree.css(_REQUISITES):
+            attributes = node.attributes
+            link = _target(base, attributes.get("href") or attributes.get("src"))
+            if link is None or (key := str(link)) in seen:
+                continue
+            seen.add(key)
+            if len(links) + len(needed) < max_links:
+                needed.append(link)
     return Page(
         url=url,
         title=title or None,
         links=links,
         links_found=len(seen),
         text=text,
+        requisites=needed,
         status=status,
         headers={} if headers is None else headers,
         tree=tree,
     )
+
+
+def _target(base: URL, href: str | None) -> URL | None:
+    href = (href or "").strip()
+    if not href or href.startswith(_NOT_LINKS):
+        return None
+    return resolve_link(base, href)
 
 
 def resolve_link(base: URL, href: str) -> URL | None:

@@ -16,7 +16,8 @@ Routes of the app built by `make_app` (all GET):
   connection, claiming 100000 bytes and 10 GiB respectively.
 - ``/gzip-bomb/{megabytes}`` is a small gzip body inflating to that many MiB of zeros (<= 4096).
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
-- ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`.
+- ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
+  page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two
   requests starting on one host (``min_gap_by_host``); ``/stats/reset`` (GET or POST) zeroes

@@ -357,6 +357,9 @@ class _Endpoints:
         html = render_site_page(page, config.site_pages, config.site_links, config.site_page_bytes)
         return web.Response(text=html, content_type="text/html")
 
+    async def site_style(self, request: web.Request) -> web.Response:
+        return web.Response(text="body { font-family: sans-serif }\n", content_type="text/css")
+
     async def robots_txt(self, request: web.Request) -> web.Response:
         if self.config.robots_status is not None:
             return web.Response(status=self.config.robots_status, text="robots.txt failing\n")
@@ -392,7 +395,8 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/gzip-bomb/{megabytes}", endpoints.gzip_bomb),
         ("/big-length", endpoints.big_length),
         ("/bad-charset", endpoints.bad_charset),
-        ("/site/{page:[0-9]+}", endpoints.site_page),  # anything else under /site is a 404
+        ("/site/{page:[0-9]+}", endpoints.site_page),
+        ("/site/style.css", endpoints.site_style),  # anything else under /site is a 404
         ("/robots.txt", endpoints.robots_txt),
         ("/stats", endpoints.stats_snapshot),
         ("/stats/reset", endpoints.stats_reset),

@@ -56,9 +56,11 @@ def render_site_page(page: int, pages: int, links_per_page: int, page_bytes: int
         f'<li><a href="/site/{target}">page {target}</a></li>\n'
         for target in site_links(page, pages, links_per_page)
     )
+    # What a browser needs besides the page: a stylesheet that is there, an image that is not.
     head = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>Page {page}</title></head>\n<body><h1>Page {page}</h1>\n<ul>\n{links}</ul>\n<p>"
+        f'<title>Page {page}</title><link rel="stylesheet" href="/site/style.css"></head>\n'
+        f'<body><h1>Page {page}</h1><img src="/site/logo.png" alt="">\n<ul>\n{links}</ul>\n<p>'
     )
     tail = "</p>\n</body></html>\n"
     padding_length = max(0, page_bytes - len(head) - len(tail))
