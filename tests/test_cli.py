@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -227,3 +228,22 @@ def test_verbose_says_what_a_quiet_run_is_doing(server: ServerProcess, tmp_path:
     assert f"{url}: attempt 1 failed (status 503); again in " in done.stderr  # -vv, in a worker
     quiet = corocrawl("fetch", "-", "-q", stdin=f"{server.url}/status/200\n")
     assert quiet.stderr == ""
+
+
+async def test_a_run_where_nothing_moves_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corocrawl import Stats
+    from corocrawl._cli import driver
+
+    monkeypatch.setattr(driver, "_STALL_CHECK_EVERY", 0.02)
+    monkeypatch.setattr(driver, "_STALL_SAID_AFTER", 0.1)
+    said: list[str] = []
+    reporter = driver.Reporter("corocrawl crawl")
+    reporter.say = said.append  # type: ignore[method-assign]
+    stats = Stats()
+    stats.in_flight = 2
+    watch = asyncio.create_task(driver._say_when_stalled(stats, reporter))
+    await asyncio.sleep(0.3)
+    watch.cancel()
+    assert said
+    assert said[0].startswith("nothing recorded for 0s: 2 fetches running; the rest wait")
+    assert len(said) <= 3  # said again only after as long again

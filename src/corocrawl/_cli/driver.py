@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +36,10 @@ __all__ = [
     "frontier_report",
     "print_to_stderr",
 ]
+
+
+_STALL_CHECK_EVERY = 5.0
+_STALL_SAID_AFTER = 30.0
 
 
 class Stoppable(Protocol):
@@ -90,6 +95,7 @@ async def drive(
         signals=signals,
     )
     failure: SinkError | None = None
+    stall_watch = None if quiet else asyncio.create_task(_say_when_stalled(stats, reporter))
     try:
         with interrupts:
             async with show_progress(stats, sys.stderr, label=reporter.label, quiet=quiet) as bar:
@@ -98,6 +104,8 @@ async def drive(
                     on_progress(bar)
                 failure = await await_run(run_task, interrupts)
     finally:
+        if stall_watch is not None:
+            stall_watch.cancel()
         reporter.through(None)
         closing_failure = close_sinks(*sinks)
         failure = failure or closing_failure
@@ -112,6 +120,23 @@ async def drive(
     if failure is not None:
         raise failure
     return EXIT_INTERRUPTED if interrupts.count else 0
+
+
+async def _say_when_stalled(stats: Stats, reporter: Reporter) -> None:
+    """When nothing is recorded for a while, say so and what it may be waiting for."""
+    last, since, said = stats.recorded, time.monotonic(), 0.0
+    while True:
+        await asyncio.sleep(_STALL_CHECK_EVERY)
+        now = time.monotonic()
+        if stats.recorded != last:
+            last, since, said = stats.recorded, now, 0.0
+        elif now - since >= _STALL_SAID_AFTER and now - said >= _STALL_SAID_AFTER:
+            said = now
+            reporter.say(
+                f"nothing recorded for {now - since:.0f}s: {stats.in_flight} fetches running; "
+                "the rest wait for their host's turn (--delay, a Retry-After pause) or for "
+                "its robots.txt (-v says which)"
+            )
 
 
 async def await_run(run_task: asyncio.Task[None], interrupts: Interrupts) -> SinkError | None:
