@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,14 @@ from corocrawl.frontier import Discovered, MemoryFrontier, SqliteFrontier
 from corocrawl.testing import ServerProcess, site_links
 
 PAGES, LINKS = 200, 5  # the session server's synthetic site (see conftest.py)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
 
 NO_ROBOTS = Politeness(respect_robots=False)
 
@@ -290,6 +299,27 @@ async def test_skips_cost_no_politeness_delay(
         assert skips[None] == 1
         assert skips[reason] >= 20
         assert set(skips) == {None, reason}
+
+
+@pytest.mark.parametrize(
+    "target", ["/robots-moved.txt", "http://127.0.0.2:{port}/robots-moved.txt"]
+)
+async def test_robots_txt_behind_a_redirect_is_followed_and_obeyed(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, target: str
+) -> None:
+    """RFC 9309 2.3.1.2: the rules at the end of robots.txt's redirects (another host's too)
+    apply; a 301 is not "no rules"."""
+    robots = tmp_path / "robots.txt"
+    robots.write_text("User-agent: *\nDisallow: /site/1\n")
+    port = _free_port()
+    server = start_server("--port", str(port), "--also-listen", "127.0.0.2",
+                          "--site-pages", "12", "--site-links", "3", "--robots-file", str(robots),
+                          "--robots-redirect", target.format(port=port))  # fmt: skip
+    await crawl([f"{server.url}/site/0"], tmp_path / "pages.jsonl", CrawlConfig())
+    records = {record["url"]: record for record in read_records(tmp_path / "pages.jsonl")}
+    assert records[f"{server.url}/site/1"]["skip"] == "robots"
+    assert "/site/1" not in server.stats()["by_path"]  # disallowed: never fetched
+    assert records[f"{server.url}/site/2"]["status"] == 200
 
 
 async def test_a_huge_robots_txt_is_read_up_to_its_cap(

@@ -78,6 +78,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CODE",
         help="answer /robots.txt with this status, e.g. 503 (default: as --robots-file says)",
     )
+    parser.add_argument(
+        "--robots-redirect",
+        default=None,
+        metavar="URL",
+        help="answer /robots.txt with a 301 to URL (a path, or another host); the rules of "
+        "--robots-file are then served at /robots-moved.txt",
+    )
 
 
 def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -99,6 +106,7 @@ def _server_config(args: argparse.Namespace, robots_file: Path | None) -> Server
         site_page_bytes=args.site_page_bytes,
         robots_txt=None if robots_file is None else _read_robots_file(robots_file),
         robots_status=args.robots_status,
+        robots_redirect=args.robots_redirect,
         also_listen=tuple(args.also_listen),
     )
 

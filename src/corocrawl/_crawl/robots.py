@@ -129,8 +129,13 @@ class RobotsCache:
     async def _fetch(self, origin: URL, failed_before: int) -> _Rules:
         now = time.monotonic()
         try:
+            # RFC 9309 2.3.1.2: follow its redirects (to another host too); the rules found at
+            # the end are this origin's. The transport bounds the hops (max_redirects).
             response = await self._transport.fetch(
-                origin / "robots.txt", max_bytes=ROBOTS_MAX_BYTES, truncate=True
+                origin / "robots.txt",
+                max_bytes=ROBOTS_MAX_BYTES,
+                truncate=True,
+                follow_redirects=True,
             )
         except FetchError as exc:
             return self._failed(origin, failed_before, f"{type(exc).__name__}: {exc}", now)

@@ -109,9 +109,15 @@ class AiohttpTransport:
             self._session = None
 
     async def fetch(
-        self, url: URL, *, max_bytes: int | None = None, truncate: bool = False
+        self,
+        url: URL,
+        *,
+        max_bytes: int | None = None,
+        truncate: bool = False,
+        follow_redirects: bool | None = None,
     ) -> Response:
         """Fetch `url` once, following redirects; see `Transport.fetch`."""
+        follow = self._follow if follow_redirects is None else follow_redirects
         session, deadlines = self._session, self._deadlines
         if session is None or deadlines is None:
             raise RuntimeError("the transport is not open: use 'async with'")
@@ -130,7 +136,7 @@ class AiohttpTransport:
                     ) as resp:
                         ttfb = time.perf_counter() - start
                         location = resp.headers.get("Location")
-                        if resp.status in REDIRECT_STATUSES and location and self._follow:
+                        if resp.status in REDIRECT_STATUSES and location and follow:
                             next_url = _redirect_target(url, location)
                         else:
                             body, size = await self._read_body(resp, url, max_bytes, truncate)

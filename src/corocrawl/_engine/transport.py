@@ -71,11 +71,18 @@ class Transport(Protocol):
         ...
 
     async def fetch(
-        self, url: URL, *, max_bytes: int | None = None, truncate: bool = False
+        self,
+        url: URL,
+        *,
+        max_bytes: int | None = None,
+        truncate: bool = False,
+        follow_redirects: bool | None = None,
     ) -> Response:
         """Fetch `url` once; raise a FetchError subclass when no response came.
 
         `max_bytes` replaces the configured body cap for this call; with `truncate`, a longer
-        body is cut at the cap and kept instead of refused (robots.txt is read that way).
+        body is cut at the cap and kept instead of refused; `follow_redirects` replaces the
+        configured choice (robots.txt is read with all three: RFC 9309 follows its redirects
+        even where a crawl records them).
         """
         ...

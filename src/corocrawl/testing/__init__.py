@@ -18,7 +18,8 @@ Routes of the app built by `make_app` (all GET):
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).
-- ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None.
+- ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None; with
+  ``robots_redirect`` it redirects there (301), and ``/robots-moved.txt`` has the rules.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two
   requests starting on one host (``min_gap_by_host``); ``/stats/reset`` (GET or POST) zeroes
   them.

@@ -20,6 +20,8 @@ class ServerConfig:
     site_page_bytes: int = 5120  # approximate size of each site page, padded with text
     robots_txt: str | None = None  # body of /robots.txt; None answers 404
     robots_status: int | None = None  # answer /robots.txt with this status instead (e.g. 503)
+    # Answer /robots.txt with a 301 to this URL or path; the rules are then at /robots-moved.txt.
+    robots_redirect: str | None = None
     # More addresses to listen on, on the same port: 127.0.0.2, 127.0.0.3... are further hosts
     # on loopback, for tests that need several hosts (--workers partitions by host).
     also_listen: tuple[str, ...] = ()

@@ -361,6 +361,11 @@ class _Endpoints:
         return web.Response(text="body { font-family: sans-serif }\n", content_type="text/css")
 
     async def robots_txt(self, request: web.Request) -> web.Response:
+        if self.config.robots_redirect is not None:
+            raise web.HTTPMovedPermanently(location=self.config.robots_redirect)
+        return await self.robots_moved(request)
+
+    async def robots_moved(self, request: web.Request) -> web.Response:
         if self.config.robots_status is not None:
             return web.Response(status=self.config.robots_status, text="robots.txt failing\n")
         if self.config.robots_txt is None:
@@ -398,6 +403,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/site/{page:[0-9]+}", endpoints.site_page),
         ("/site/style.css", endpoints.site_style),  # anything else under /site is a 404
         ("/robots.txt", endpoints.robots_txt),
+        ("/robots-moved.txt", endpoints.robots_moved),
         ("/stats", endpoints.stats_snapshot),
         ("/stats/reset", endpoints.stats_reset),
     ]
