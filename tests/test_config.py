@@ -256,6 +256,7 @@ def test_fetch_config_from_args_maps_every_flag() -> None:
             "--user-agent", "tests/1.0",
             "--record-header", "X-Cache",
             "--save-bodies", "bodies",
+            "--credentials-origin", "https://Example.org",
         )
     )  # fmt: skip
     assert config.timeouts == Timeouts(total=12.0, connect=3.0, read=2.0)
@@ -267,6 +268,7 @@ def test_fetch_config_from_args_maps_every_flag() -> None:
     assert config.user_agent == "tests/1.0"
     assert config.record_headers == (*DEFAULT_RECORD_HEADERS, "x-cache")
     assert config.save_bodies == Path("bodies")
+    assert config.credentials_origins == ("https://example.org",)
 
 
 def test_fetch_config_from_args_defaults_match_fetch_config_defaults() -> None:
@@ -296,3 +298,8 @@ def test_a_transport_is_one_of_those_the_engine_has() -> None:
     assert FetchConfig(transport="aiohttp").transport == "aiohttp"
     with pytest.raises(ConfigError, match=r"unknown transport 'httpx' \(known: aiohttp\)"):
         FetchConfig(transport="httpx")
+
+
+def test_a_credentials_origin_must_be_an_http_origin() -> None:
+    with pytest.raises(ConfigError, match=r"credentials origin 'example\.org': give it as https"):
+        FetchConfig(credentials_origins=("example.org",))

@@ -282,3 +282,32 @@ def test_page_requisites_are_crawled_so_a_broken_asset_is_found(
     assert found[True][logo]["found_on"] == f"{server.url}/site/0"
     assert found[True][f"{server.url}/site/0"]["links"] == 3 + 2
     assert "links_dropped" not in found[True][f"{server.url}/site/0"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_credentials_go_only_to_the_seeds_origins(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, workers: str
+) -> None:
+    """-H Authorization reaches the seed's origin, and neither a redirect target nor an
+    in-scope link on another origin (nor their robots.txt)."""
+    server = start_server("--also-listen", "127.0.0.2")
+    other = server.url.replace("127.0.0.1", "127.0.0.2")
+    out, bodies = tmp_path / "pages.jsonl", tmp_path / "bodies"
+    command = [
+        sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/headers",
+        f"{server.url}/redirect-to?url={other}/headers", "-o", str(out), "--allow-domain",
+        "127.0.0.2", "-H", "Authorization: Bearer s3cret", "-H", "X-Other: everywhere",
+        "--save-bodies", str(bodies), "--workers", workers, "-q",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    records = {record["url"]: record for record in map(json.loads, out.read_text().splitlines())}
+    seen = {
+        url: {name.lower(): value for name, value in json.loads(
+            Path(record["body_path"]).read_text()).items()}
+        for url, record in records.items()
+        if record["content_type"] == "application/json"
+    }  # fmt: skip
+    assert seen[f"{server.url}/headers"]["authorization"] == "Bearer s3cret"
+    assert "authorization" not in seen[f"{other}/headers"]  # another origin: none
+    assert seen[f"{other}/headers"]["x-other"] == "everywhere"  # other headers go everywhere

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from yarl import URL
+
 from ._exceptions import ConfigError
 
 __all__ = [
@@ -77,6 +79,17 @@ DEFAULT_RECORD_HEADERS = (
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _origin(text: str) -> str:
+    """`text` as an origin, scheme://host:port as URLs compare them."""
+    try:
+        url = URL(text)
+    except ValueError:
+        url = URL()
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise ConfigError(f"credentials origin {text!r}: give it as https://host[:port]")
+    return str(url.origin())
 
 
 def _positive(value: float, name: str) -> None:
@@ -177,6 +190,10 @@ class FetchConfig:
     With `follow_redirects=False` a 3xx is the result itself (a crawl does that, so that each
     redirect target passes its scope, robots and dedupe checks like any link). `transport`
     names the network library behind every request (see corocrawl's transport interface).
+    Credential headers (`Authorization`, `Cookie`, `Proxy-Authorization`) go to the origin of
+    each URL asked for, never across a redirect to another; with `credentials_origins`
+    (`"https://example.org"`, ...) only to those origins (scheme, host and port): a crawl sets
+    its seeds' origins, so no link, redirect or robots.txt elsewhere receives them.
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -192,6 +209,7 @@ class FetchConfig:
     follow_redirects: bool = True
     refuse_private: bool = False
     transport: str = DEFAULT_TRANSPORT
+    credentials_origins: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")
@@ -200,6 +218,12 @@ class FetchConfig:
             _require(_TOKEN.fullmatch(name) is not None, f"bad header name {name!r}")
             _require(not _CONTROL.search(value), f"header {name!r} has a line break or NUL")
         object.__setattr__(self, "record_headers", tuple(h.lower() for h in self.record_headers))
+        if self.credentials_origins is not None:
+            object.__setattr__(
+                self,
+                "credentials_origins",
+                tuple(_origin(text) for text in self.credentials_origins),
+            )
         _require(
             self.transport in TRANSPORT_NAMES,
             f"unknown transport {self.transport!r} (known: {', '.join(TRANSPORT_NAMES)})",

@@ -178,6 +178,14 @@ def add_fetch_options(
         help="write bodies to DIR, in files named by their SHA-256",
     )
     group.add_argument(
+        "--credentials-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="send -H Authorization, Cookie and Proxy-Authorization only to ORIGIN "
+        "(https://host[:port], repeatable; a crawl's default: its seeds' origins)",
+    )
+    group.add_argument(
         "--refuse-private",
         action="store_true",
         help="refuse private, loopback and link-local addresses (checked on the address "
@@ -236,6 +244,9 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
         refuse_private=args.refuse_private,
+        credentials_origins=None
+        if args.credentials_origin is None
+        else tuple(args.credentials_origin),
     )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 from typing import Any
 
 from yarl import URL
@@ -125,23 +126,30 @@ class Crawler:
         ]
         await self._frontier.release(unstarted)
 
-    def _executor_for(self, seed_hosts: set[str]) -> Executor[ProcessedPage]:
+    def _executor_for(self, seeds: list[str]) -> Executor[ProcessedPage]:
+        seed_hosts = {host_key(URL(seed)) for seed in seeds}
+        config = self.config
+        if config.fetch.credentials_origins is None:
+            # Credentials given for a crawl go to its seeds' origins only: no link, redirect or
+            # robots.txt elsewhere (nor the same host over http, when given for https) gets them.
+            origins = tuple(sorted({str(URL(seed).origin()) for seed in seeds}))
+            config = replace(config, fetch=replace(config.fetch, credentials_origins=origins))
         if self._workers == 1:
             return PageProcessor(
-                self.config, seed_hosts=seed_hosts, handler=self._handler, stats=self.stats
+                config, seed_hosts=seed_hosts, handler=self._handler, stats=self.stats
             )
         return WorkerPool(
-            CrawlJob(self.config, tuple(sorted(seed_hosts)), self._handler),
+            CrawlJob(config, tuple(sorted(seed_hosts)), self._handler),
             self._workers,
             concurrency=self.config.fetch.limits.concurrency,
             stats=self.stats,
         )
 
-    async def _add_seeds(self, seeds: Iterable[str]) -> set[str]:
-        """Queue the seeds; return the hosts that are the crawl's scope."""
+    async def _add_seeds(self, seeds: Iterable[str]) -> list[str]:
+        """Queue the seeds; return all of the crawl's, which make its scope."""
         await self._frontier.add(seed_requests(seeds, sort_query=self.config.sort_query))
         # On a resume the seeds may not be given again: the scope comes from the state too.
-        return {host_key(URL(seed)) for seed in await self._frontier.seeds()}
+        return await self._frontier.seeds()
 
     async def _requests(self, executor: Executor[ProcessedPage]) -> AsyncIterator[Request]:
         """Leased requests for the executor, until nothing is pending and nothing in flight."""

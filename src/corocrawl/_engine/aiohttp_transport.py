@@ -65,6 +65,8 @@ class AiohttpTransport:
             (name, value) for name, value in config.headers if name.lower() in _CREDENTIALS
         )
         self._credentials = credentials or None
+        origins = config.credentials_origins
+        self._credential_origins = None if origins is None else frozenset(origins)
         self._session: aiohttp.ClientSession | None = None
         self._deadlines: Deadlines | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -124,6 +126,9 @@ class AiohttpTransport:
         deadline = deadlines.watch(self._config.timeouts.total)
         # One coroutine for every hop: each extra await level costs on every resume.
         credentials, origin = self._credentials, url.origin()
+        allowed = self._credential_origins
+        if credentials is not None and allowed is not None and str(origin) not in allowed:
+            credentials = None
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
         try:
