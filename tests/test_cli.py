@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -247,3 +248,33 @@ async def test_a_run_where_nothing_moves_says_so(monkeypatch: pytest.MonkeyPatch
     assert said
     assert said[0].startswith("nothing recorded for 0s: 2 fetches running; the rest wait")
     assert len(said) <= 3  # said again only after as long again
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    tmp_path: Path, link: str
+) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("http://127.0.0.1:9/a\n")
+    output = tmp_path / "out.jsonl"
+    if link == "same":
+        output = urls
+    elif link == "symlink":
+        output.symlink_to(urls)
+    else:
+        os.link(urls, output)
+    done = corocrawl("fetch", str(urls), "-o", str(output))
+    assert done.returncode == 2
+    assert f"error: --output {str(output)!r} is the same file as INPUT {str(urls)!r}" in (
+        done.stderr
+    )
+    assert urls.read_text() == "http://127.0.0.1:9/a\n"
+
+
+def test_a_crawl_output_that_is_its_state_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "crawl.db"
+    state.write_bytes(b"")
+    done = corocrawl("crawl", "http://127.0.0.1:9/", "--state", str(state), "-o", str(state))
+    assert done.returncode == 2
+    assert "is the same file as" in done.stderr
+    assert state.read_bytes() == b""

@@ -20,6 +20,7 @@ from .options import (
     all_seeds,
     crawl_config_from_args,
     load_handler,
+    refuse_one_file_twice,
 )
 
 __all__ = ["add_arguments", "run_crawl"]
@@ -70,6 +71,10 @@ def run_crawl(args: argparse.Namespace) -> int:
         return run_shared_crawl(args)
     config = crawl_config_from_args(args)
     checked_seeds(args.seeds)
+    refuse_one_file_twice({
+        "--input": args.input, "--output": args.output, "--items": args.items,
+        "--state": args.state, "--stats-json": args.stats_json,
+    })  # fmt: skip
     if args.items is not None and args.handler is None:
         raise ConfigError("--items receives what a page handler yields: give --handler too")
     handler = load_handler(args.handler) if args.handler is not None else None

@@ -51,6 +51,7 @@ __all__ = [
     "fetch_config_from_args",
     "load_handler",
     "positive_int",
+    "refuse_one_file_twice",
 ]
 
 _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]*)")
@@ -407,3 +408,20 @@ def load_handler(spec: str) -> Callable[..., Any]:
     if not callable(handler):
         raise ConfigError(f"--handler {spec!r}: {module_name} has no function {attribute!r}")
     return handler  # type: ignore[no-any-return]
+
+
+def refuse_one_file_twice(files: dict[str, str | Path | None]) -> None:
+    """ConfigError when two of these options (input, outputs, state) name one file, by its
+    identity, so a symlink or a hard link is caught too: an output would destroy an input."""
+    seen: dict[tuple[int, int], str] = {}
+    for option, path in files.items():
+        if path is None or str(path) == "-":
+            continue
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue  # not there yet: nothing to destroy
+        key = (status.st_dev, status.st_ino)
+        if key in seen:
+            raise ConfigError(f"{option} {str(path)!r} is the same file as {seen[key]}")
+        seen[key] = f"{option} {str(path)!r}"
