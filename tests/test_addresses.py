@@ -28,6 +28,13 @@ from corocrawl.testing import ServerProcess
         ("fc00::1", False),
         ("100.64.0.1", False),  # carrier-grade NAT
         ("::ffff:10.0.0.1", False),  # a private IPv4 address inside IPv6
+        ("64:ff9b::a00:1", False),  # NAT64 to 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 to 8.8.8.8
+        ("64:ff9b:1::1", False),  # a site's own NAT64 prefix
+        ("2002:a00:1::", False),  # 6to4 from 10.0.0.1
+        ("2002:808:808::", True),  # 6to4 from 8.8.8.8
+        ("::10.0.0.1", False),  # IPv4-compatible
+        ("::", False),
         ("224.0.0.1", False),
         ("0.0.0.0", False),
         ("not an address", False),

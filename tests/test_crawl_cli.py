@@ -311,3 +311,21 @@ def test_credentials_go_only_to_the_seeds_origins(
     assert seen[f"{server.url}/headers"]["authorization"] == "Bearer s3cret"
     assert "authorization" not in seen[f"{other}/headers"]  # another origin: none
     assert seen[f"{other}/headers"]["x-other"] == "everywhere"  # other headers go everywhere
+
+
+def test_a_seed_refused_by_refuse_private_is_a_blocked_record_at_once(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server("--site-pages", "3", "--site-links", "1")
+    out = tmp_path / "pages.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/site/0", "-o", str(out),
+         "--refuse-private"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["skip"] is None
+    assert record["error"]["type"] == "BlockedURL"
+    assert "refused by --refuse-private" in record["error"]["message"]
+    assert "robots.txt of" not in done.stderr  # not waited for as if the site were down

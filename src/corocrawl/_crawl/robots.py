@@ -20,7 +20,7 @@ from protego import Protego
 from yarl import URL
 
 from .._engine.transport import Transport
-from .._exceptions import FetchError
+from .._exceptions import BlockedURL, FetchError
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
 
@@ -137,6 +137,10 @@ class RobotsCache:
                 truncate=True,
                 follow_redirects=True,
             )
+        except BlockedURL:
+            # Refused by corocrawl itself (--refuse-private), not failing: nothing to wait
+            # for. The URL is then refused too, and recorded so at once.
+            return _Rules(None, expires=now + self._ttl)
         except FetchError as exc:
             return self._failed(origin, failed_before, f"{type(exc).__name__}: {exc}", now)
         if response.status >= 500:
