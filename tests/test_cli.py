@@ -278,3 +278,21 @@ def test_a_crawl_output_that_is_its_state_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "is the same file as" in done.stderr
     assert state.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("option", "path", "message"),
+    [
+        ("--stats-json", "/nonexistent/dir/stats.json", "no such directory '/nonexistent/dir'"),
+        ("--stats-json", "/etc/hostname/stats.json", "no such directory '/etc/hostname'"),
+        ("--save-bodies", "/proc/bodies", "--save-bodies '/proc/bodies': "),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_refused_before_fetching(
+    server: ServerProcess, option: str, path: str, message: str
+) -> None:
+    done = corocrawl("fetch", "-", option, path, stdin=f"{server.url}/status/200\\n")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # refused before the first request

@@ -18,6 +18,7 @@ from .options import (
     add_output_dir_argument,
     add_seed_arguments,
     all_seeds,
+    check_output_paths,
     crawl_config_from_args,
     load_handler,
     refuse_one_file_twice,
@@ -71,6 +72,7 @@ def run_crawl(args: argparse.Namespace) -> int:
         return run_shared_crawl(args)
     config = crawl_config_from_args(args)
     checked_seeds(args.seeds)
+    check_output_paths(args)
     refuse_one_file_twice({
         "--input": args.input, "--output": args.output, "--items": args.items,
         "--state": args.state, "--stats-json": args.stats_json,

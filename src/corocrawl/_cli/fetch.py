@@ -13,7 +13,12 @@ from .._loop import run
 from .._models import FetchResult, SkipReason
 from .._sinks import JsonlSink
 from .driver import Reporter, drive
-from .options import add_fetch_options, fetch_config_from_args, refuse_one_file_twice
+from .options import (
+    add_fetch_options,
+    check_output_paths,
+    fetch_config_from_args,
+    refuse_one_file_twice,
+)
 from .progress import ProgressBar
 
 __all__ = ["add_arguments", "run_fetch"]
@@ -33,6 +38,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     from .._api import fetch_executor  # the engine, loaded only to run (--help stays quick)
 
     config = fetch_config_from_args(args)
+    check_output_paths(args)
     refuse_one_file_twice(
         {"INPUT": args.input, "--output": args.output, "--stats-json": args.stats_json}
     )

@@ -47,6 +47,7 @@ __all__ = [
     "add_output_dir_argument",
     "add_seed_arguments",
     "all_seeds",
+    "check_output_paths",
     "crawl_config_from_args",
     "fetch_config_from_args",
     "load_handler",
@@ -425,3 +426,26 @@ def refuse_one_file_twice(files: dict[str, str | Path | None]) -> None:
         if key in seen:
             raise ConfigError(f"{option} {str(path)!r} is the same file as {seen[key]}")
         seen[key] = f"{option} {str(path)!r}"
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """ConfigError now, before the first request, for a --stats-json or --save-bodies that
+    could not be written at the end (a missing or read-only directory)."""
+    if args.stats_json is not None:
+        _require_writable_directory("--stats-json", args.stats_json, args.stats_json.parent)
+        if args.stats_json.is_dir():
+            raise ConfigError(f"--stats-json {str(args.stats_json)!r} is a directory")
+    if args.save_bodies is not None:
+        try:
+            args.save_bodies.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--save-bodies {str(args.save_bodies)!r}: {exc.strerror}") from None
+        _require_writable_directory("--save-bodies", args.save_bodies, args.save_bodies)
+
+
+def _require_writable_directory(option: str, path: Path, directory: Path) -> None:
+    shown = str(directory) or "."
+    if not directory.is_dir():
+        raise ConfigError(f"{option} {str(path)!r}: no such directory {shown!r}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {str(path)!r}: directory {shown!r} is not writable")

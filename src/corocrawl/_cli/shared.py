@@ -21,6 +21,7 @@ from .options import (
     add_frontier_arguments,
     add_output_dir_argument,
     all_seeds,
+    check_output_paths,
     crawl_config_from_args,
     fetch_config_from_args,
 )
@@ -103,6 +104,7 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
         )
     # Every option and seed is checked before anything is written to Redis.
     config = crawl_config_from_args(args)
+    check_output_paths(args)
 
     async def start() -> distributed.StartReport:
         seeds = await all_seeds(args, lambda text: print_to_stderr(f"{label}: {text}"))
@@ -132,6 +134,7 @@ def run_worker(args: argparse.Namespace) -> int:
     label = "corocrawl worker"
     # Fetching options only: the crawl's own scope and politeness come from Redis.
     config = CrawlConfig(fetch=fetch_config_from_args(args))
+    check_output_paths(args)
     for warning in run(distributed.ensure_started(args.frontier, args.crawl_id)):
         print_to_stderr(f"{label}: warning: {warning}")
     return _work(_options(args, config, label))
