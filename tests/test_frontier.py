@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -118,14 +119,24 @@ async def test_sqlite_keeps_everything_across_a_crash(tmp_path: Path) -> None:
         await reopened.close()
 
 
-async def test_sqlite_state_is_held_by_one_crawl_at_a_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("second_name", ["same", "symlink", "hardlink"])
+async def test_sqlite_state_is_held_by_one_crawl_at_a_time(
+    tmp_path: Path, second_name: str
+) -> None:
+    """By the file, not by its name: a symlink or a hard link to it is refused too."""
     path = tmp_path / "state.db"
     frontier = await SqliteFrontier.open(path)
+    other = path if second_name == "same" else tmp_path / "other.db"
+    if second_name == "symlink":
+        other.symlink_to(path)
+    elif second_name == "hardlink":
+        os.link(path, other)
     try:
         with pytest.raises(ConfigError, match="in use by another crawl"):
-            await SqliteFrontier.open(path)
+            await SqliteFrontier.open(other)
     finally:
         await frontier.close()
+    assert not (tmp_path / "state.db.lock").exists()  # nothing left beside it
     again = await SqliteFrontier.open(path)
     await again.close()
 

@@ -43,7 +43,7 @@ CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
 
 class SqliteFrontier:
     """The Frontier interface on a SQLite file. Open it with `await SqliteFrontier.open(path)`;
-    one crawl at a time may hold a file (a lock file next to it says so)."""
+    one crawl at a time may hold a file (it is locked while open, whatever name it is opened by)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -114,14 +114,20 @@ class SqliteFrontier:
     # Everything below runs on the frontier's own thread.
 
     def _open(self) -> None:
+        # The lock is on the file itself, not on its name: a symlink or a hard link to a state
+        # file in use is refused too (a hard link would even give SQLite a second WAL). It is
+        # an flock, apart from SQLite's own POSIX locks, and this descriptor is closed only
+        # after SQLite has closed the file.
         try:
-            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise ConfigError(f"cannot use state file {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(f"state file {self.path} is in use by another crawl") from None
+            raise ConfigError(
+                f"state file {self.path} is in use by another crawl (under this name or another)"
+            ) from None
         self.resumed = self.path.exists() and self.path.stat().st_size > 0
         try:
             connection = sqlite3.connect(self.path, isolation_level=None)
