@@ -7,6 +7,9 @@ import json
 import math
 import os
 import random
+import subprocess
+import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from corocrawl import ErrorInfo, FetchResult, SinkError, Stats, StatsSnapshot
 from corocrawl._engine.bodies import BodyStore
 from corocrawl._sinks import JsonlSink
 from corocrawl._stats import LatencyHistogram
+from corocrawl.testing import ServerProcess
 
 DEV_FULL = Path("/dev/full")
 
@@ -337,3 +341,38 @@ def test_snapshot_rate_is_recorded_per_elapsed_second() -> None:
     )
     assert snapshot.rate == 2.5
     assert snapshot.to_dict()["requests_per_second"] == 2.5
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 232 KiB filesystem (tmpfs), to fill up: 3.6 batches of a sink's writes."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=232k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_leaves_only_whole_records(server: ServerProcess, small_disk: Path) -> None:
+    out = small_disk / "out.jsonl"
+    urls = "".join(f"{server.url}/status/200?n={n}\n" for n in range(3000))
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "fetch", "-", "-o", str(out), "-q"],
+        input=urls, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"corocrawl fetch: error: cannot write output '{out}': No space left on device"
+    ]
+    data = out.read_bytes()
+    assert 64 * 1024 < len(data) <= 232 * 1024  # some batches were written whole
+    assert data.endswith(b"\n")  # no half record at the end
+    assert all(json.loads(line)["status"] == 200 for line in data.splitlines())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,11 +24,14 @@ class JsonlSink:
     """Appends one JSON object per line to a file or stdout.
 
     Records are buffered and written whole, so an interrupted run leaves only complete lines.
-    A write that fails (disk full, closed pipe) raises SinkError naming the output.
+    A write that fails (disk full, closed pipe) raises SinkError naming the output; a file is
+    then cut back to its last whole record, so what it holds can be read as it is.
     """
 
     def __init__(self, path: str | Path | None, *, append: bool = False) -> None:
-        self._out: io.BufferedIOBase
+        self._out: io.BufferedIOBase | None = None
+        self._fd: int | None = None  # a file: written unbuffered, its whole records counted
+        self._whole = 0  # bytes of whole records in the file
         if path is None or path == "-":
             self._name = "<stdout>"
             self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
@@ -35,8 +39,10 @@ class JsonlSink:
             self._name = str(path)
             if append:
                 _drop_partial_last_line(Path(path))
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
             try:
-                self._out = open(path, "ab" if append else "wb")  # noqa: SIM115 - closed by close()
+                self._fd = os.open(path, flags, 0o644)
+                self._whole = os.lseek(self._fd, 0, os.SEEK_END)
             except OSError as exc:
                 raise SinkError(f"cannot open output {self._name!r}: {exc.strerror}") from None
         self._buffer: list[bytes] = []
@@ -68,22 +74,35 @@ class JsonlSink:
             self._buffer.clear()
             self._buffered = 0
             try:
-                self._out.write(data)
-                self._out.flush()
+                self._write(data)
             except (OSError, ValueError) as exc:
+                if self._fd is not None:
+                    with contextlib.suppress(OSError):  # half a record off the end
+                        os.ftruncate(self._fd, self._whole)
                 reason = getattr(exc, "strerror", None) or str(exc)
                 self._failure = SinkError(f"cannot write output {self._name!r}: {reason}")
                 raise self._failure from None
         self._last_flush = time.monotonic()
 
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            assert self._out is not None
+            self._out.write(data)
+            self._out.flush()
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._whole += len(data)
+
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            if self._out is not sys.stdout.buffer:
-                # After a failed write the file's own buffer still holds it; flush() has said so.
+            if self._fd is not None:
                 with contextlib.suppress(OSError):
-                    self._out.close()
+                    os.close(self._fd)
+                self._fd = None
 
 
 def _drop_partial_last_line(path: Path) -> None:
