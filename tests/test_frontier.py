@@ -119,6 +119,25 @@ async def test_sqlite_keeps_everything_across_a_crash(tmp_path: Path) -> None:
         await reopened.close()
 
 
+async def test_sqlite_keeps_output_lengths_with_the_requests_they_complete(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    frontier = await SqliteFrontier.open(path)
+    await frontier.add(found("/a", "/b"))
+    a, b = await frontier.claim(2)
+    await frontier.complete([], outputs={"/out.jsonl": 0})
+    await frontier.complete([a.id], outputs={"/out.jsonl": 120, "/items.jsonl": 40})
+    await frontier.close()  # b's record was never committed
+
+    reopened = await SqliteFrontier.open(path)
+    try:
+        assert await reopened.output_lengths() == {"/out.jsonl": 120, "/items.jsonl": 40}
+        assert [request.url for request in await reopened.claim(10)] == [b.url]
+    finally:
+        await reopened.close()
+
+
 @pytest.mark.parametrize("second_name", ["same", "symlink", "hardlink"])
 async def test_sqlite_state_is_held_by_one_crawl_at_a_time(
     tmp_path: Path, second_name: str

@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -341,24 +340,6 @@ def test_snapshot_rate_is_recorded_per_elapsed_second() -> None:
     )
     assert snapshot.rate == 2.5
     assert snapshot.to_dict()["requests_per_second"] == 2.5
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 232 KiB filesystem (tmpfs), to fill up: 3.6 batches of a sink's writes."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=232k", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_full_disk_leaves_only_whole_records(server: ServerProcess, small_disk: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import orjson
 
-from ._exceptions import SinkError
+from ._exceptions import ConfigError, SinkError
 
 __all__ = ["JsonlSink"]
 
@@ -32,11 +32,14 @@ class JsonlSink:
         self._out: io.BufferedIOBase | None = None
         self._fd: int | None = None  # a file: written unbuffered, its whole records counted
         self._whole = 0  # bytes of whole records in the file
+        self.file: str | None = None
+        """The file's absolute path (None for stdout): what a crawl keeps its length under."""
         if path is None or path == "-":
             self._name = "<stdout>"
             self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
         else:
             self._name = str(path)
+            self.file = str(Path(path).resolve())
             if append:
                 _drop_partial_last_line(Path(path))
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
@@ -50,6 +53,28 @@ class JsonlSink:
         self._last_flush = time.monotonic()
         self._failure: SinkError | None = None
         self.written = 0
+
+    @property
+    def length(self) -> int:
+        """Bytes of whole records in the file: all of them once `flush()` has returned."""
+        return self._whole
+
+    def cut_back(self, length: int) -> None:
+        """Drop what follows the first `length` bytes: the records a killed crawl wrote after
+        its last commit, which it is about to redo."""
+        assert self._fd is not None, "stdout cannot be cut back"
+        size = os.fstat(self._fd).st_size
+        if size < length:
+            raise ConfigError(
+                f"output {self._name!r} holds {size:,} bytes, but the crawl had written "
+                f"{length:,} bytes of records to it: it was cut or replaced since. Restore it, "
+                "or give another output file for the rest of the crawl"
+            )
+        try:
+            os.ftruncate(self._fd, length)
+        except OSError as exc:
+            raise SinkError(f"cannot cut back output {self._name!r}: {exc.strerror}") from None
+        self._whole = length
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(orjson.dumps(record) + b"\n")

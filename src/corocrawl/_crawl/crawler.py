@@ -2,10 +2,12 @@
 
 Two orderings keep the promise that no URL is lost. A page's links reach the frontier before
 the page's own record is written, and a request is marked complete only after its record has
-been flushed to the output. Whenever the process dies, the worst case is that requests which
-were in flight are fetched, and recorded, again. Pages are committed in batches (their links
-in one transaction, then their records), which keeps both orderings at a fraction of the cost
-of a transaction per page.
+been flushed to the output. And one step makes it exactly once: the requests marked complete
+and the length of each output file holding their records are kept in the same transaction.
+Whenever the process dies, a resumed crawl cuts each file back to that length, dropping the
+records of requests that were never marked complete, and redoes those requests. Pages are
+committed in batches (their links in one transaction, then their records), which keeps all this
+at a fraction of the cost of a transaction per page.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Crawler:
         self._output = output
         self._handler = handler
         self._items = items
+        self._outputs = [sink for sink in (output, items) if sink is not None]
         self._workers = workers
         self._executor: Executor[ProcessedPage] | None = None
         self._stop_requested = False
@@ -90,6 +93,7 @@ class Crawler:
         self._progress.set()
 
     async def run(self, seeds: Iterable[str]) -> None:
+        await self._cut_outputs_back()
         executor = self._executor = self._executor_for(await self._add_seeds(seeds))
         if self._stop_requested:
             executor.stop()
@@ -125,6 +129,16 @@ class Crawler:
             if request.frontier_id is not None
         ]
         await self._frontier.release(unstarted)
+
+    async def _cut_outputs_back(self) -> None:
+        """On a resume, drop from each output what was written after the last commit: those
+        requests are pending again, and their records are written once more."""
+        committed = await self._frontier.output_lengths()
+        for sink in self._outputs:
+            if sink.file is not None and sink.file in committed:
+                sink.cut_back(committed[sink.file])
+        # Kept from the start, so a crawl killed before its first commit is cut back too.
+        await self._frontier.complete([], outputs=self._output_lengths())
 
     def _executor_for(self, seeds: list[str]) -> Executor[ProcessedPage]:
         seed_hosts = {host_key(URL(seed)) for seed in seeds}
@@ -233,13 +247,20 @@ class Crawler:
         await self._commit()
         written = self._written
         self._written = {outcome: [] for outcome in Outcome}
-        self._output.flush()
-        if self._items is not None:
-            self._items.flush()
+        for sink in self._outputs:
+            sink.flush()
+        if not any(written.values()):
+            return
         await self._frontier.complete(
-            written[Outcome.DONE], written[Outcome.FAILED], written[Outcome.SKIPPED]
+            written[Outcome.DONE],
+            written[Outcome.FAILED],
+            written[Outcome.SKIPPED],
+            outputs=self._output_lengths(),
         )
         self._progress.set()  # completing frees room to claim (a shared frontier caps holdings)
+
+    def _output_lengths(self) -> dict[str, int]:
+        return {sink.file: sink.length for sink in self._outputs if sink.file is not None}
 
 
 def seed_requests(seeds: Iterable[str], *, sort_query: bool) -> list[Discovered]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -71,9 +71,22 @@ class Frontier(Protocol):
         ...
 
     async def complete(
-        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+        self,
+        done: Sequence[int],
+        failed: Sequence[int] = (),
+        skipped: Sequence[int] = (),
+        *,
+        outputs: Mapping[str, int] | None = None,
     ) -> None:
-        """Mark leased requests final, after their records are written."""
+        """Mark leased requests final, after their records are written.
+
+        `outputs` (an output file's path: its length once those records are in it) is kept in
+        the same step, so a resumed crawl can cut each file back to the length that matches
+        the requests marked final: records written after that are redone, never doubled."""
+        ...
+
+    async def output_lengths(self) -> dict[str, int]:
+        """The lengths last passed to `complete`, by path ({} if never, or not kept)."""
         ...
 
     async def release(self, ids: Sequence[int]) -> None:

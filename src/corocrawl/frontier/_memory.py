@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ._base import Discovered, FrontierCounts, Leased
 
@@ -24,6 +24,7 @@ class MemoryFrontier:
         self._failed = 0
         self._skipped = 0
         self._seeds: list[str] = []
+        self._output_lengths: dict[str, int] = {}
 
     async def add(self, discovered: Sequence[Discovered]) -> int:
         added = 0
@@ -48,8 +49,14 @@ class MemoryFrontier:
         return claimed
 
     async def complete(
-        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+        self,
+        done: Sequence[int],
+        failed: Sequence[int] = (),
+        skipped: Sequence[int] = (),
+        *,
+        outputs: Mapping[str, int] | None = None,
     ) -> None:
+        self._output_lengths.update(outputs or {})
         self._done += self._finish(done)
         self._failed += self._finish(failed)
         self._skipped += self._finish(skipped)
@@ -65,6 +72,9 @@ class MemoryFrontier:
 
     async def seeds(self) -> list[str]:
         return list(self._seeds)
+
+    async def output_lengths(self) -> dict[str, int]:
+        return dict(self._output_lengths)
 
     def counts(self) -> FrontierCounts:
         return FrontierCounts(

@@ -13,7 +13,7 @@ import concurrent.futures
 import fcntl
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS requests (
     state INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,
+    length INTEGER NOT NULL
+);
 """
 
 
@@ -76,10 +80,19 @@ class SqliteFrontier:
         return await self._run(self._claim, limit)
 
     async def complete(
-        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+        self,
+        done: Sequence[int],
+        failed: Sequence[int] = (),
+        skipped: Sequence[int] = (),
+        *,
+        outputs: Mapping[str, int] | None = None,
     ) -> None:
-        if done or failed or skipped:
-            await self._run(self._complete, {DONE: done, FAILED: failed, SKIPPED: skipped})
+        if done or failed or skipped or outputs:
+            ids_by_state = {DONE: done, FAILED: failed, SKIPPED: skipped}
+            await self._run(self._complete, ids_by_state, dict(outputs or {}))
+
+    async def output_lengths(self) -> dict[str, int]:
+        return await self._run(self._output_lengths)
 
     async def release(self, ids: Sequence[int]) -> None:
         if ids:
@@ -175,10 +188,14 @@ class SqliteFrontier:
         ]
         return sorted(leased, key=lambda one: one.id)
 
-    def _complete(self, ids_by_state: dict[int, Sequence[int]]) -> None:
-        with self._live():
-            self._live().execute("BEGIN IMMEDIATE")
+    def _complete(self, ids_by_state: dict[int, Sequence[int]], outputs: dict[str, int]) -> None:
+        connection = self._live()
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
             moved = {state: self._update(ids, LEASED, state) for state, ids in ids_by_state.items()}
+            connection.executemany(
+                "INSERT OR REPLACE INTO outputs (path, length) VALUES (?, ?)", outputs.items()
+            )
         # Counted only once committed, so a failed commit leaves counts and file in agreement.
         for state, count in moved.items():
             self._count_move(LEASED, state, count)
@@ -204,6 +221,9 @@ class SqliteFrontier:
     def _count_move(self, source: int, target: int, moved: int) -> None:
         self._counts[source] -= moved
         self._counts[target] += moved
+
+    def _output_lengths(self) -> dict[str, int]:
+        return dict(self._live().execute("SELECT path, length FROM outputs"))
 
     def _seeds(self) -> list[str]:
         rows = self._live().execute("SELECT url FROM requests WHERE depth = 0 ORDER BY id")

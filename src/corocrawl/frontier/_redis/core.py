@@ -24,7 +24,7 @@ import random
 import socket
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -249,8 +249,15 @@ class RedisFrontier:
         return claimed
 
     async def complete(
-        self, done: Sequence[int], failed: Sequence[int] = (), skipped: Sequence[int] = ()
+        self,
+        done: Sequence[int],
+        failed: Sequence[int] = (),
+        skipped: Sequence[int] = (),
+        *,
+        outputs: Mapping[str, int] | None = None,
     ) -> None:
+        # `outputs` is not kept: each worker writes a file of its own that no later worker
+        # reopens, and `export` keeps one record per URL of what a killed worker left.
         self._check_open()
         streams: dict[int, int] = {}
         args: list[Any] = [GROUP]
@@ -297,6 +304,9 @@ class RedisFrontier:
 
     def counts(self) -> FrontierCounts:
         return self._counts
+
+    async def output_lengths(self) -> dict[str, int]:
+        return {}
 
     async def seeds(self) -> list[str]:
         seeds = await self._call(lambda: self._redis.lrange(self._seeds_key, 0, -1))
