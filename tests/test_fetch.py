@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import corocrawl
 from corocrawl import FetchConfig, FetchResult, Limits, RetryPolicy, Timeouts
 from corocrawl.testing import ServerProcess
 
+PATTERN_BYTES = bytes(range(256)) * 256  # what /bytes and /encoded send, 64 KiB at a time
 FAST_RETRY = RetryPolicy(retries=2, backoff_base=0.01, backoff_max=0.05)
 
 
@@ -134,6 +136,54 @@ async def test_compression_bomb_is_stopped_at_the_decompressed_cap(server: Serve
     assert result.error is not None
     assert result.error.type == "ResponseTooLarge"
     assert "after decompression" in result.error.message
+
+
+async def test_a_gzip_stream_that_ends_early_is_an_error_and_its_body_is_not_saved(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """README, Guarantees: a body is whole or an error record. The response itself is
+    complete (Content-Length matches); the gzip stream inside it is cut in half."""
+    whole = await fetch_one(f"{server.url}/encoded/gzip?bytes=1024000")
+    assert whole.ok
+    assert whole.size == 1024000
+    sent = len(gzip.compress(PATTERN_BYTES * (1024000 // len(PATTERN_BYTES))))
+    config = FetchConfig(retry=FAST_RETRY, save_bodies=tmp_path / "bodies")
+    (cut,) = await fetch_list([f"{server.url}/encoded/gzip?bytes=1024000&cut={sent // 2}"], config)
+    assert cut.error is not None
+    assert (cut.error.type, cut.error.message) == (
+        "ReadError",
+        "body broken off: the gzip stream ends early",
+    )
+    assert cut.body_path is None
+    assert not any(path.is_file() for path in (tmp_path / "bodies").rglob("*"))
+
+
+async def test_stacked_encodings_are_decoded_whole(server: ServerProcess) -> None:
+    config = FetchConfig(keep_body=True)
+    for codings in ("gzip,gzip", "deflate", "raw-deflate", "deflate,gzip"):
+        result = await fetch_one(f"{server.url}/encoded/{codings}?bytes=300000", config)
+        assert result.ok, (codings, result.error)
+        assert result.body == (PATTERN_BYTES * 5)[:300000]
+
+
+async def test_a_body_that_lies_about_its_encoding_is_an_error(server: ServerProcess) -> None:
+    """A server claims a coding it did not apply, or one corocrawl never asked for."""
+    claims_gzip = await fetch_one(f"{server.url}/encoded/claim-gzip?bytes=1000")
+    claims_br = await fetch_one(f"{server.url}/encoded/br?bytes=1000")
+    assert claims_gzip.error is not None
+    assert claims_br.error is not None
+    assert claims_gzip.error.type == claims_br.error.type == "ProtocolError"
+    assert claims_gzip.error.message.startswith("body not decodable as gzip")
+    assert claims_br.error.message == (
+        "cannot decode Content-Encoding br (corocrawl asks for gzip, deflate only)"
+    )
+
+
+async def test_a_stacked_bomb_is_stopped_at_the_decompressed_cap(server: ServerProcess) -> None:
+    config = FetchConfig(limits=Limits(max_body_bytes=1 << 20), keep_body=True)
+    result = await fetch_one(f"{server.url}/encoded/gzip,gzip?bytes={32 << 20}", config)
+    assert result.error is not None
+    assert result.error.type == "ResponseTooLarge"
 
 
 async def test_content_length_over_the_cap_is_refused_from_the_header(

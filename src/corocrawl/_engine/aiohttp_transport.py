@@ -36,6 +36,7 @@ from .._exceptions import (
 from .._urls import FETCHABLE_SCHEMES
 from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
+from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .transport import REDIRECT_STATUSES, Response
 
 __all__ = ["AiohttpTransport"]
@@ -61,6 +62,7 @@ class AiohttpTransport:
             (name, value) for name, value in config.headers if name.lower() not in _CREDENTIALS
         )
         self._headers.setdefault("User-Agent", config.user_agent)
+        self._headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
         credentials = CIMultiDict(
             (name, value) for name, value in config.headers if name.lower() in _CREDENTIALS
         )
@@ -86,7 +88,7 @@ class AiohttpTransport:
             ),
             headers=self._headers,
             cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=True,
+            auto_decompress=False,  # decoded by BodyDecoder: whole, or an error
             trust_env=False,
         )
         total = self._config.timeouts.total
@@ -179,21 +181,24 @@ class AiohttpTransport:
             # read is cheaper than iterating over chunks.
             body = await resp.read()
             return (body if keep else None), len(body)
+        decoder = BodyDecoder(resp.headers.get("Content-Encoding"), url=str(url))
         chunks: list[bytes] = []
         size = 0
-        # aiohttp inflates compressed bodies in bounded steps, so counting what comes out of
-        # iter_chunked stops a compression bomb near the cap instead of after inflating it.
         async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > cap and truncate:
-                chunks.append(chunk[: len(chunk) - (size - cap)])
-                return b"".join(chunks), cap
-            if size > cap:
-                raise ResponseTooLarge(
-                    f"body is over the {cap}-byte cap after decompression", url=str(url)
-                )
-            if keep:
-                chunks.append(chunk)
+            # The decoder inflates in bounded steps, so counting what comes out stops a
+            # compression bomb near the cap instead of after inflating it.
+            for piece in decoder.feed(chunk):
+                size += len(piece)
+                if size > cap and truncate:
+                    chunks.append(piece[: len(piece) - (size - cap)])
+                    return b"".join(chunks), cap
+                if size > cap:
+                    raise ResponseTooLarge(
+                        f"body is over the {cap}-byte cap after decompression", url=str(url)
+                    )
+                if keep:
+                    chunks.append(piece)
+        decoder.finish()
         return (b"".join(chunks) if keep else None), size
 
     def _response(

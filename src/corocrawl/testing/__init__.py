@@ -15,6 +15,10 @@ Routes of the app built by `make_app` (all GET):
 - ``/hang`` never answers; ``/reset`` and ``/big-length`` send a short body and drop the
   connection, claiming 100000 bytes and 10 GiB respectively.
 - ``/gzip-bomb/{megabytes}`` is a small gzip body inflating to that many MiB of zeros (<= 4096).
+- ``/encoded/{codings}?bytes=N&cut=K`` is N pattern bytes (default 1,024,000) encoded with each
+  of the comma-separated codings in turn (``gzip``, ``deflate``, ``raw-deflate``, sent as
+  ``deflate``; ``claim-gzip``, or any other name, is claimed but not applied); ``cut`` sends its
+  first K bytes only: a whole HTTP response whose compressed stream ends early.
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).

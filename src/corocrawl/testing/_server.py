@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gzip
 import math
 import struct
 import time
@@ -21,6 +22,7 @@ from corocrawl.testing._site import render_site_page
 HELLO = "Hello!"
 MAX_DELAY_SECONDS = 600.0
 MAX_BYTES = 1 << 30
+MAX_ENCODED_BYTES = 64 << 20  # built in memory
 MAX_DRIP_BYTES = 1 << 20
 MAX_GZIP_BOMB_MEGABYTES = 4096
 MAX_TRACKED_KEYS = 100_000
@@ -229,6 +231,27 @@ def gzip_bomb_body(megabytes: int) -> bytes:
     return header + deflated + trailer
 
 
+def encoded_body(length: int, codings: list[str]) -> bytes:
+    """`length` pattern bytes with each coding applied in turn; ``claim-X``, or a name that is
+    not gzip, deflate or raw-deflate, is applied as nothing (the header lies)."""
+    repeats, rest = divmod(length, len(_PATTERN_CHUNK))
+    body = _PATTERN_CHUNK * repeats + _PATTERN_CHUNK[:rest]
+    for coding in codings:
+        if coding == "gzip":
+            body = gzip.compress(body, mtime=0)
+        elif coding == "deflate":
+            body = zlib.compress(body)
+        elif coding == "raw-deflate":
+            compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            body = compressor.compress(body) + compressor.flush()
+    return body
+
+
+def _coding_label(coding: str) -> str:
+    """What Content-Encoding says of a coding applied by `encoded_body`."""
+    return "deflate" if coding == "raw-deflate" else coding.removeprefix("claim-")
+
+
 class _Endpoints:
     """The route handlers, sharing the config and the per-app state."""
 
@@ -344,6 +367,19 @@ class _Endpoints:
             body=body, content_type="text/html", headers={hdrs.CONTENT_ENCODING: "gzip"}
         )
 
+    async def encoded(self, request: web.Request) -> web.Response:
+        codings = [coding for coding in request.match_info["codings"].split(",") if coding]
+        length = min(_parse_int(request.query.get("bytes", "1024000"), "bytes"), MAX_ENCODED_BYTES)
+        body = await asyncio.to_thread(encoded_body, length, codings)
+        if "cut" in request.query:
+            body = body[: _parse_int(request.query["cut"], "cut")]
+        label = ", ".join(_coding_label(coding) for coding in codings)
+        return web.Response(
+            body=body,
+            content_type="application/octet-stream",
+            headers={hdrs.CONTENT_ENCODING: label},
+        )
+
     async def bad_charset(self, request: web.Request) -> web.Response:
         return web.Response(
             body=_BAD_UTF8_HTML, headers={hdrs.CONTENT_TYPE: "text/html; charset=utf-8"}
@@ -399,6 +435,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/reset", endpoints.reset),
         ("/gzip-bomb/{megabytes}", endpoints.gzip_bomb),
         ("/big-length", endpoints.big_length),
+        ("/encoded/{codings}", endpoints.encoded),
         ("/bad-charset", endpoints.bad_charset),
         ("/site/{page:[0-9]+}", endpoints.site_page),
         ("/site/style.css", endpoints.site_style),  # anything else under /site is a 404
