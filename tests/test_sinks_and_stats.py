@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -356,4 +357,43 @@ def test_a_full_disk_leaves_only_whole_records(server: ServerProcess, small_disk
     data = out.read_bytes()
     assert 64 * 1024 < len(data) <= 232 * 1024  # some batches were written whole
     assert data.endswith(b"\n")  # no half record at the end
+    assert all(json.loads(line)["status"] == 200 for line in data.splitlines())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fetch", "URLS"],
+        ["fetch", "URLS", "--workers", "2"],
+        ["crawl", "SITE", "--ignore-robots"],
+        ["crawl", "SITE", "--ignore-robots", "--workers", "2"],
+    ],
+    ids=["fetch", "fetch-workers", "crawl", "crawl-workers"],
+)
+def test_bodies_on_a_full_disk_end_the_run_with_one_line(
+    start_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    small_disk: Path,
+    command: list[str],
+) -> None:
+    """README, Guarantees: a full disk ends the run with exit 1 and one line, not a traceback,
+    and the output holds whole records only."""
+    server = start_server("--site-pages", "400")
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"{server.url}/bytes/{5000 + n}\n" for n in range(400)))
+    arguments = [
+        {"URLS": str(urls), "SITE": f"{server.url}/site/0"}.get(word, word) for word in command
+    ]
+    out, bodies = tmp_path / "out.jsonl", small_disk / "bodies"
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", *arguments, "-o", str(out), "-q",
+         "--save-bodies", str(bodies)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"corocrawl {command[0]}: error: cannot save a body in '{bodies}': No space left on device"
+    ]
+    data = out.read_bytes()
+    assert data.endswith(b"\n") or not data
     assert all(json.loads(line)["status"] == 200 for line in data.splitlines())

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .._exceptions import SinkError
+
 __all__ = ["BodyStore"]
 
 
@@ -18,7 +20,15 @@ class BodyStore:
         self._made: set[str] = set()
 
     def save(self, body: bytes) -> str:
-        """Store `body` (blocking: call it from a thread) and return its path."""
+        """Store `body` (blocking: call it from a thread) and return its path; SinkError if it
+        cannot be written (a full disk): that ends the run, as a failed output does."""
+        try:
+            return self._save(body)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise SinkError(f"cannot save a body in {str(self._directory)!r}: {reason}") from None
+
+    def _save(self, body: bytes) -> str:
         digest = hashlib.sha256(body).hexdigest()
         shard = digest[:2]
         folder = self._directory / shard

@@ -111,6 +111,7 @@ class Engine:
         self._room = asyncio.Event()
         self._input_done = False
         self._stopping = False
+        self._failed = False
         self._emit: Emit | None = None
         self._transport: Transport | None = None
         self._tasks: asyncio.TaskGroup | None = None
@@ -192,7 +193,8 @@ class Engine:
     def _start_ready(self) -> None:
         """Start every attempt the scheduler allows now. Called synchronously wherever a slot
         frees or work arrives, so the common path needs no extra task switch."""
-        if self._stopping or self._tasks is None or self._transport is None:
+        # Once an attempt has failed the task group is ending: it takes no new tasks.
+        if self._stopping or self._failed or self._tasks is None or self._transport is None:
             return
         scheduler = self._scheduler
         now = time.monotonic()
@@ -281,11 +283,15 @@ class Engine:
             try:
                 result = await self._result(pending, response, error, elapsed)
             except BaseException:
+                self._failed = True  # a body that could not be saved: the run ends
                 self._release(host, decision.host_pause)
                 raise
             await self._finish(result, host, pause=decision.host_pause)
         except asyncio.CancelledError:
             self._abandoned.append(pending.request)  # broken off: no result was taken for it
+            raise
+        except BaseException:
+            self._failed = True
             raise
 
     async def _passes_gate(self, gate: Gate, pending: _Pending, host: str) -> bool:

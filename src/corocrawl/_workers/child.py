@@ -2,10 +2,11 @@
 
 The coordinator sends ("work", [(ticket, request), ...]), ("end",) when no more will come, and
 ("stop",) to drain. The worker answers ("out", [(ticket, packed payload), ...], in_flight,
-retries) in batches, ("error", traceback) if it fails, and ("bye", unstarted tickets) when it
-is done; after its last message it waits for the coordinator to hang up. Signals are the
-coordinator's business: a worker ignores Ctrl-C and SIGTERM (see spawn) and exits when told,
-or as soon as the coordinator's end of the socket closes.
+retries) in batches, ("error", traceback) if it fails, ("fatal", SinkError) if what failed is
+the machine's, not its own (a full disk: a replacement would fail the same way), and ("bye",
+unstarted tickets) when it is done; after its last message it waits for the coordinator to
+hang up. Signals are the coordinator's business: a worker ignores Ctrl-C and SIGTERM (see
+spawn) and exits when told, or as soon as the coordinator's end of the socket closes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._exceptions import SinkError, first_of
 from .._loop import run
 from .._models import Request
 from .ipc import encode, receive
@@ -51,14 +53,24 @@ async def _serve(address: str, slot: int, job: Job[Any], concurrency: int) -> No
     writer.write(encode(("hello", slot, os.getpid())))
     try:
         unstarted = await _Worker(job.executor(concurrency), job, reader, writer).run()
-    except BaseException:
+    except BaseException as exc:
+        failed_output = _failed_output(exc)
+        last = (
+            ("error", traceback.format_exc()) if failed_output is None else ("fatal", failed_output)
+        )
         with contextlib.suppress(Exception):
-            await _say_last(("error", traceback.format_exc()), reader, writer)
+            await _say_last(last, reader, writer)
         raise
     else:
         await _say_last(("bye", unstarted), reader, writer)
     finally:
         writer.close()
+
+
+def _failed_output(exc: BaseException) -> SinkError | None:
+    if isinstance(exc, SinkError):
+        return exc
+    return first_of(exc, SinkError) if isinstance(exc, BaseExceptionGroup) else None
 
 
 async def _say_last(

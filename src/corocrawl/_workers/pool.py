@@ -313,6 +313,8 @@ class WorkerPool(Generic[P]):
                     return True
                 elif message[0] == "error":
                     slot.last_traceback = message[1]
+                elif message[0] == "fatal":
+                    raise message[1]  # an output of the machine's failed: the run ends
         except (asyncio.IncompleteReadError, ConnectionError):
             return False
         finally:
