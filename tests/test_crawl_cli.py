@@ -409,3 +409,41 @@ def test_an_output_cut_short_since_the_last_run_is_refused_on_resume(
         error,
     ), error
     assert "Traceback" not in again.stderr
+
+
+PEAK_RSS = """
+import resource, sys
+from corocrawl._cli.main import main
+try:
+    sys.exit(main(sys.argv[1:]))
+finally:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)
+"""
+
+
+def crawl_peak_rss(tmp_path: Path, url: str) -> tuple[int, dict[str, object]]:
+    """The peak RSS in bytes of `corocrawl crawl URL --max-depth 0`, and the page's record."""
+    out = tmp_path / "page.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, "crawl", url, "--max-depth", "0", "--ignore-robots",
+         "-q", "-o", str(out)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    (page,) = [record for record in records if record["url"] == url]
+    return int(done.stderr.splitlines()[-1]), page
+
+
+def test_memory_for_a_page_of_links_stays_within_30_times_its_size(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """README, Guarantees: a page costs at most about 30 times its size while it is parsed,
+    however many links it holds (a page of nothing but links: the parse tree is most of it);
+    past --max-links-per-page, links are only counted."""
+    baseline, _ = crawl_peak_rss(tmp_path, f"{server.url}/links/10")
+    peak, record = crawl_peak_rss(tmp_path, f"{server.url}/links/380000")
+    page_bytes = record["bytes"]
+    assert isinstance(page_bytes, int)
+    assert 9_000_000 < page_bytes <= 10 * 1024 * 1024  # within the default --max-bytes
+    assert (record["links"], record["links_dropped"]) == (380_000, 379_000)
+    assert peak - baseline < 30 * page_bytes, (peak - baseline) / page_bytes

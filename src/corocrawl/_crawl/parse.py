@@ -79,36 +79,49 @@ def parse_html(
     base_node = tree.css_first("base[href]")
     if base_node is not None:
         base = resolve_link(url, base_node.attributes.get("href") or "") or url
-    links: list[URL] = []
-    seen: set[str] = set()
-    for node in tree.css(_LINKS):
-        link = _target(base, node.attributes.get("href"))
-        if link is None or (key := str(link)) in seen:
-            continue
-        seen.add(key)
-        if len(links) < max_links:
-            links.append(link)
-    needed: list[URL] = []
-    if requisites:
-        for node in tree.css(_REQUISITES):
-            attributes = node.attributes
-            link = _target(base, attributes.get("href") or attributes.get("src"))
-            if link is None or (key := str(link)) in seen:
-                continue
-            seen.add(key)
-            if len(links) + len(needed) < max_links:
-                needed.append(link)
+    links, needed, found = _collect_links(tree, base, max_links, requisites=requisites)
     return Page(
         url=url,
         title=title or None,
         links=links,
-        links_found=len(seen),
+        links_found=found,
         text=text,
         requisites=needed,
         status=status,
         headers={} if headers is None else headers,
         tree=tree,
     )
+
+
+def _collect_links(
+    tree: LexborHTMLParser, base: URL, max_links: int, *, requisites: bool
+) -> tuple[list[URL], list[URL], int]:
+    """The page's links, then its requisites, each once, at most `max_links` together, and
+    how many were found. Past the cap a link is only counted (neither resolved nor deduped),
+    so a page of a million links costs its parse tree and little more."""
+    links: list[URL] = []
+    needed: list[URL] = []
+    seen: set[str] = set()
+    past_the_cap = 0
+    groups = [(links, _LINKS), (needed, _REQUISITES)] if requisites else [(links, _LINKS)]
+    for kept, selector in groups:
+        for node in tree.css(selector):
+            attributes = node.attrs
+            href = attributes.get("href") or attributes.get("src") or ""
+            if len(links) + len(needed) >= max_links:
+                past_the_cap += _is_reference(href)
+                continue
+            link = _target(base, href)
+            if link is None or (key := str(link)) in seen:
+                continue
+            seen.add(key)
+            kept.append(link)
+    return links, needed, len(seen) + past_the_cap
+
+
+def _is_reference(href: str) -> bool:
+    href = href.strip()
+    return bool(href) and not href.startswith(_NOT_LINKS)
 
 
 def _target(base: URL, href: str | None) -> URL | None:

@@ -19,6 +19,7 @@ Routes of the app built by `make_app` (all GET):
   of the comma-separated codings in turn (``gzip``, ``deflate``, ``raw-deflate``, sent as
   ``deflate``; ``claim-gzip``, or any other name, is claimed but not applied); ``cut`` sends its
   first K bytes only: a whole HTTP response whose compressed stream ends early.
+- ``/links/{n}`` is a page of nothing but n distinct links, about 15 bytes each (a link bomb).
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).

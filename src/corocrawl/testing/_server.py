@@ -23,6 +23,7 @@ HELLO = "Hello!"
 MAX_DELAY_SECONDS = 600.0
 MAX_BYTES = 1 << 30
 MAX_ENCODED_BYTES = 64 << 20  # built in memory
+MAX_LINKS = 10_000_000
 MAX_DRIP_BYTES = 1 << 20
 MAX_GZIP_BOMB_MEGABYTES = 4096
 MAX_TRACKED_KEYS = 100_000
@@ -247,6 +248,12 @@ def encoded_body(length: int, codings: list[str]) -> bytes:
     return body
 
 
+@functools.lru_cache(maxsize=4)
+def link_bomb_html(count: int) -> bytes:
+    """A page that is nothing but `count` distinct links, about 15 bytes each."""
+    return b"<title>links</title>" + "".join(f"<a href=/{i}>{i}</a>" for i in range(count)).encode()
+
+
 def _coding_label(coding: str) -> str:
     """What Content-Encoding says of a coding applied by `encoded_body`."""
     return "deflate" if coding == "raw-deflate" else coding.removeprefix("claim-")
@@ -393,6 +400,11 @@ class _Endpoints:
         html = render_site_page(page, config.site_pages, config.site_links, config.site_page_bytes)
         return web.Response(text=html, content_type="text/html")
 
+    async def links(self, request: web.Request) -> web.Response:
+        count = min(_parse_int(request.match_info["n"], "n"), MAX_LINKS)
+        html = await asyncio.to_thread(link_bomb_html, count)
+        return web.Response(body=html, content_type="text/html", charset="utf-8")
+
     async def site_style(self, request: web.Request) -> web.Response:
         return web.Response(text="body { font-family: sans-serif }\n", content_type="text/css")
 
@@ -438,7 +450,8 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/encoded/{codings}", endpoints.encoded),
         ("/bad-charset", endpoints.bad_charset),
         ("/site/{page:[0-9]+}", endpoints.site_page),
-        ("/site/style.css", endpoints.site_style),  # anything else under /site is a 404
+        ("/site/style.css", endpoints.site_style),
+        ("/links/{n}", endpoints.links),  # anything else under /site is a 404
         ("/robots.txt", endpoints.robots_txt),
         ("/robots-moved.txt", endpoints.robots_moved),
         ("/stats", endpoints.stats_snapshot),
