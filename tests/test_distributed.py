@@ -549,3 +549,51 @@ def test_more_processes_than_hosts_are_told_why_some_wait(
         "corocrawl crawl: note: 1 host(s) have requests queued now, for 2 processes: each host "
         "is served by one process at a time, so some will wait until more hosts are found"
     ) in done.stderr
+
+
+def test_a_redis_that_never_comes_back_stops_a_worker_after_the_outage_limit(
+    site: ServerProcess, own_redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """README, Guarantees: a worker waits out a Redis outage for --outage-limit seconds (300
+    by default), then stops with one line and exit 1, once: not once per call it had waiting."""
+    crawl_id, out = f"gone-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    crawl = start_crawl(
+        site, own_redis_server.url, crawl_id, out, "--delay", "0.2", "--outage-limit", "4"
+    )
+    wait_until(lambda: lines_in(out) > 10, "10 records")
+    own_redis_server.kill()
+    killed = time.monotonic()
+    _, stderr = crawl.communicate(timeout=60)
+    waited = time.monotonic() - killed
+    assert crawl.returncode == 1, stderr
+    assert 4 <= waited < 8, stderr
+    assert stderr.splitlines()[-1].startswith("corocrawl crawl: error: Redis unavailable for 4s")
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("workers", "interrupts"), [("1", 1), ("1", 2), ("2", 1)])
+def test_ctrl_c_ends_a_worker_within_seconds_while_redis_is_down(
+    site: ServerProcess,
+    own_redis_server: RedisServer,
+    tmp_path: Path,
+    workers: str,
+    interrupts: int,
+) -> None:
+    """README, Guarantees: during an outage Ctrl-C ends a worker within seconds, not after the
+    outage limit (what it held is redone by the others)."""
+    crawl_id, out = f"down-{uuid.uuid4().hex[:8]}", tmp_path / "out"
+    crawl = start_crawl(
+        site, own_redis_server.url, crawl_id, out, "--delay", "0.2", "--workers", workers
+    )
+    wait_until(lambda: lines_in(out) > 10, "10 records")
+    own_redis_server.kill()
+    time.sleep(1.5)  # waiting out the outage now
+    for _ in range(interrupts):
+        crawl.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    interrupted = time.monotonic()
+    _, stderr = crawl.communicate(timeout=60)
+    assert time.monotonic() - interrupted < 5, stderr
+    assert crawl.returncode != 0
+    assert "Redis unavailable" in stderr
+    assert "Traceback" not in stderr

@@ -35,7 +35,7 @@ from ._exceptions import ConfigError, CrawlNotFound
 from ._export import export_best_records
 from ._loop import run
 from ._sinks import JsonlSink
-from ._stats import StatsSnapshot
+from ._stats import Stats, StatsSnapshot
 from ._urls import checked_seeds
 from ._workers.interrupts import Interrupts
 from ._workers.spawn import (
@@ -44,7 +44,13 @@ from ._workers.spawn import (
     ProcessExits,
     run_processes,
 )
-from .frontier import DEFAULT_HEARTBEAT, CrawlStatus, RedisFrontier, WorkerStatus
+from .frontier import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_OUTAGE_LIMIT,
+    CrawlStatus,
+    RedisFrontier,
+    WorkerStatus,
+)
 
 logger = logging.getLogger("corocrawl")
 
@@ -192,6 +198,16 @@ class SharedWorker:
     def worker_id(self) -> str:
         return self.frontier.worker_id
 
+    @property
+    def stats(self) -> Stats:
+        return self.crawler.stats
+
+    def stop(self) -> None:
+        """Stop as the crawler stops (take no new requests, finish those in flight), and
+        wait out no Redis outage meanwhile: a stopped worker ends within seconds."""
+        self.crawler.stop()
+        self.frontier.stop_waiting()
+
 
 @contextlib.asynccontextmanager
 async def open_worker(
@@ -201,14 +217,21 @@ async def open_worker(
     *,
     output_dir: str | Path = ".",
     heartbeat: float = DEFAULT_HEARTBEAT,
+    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
 ) -> AsyncIterator[SharedWorker]:
     """Join the crawl as one worker; run `worker.crawler.run([])` to work until it is finished.
 
     The crawl's shared settings replace `config`'s scope and politeness; `config`'s fetching
     options are this worker's own. A worker silent for 5 heartbeats loses its hosts to others.
+    A Redis outage is waited out for `outage_limit` seconds, then BackendUnavailable is raised.
     """
     frontier = await RedisFrontier.open(
-        frontier_url, crawl_id, heartbeat=heartbeat, lease_ttl=5 * heartbeat, create=False
+        frontier_url,
+        crawl_id,
+        heartbeat=heartbeat,
+        lease_ttl=5 * heartbeat,
+        unavailable_after=outage_limit,
+        create=False,
     )
     try:
         settings = await _saved_settings(frontier)
@@ -232,10 +255,16 @@ async def work(
     *,
     output_dir: str | Path = ".",
     heartbeat: float = DEFAULT_HEARTBEAT,
+    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
 ) -> StatsSnapshot:
     """Work on the crawl in this process until it is finished; what this process did."""
     async with open_worker(
-        frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat
+        frontier_url,
+        crawl_id,
+        config,
+        output_dir=output_dir,
+        heartbeat=heartbeat,
+        outage_limit=outage_limit,
     ) as worker:
         await worker.crawler.run([])
         return worker.crawler.stats.snapshot()
@@ -248,6 +277,7 @@ def join(
     *,
     output_dir: str | Path = ".",
     heartbeat: float = DEFAULT_HEARTBEAT,
+    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
     processes: int = 1,
 ) -> ProcessExits:
     """Work on the crawl with `processes` processes of this machine until it is finished
@@ -257,30 +287,47 @@ def join(
         raise ConfigError(f"processes must be >= 1, got {processes}")
     for warning in run(ensure_started(frontier_url, crawl_id)):
         logger.warning("%s", warning)
-    with_options = (frontier_url, crawl_id, config, str(output_dir), heartbeat)
+    with_options = (frontier_url, crawl_id, config, str(output_dir), heartbeat, outage_limit)
     return run_processes(_work_in_process, with_options, processes, name="corocrawl-worker")
 
 
 def _work_in_process(
-    frontier_url: str, crawl_id: str, config: CrawlConfig, output_dir: str, heartbeat: float
+    frontier_url: str,
+    crawl_id: str,
+    config: CrawlConfig,
+    output_dir: str,
+    heartbeat: float,
+    outage_limit: float,
 ) -> None:
     """One process of `join`: works until the crawl is finished, or its parent passes on a
     stop (INTERRUPT_FROM_PARENT), then exits 0, or 130 if it was stopped."""
     logging.basicConfig(format="corocrawl worker: %(message)s", level=logging.WARNING)
-    stopped = run(_work_until_stopped(frontier_url, crawl_id, config, output_dir, heartbeat))
+    stopped = run(
+        _work_until_stopped(frontier_url, crawl_id, config, output_dir, heartbeat, outage_limit)
+    )
     sys.exit(EXIT_INTERRUPTED if stopped else 0)
 
 
 async def _work_until_stopped(
-    frontier_url: str, crawl_id: str, config: CrawlConfig, output_dir: str, heartbeat: float
+    frontier_url: str,
+    crawl_id: str,
+    config: CrawlConfig,
+    output_dir: str,
+    heartbeat: float,
+    outage_limit: float,
 ) -> bool:
     async with open_worker(
-        frontier_url, crawl_id, config, output_dir=output_dir, heartbeat=heartbeat
+        frontier_url,
+        crawl_id,
+        config,
+        output_dir=output_dir,
+        heartbeat=heartbeat,
+        outage_limit=outage_limit,
     ) as worker:
         crawler = worker.crawler
         task = asyncio.create_task(crawler.run([]))
         interrupts = Interrupts(
-            stop=crawler.stop,
+            stop=worker.stop,
             in_flight=lambda: crawler.stats.in_flight,
             run_task=task,
             say=logger.warning,

@@ -38,7 +38,7 @@ from .._config import (
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
 from .._urls import checked_seeds
-from ..frontier import DEFAULT_HEARTBEAT
+from ..frontier import DEFAULT_HEARTBEAT, DEFAULT_OUTAGE_LIMIT
 
 __all__ = [
     "add_crawl_options",
@@ -227,6 +227,14 @@ def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
         help="how often a worker renews its hold on its share of the hosts; a worker silent "
         f"for 5 heartbeats loses it to the others, who redo its requests "
         f"(default: {DEFAULT_HEARTBEAT:g})",
+    )
+    parser.add_argument(
+        "--outage-limit",
+        type=_seconds,
+        default=DEFAULT_OUTAGE_LIMIT,
+        metavar="SECONDS",
+        help="how long a worker waits out a Redis outage before it stops (exit 1); what it "
+        f"held is redone by others (default: {DEFAULT_OUTAGE_LIMIT:g})",
     )
 
 

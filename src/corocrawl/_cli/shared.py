@@ -78,6 +78,7 @@ class _WorkerOptions:
     config: CrawlConfig
     output_dir: Path
     heartbeat: float
+    outage_limit: float
     label: str
     quiet: bool
     stats_json: Path | None
@@ -147,6 +148,7 @@ def _options(args: argparse.Namespace, config: CrawlConfig, label: str) -> _Work
         config=config,
         output_dir=args.output_dir,
         heartbeat=args.heartbeat,
+        outage_limit=args.outage_limit,
         label=label,
         quiet=args.quiet,
         stats_json=args.stats_json,
@@ -203,12 +205,13 @@ async def _work_here(options: _WorkerOptions) -> int:
         options.config,
         output_dir=options.output_dir,
         heartbeat=options.heartbeat,
+        outage_limit=options.outage_limit,
     ) as worker:
         label = options.label
         if options.processes > 1:
             label += f" {worker.worker_id}"
         return await drive(
-            worker.crawler,
+            worker,
             worker.crawler.run([]),
             reporter=Reporter(label),
             sinks=[worker.output],

@@ -39,6 +39,7 @@ _COMMIT_EVERY = 0.05
 _COMMIT_PAGES = 256
 _FLUSH_EVERY = 0.2
 _IDLE_POLL = 0.2
+_LAST_FLUSH_WITHIN = 2.0
 
 
 class Crawler:
@@ -111,8 +112,10 @@ class Crawler:
                     self._finished.set()
         except BaseException as exc:
             # What is not flushed stays leased, so it is pending again next run: nothing lost.
+            # So this last flush is a saving, not a duty: it may not hold up a stop.
             with contextlib.suppress(Exception):
-                await self._flush()
+                async with asyncio.timeout(_LAST_FLUSH_WITHIN):
+                    await self._flush()
             # A failed worker or frontier (Redis refusing writes, gone for too long) is raised
             # as itself, to be reported in a line; a failed output goes on to the caller's
             # handling of outputs, in its group.

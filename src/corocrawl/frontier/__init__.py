@@ -4,12 +4,19 @@
 from ._base import Discovered, Frontier, FrontierCounts, Leased
 from ._memory import MemoryFrontier
 from ._open import BACKENDS, open_frontier
-from ._redis import DEFAULT_HEARTBEAT, CrawlStatus, RedisFrontier, WorkerStatus
+from ._redis import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_OUTAGE_LIMIT,
+    CrawlStatus,
+    RedisFrontier,
+    WorkerStatus,
+)
 from ._sqlite import SqliteFrontier
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_HEARTBEAT",
+    "DEFAULT_OUTAGE_LIMIT",
     "CrawlStatus",
     "Discovered",
     "Frontier",

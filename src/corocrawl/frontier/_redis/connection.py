@@ -4,6 +4,7 @@ out (a restart, loading, a failover) while failing at once on what cannot (a pas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,12 +45,13 @@ async def retrying(
     unavailable_after: float,
     *,
     no_answer_within: float | None = None,
+    stop_waiting: asyncio.Event | None = None,
 ) -> T:
     """Run one Redis operation, waiting out a Redis that is down, restarting, loading its data
     or failing over (with backoff, up to `unavailable_after` seconds; a server that gives no
-    answer at all, up to `no_answer_within` if given). Every operation here can be repeated
-    safely. An error that waiting cannot mend (a wrong password, an answer that is no
-    Redis's, memory full) is a FrontierError at once."""
+    answer at all, up to `no_answer_within` if given), or until `stop_waiting` is set (a
+    Ctrl-C). Every operation here can be repeated safely. An error that waiting cannot mend
+    (a wrong password, an answer that is no Redis's, memory full) is a FrontierError at once."""
     import redis
 
     started, delay, warned = time.monotonic(), 0.1, False
@@ -64,10 +66,19 @@ async def retrying(
             limit = unavailable_after if answered or no_answer_within is None else no_answer_within
             if waited >= limit:
                 raise BackendUnavailable(f"Redis unavailable for {limit:g}s: {exc}") from None
+            if stop_waiting is not None and stop_waiting.is_set():
+                raise BackendUnavailable(
+                    f"Redis unavailable ({exc}); stopped waiting for it: the worker was told to stop"
+                ) from None
             if not warned:
                 logger.warning("redis frontier: Redis unavailable (%s); retrying", exc)
                 warned = True
-            await asyncio.sleep(min(delay, max(limit - waited, 0.01)))
+            pause = min(delay, max(limit - waited, 0.01))
+            if stop_waiting is None:
+                await asyncio.sleep(pause)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop_waiting.wait(), pause)
             delay = min(delay * 2, 5.0)
 
 

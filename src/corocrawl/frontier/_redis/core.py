@@ -33,6 +33,7 @@ import orjson
 from yarl import URL
 
 from ..._exceptions import (
+    BackendUnavailable,
     ConfigError,
     CrawlNotFound,
     FrontierClosed,
@@ -51,7 +52,13 @@ from .connection import (
 from .scripts import GROUP, Scripts
 from .status import CrawlStatus, WorkerStatus
 
-__all__ = ["DEFAULT_HEARTBEAT", "CrawlStatus", "RedisFrontier", "WorkerStatus"]
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_OUTAGE_LIMIT",
+    "CrawlStatus",
+    "RedisFrontier",
+    "WorkerStatus",
+]
 
 logger = logging.getLogger("corocrawl")
 
@@ -60,6 +67,7 @@ T = TypeVar("T")
 DEFAULT_PARTITIONS = 64
 # A worker renews its partitions' leases this often (seconds); it loses them after 5 silent beats.
 DEFAULT_HEARTBEAT = 1.0
+DEFAULT_OUTAGE_LIMIT = 300.0  # seconds a Redis outage is waited out, then the worker stops
 _ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
 
@@ -123,6 +131,8 @@ class RedisFrontier:
         self._next_acquire = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
+        self._stop_waiting = asyncio.Event()
+        self._gone: BackendUnavailable | None = None  # Redis outlasted the wait: fail fast
 
     @classmethod
     async def open(
@@ -134,7 +144,7 @@ class RedisFrontier:
         partitions: int = DEFAULT_PARTITIONS,
         heartbeat: float = DEFAULT_HEARTBEAT,
         lease_ttl: float = 5.0,
-        unavailable_after: float = 300.0,
+        unavailable_after: float = DEFAULT_OUTAGE_LIMIT,
         join: bool = True,
         create: bool | None = None,
         connect_within: float = FIRST_CONNECT_WITHIN,
@@ -319,6 +329,9 @@ class RedisFrontier:
         joined = self._heartbeat is not None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._gone is not None:  # leases expire on their own
+            await self._redis.aclose()
+            return
         try:
             # Give the partitions up now: whoever takes one over claims what was left in it.
             for number in list(self._owned):
@@ -524,5 +537,20 @@ class RedisFrontier:
         if self._closed:
             raise FrontierClosed("the Redis frontier is closed")
 
+    def stop_waiting(self) -> None:
+        """Wait out no outage from now on: a call that finds Redis down fails at once (the
+        worker is being stopped, and must not wait minutes for a Redis that may not return)."""
+        self._stop_waiting.set()
+
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        return await retrying(operation, self._unavailable_after)
+        # Once one call has waited out the whole outage, every later one fails at once: a
+        # worker stops after `unavailable_after`, not after that much for each of its calls.
+        if self._gone is not None:
+            raise BackendUnavailable(str(self._gone))
+        try:
+            return await retrying(
+                operation, self._unavailable_after, stop_waiting=self._stop_waiting
+            )
+        except BackendUnavailable as exc:
+            self._gone = exc
+            raise
