@@ -68,7 +68,8 @@ async def retrying(
                 raise BackendUnavailable(f"Redis unavailable for {limit:g}s: {exc}") from None
             if stop_waiting is not None and stop_waiting.is_set():
                 raise BackendUnavailable(
-                    f"Redis unavailable ({exc}); stopped waiting for it: the worker was told to stop"
+                    f"Redis unavailable ({exc}); stopped waiting for it: the worker was told "
+                    "to stop"
                 ) from None
             if not warned:
                 logger.warning("redis frontier: Redis unavailable (%s); retrying", exc)
