@@ -194,6 +194,8 @@ class FetchConfig:
     each URL asked for, never across a redirect to another; with `credentials_origins`
     (`"https://example.org"`, ...) only to those origins (scheme, host and port): a crawl sets
     its seeds' origins, so no link, redirect or robots.txt elsewhere receives them.
+    `ca_bundle` is a PEM file of certificate authorities trusted besides the system's: a
+    private CA (an intranet, a test server).
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -210,6 +212,7 @@ class FetchConfig:
     refuse_private: bool = False
     transport: str = DEFAULT_TRANSPORT
     credentials_origins: tuple[str, ...] | None = None
+    ca_bundle: Path | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")

@@ -188,6 +188,13 @@ def add_fetch_options(
         "(https://host[:port], repeatable; a crawl's default: its seeds' origins)",
     )
     group.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help="also trust the certificate authorities in FILE (PEM): an intranet's own CA, "
+        "or a test server's",
+    )
+    group.add_argument(
         "--refuse-private",
         action="store_true",
         help="refuse private, loopback and link-local addresses (checked on the address "
@@ -238,6 +245,23 @@ def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def _checked_ca_bundle(path: Path) -> Path:
+    """The file, once it has been read as certificates: a bad one is named before any fetch."""
+    import ssl
+
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except FileNotFoundError:
+        raise ConfigError(f"--ca-bundle {str(path)!r}: no such file") from None
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"--ca-bundle {str(path)!r}: no PEM certificates in it ({exc.reason or exc})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"--ca-bundle {str(path)!r}: {exc.strerror}") from None
+    return path
+
+
 def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
     """Map the fetching options onto a FetchConfig; ConfigError names the bad option."""
     return FetchConfig(
@@ -254,6 +278,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
         refuse_private=args.refuse_private,
+        ca_bundle=None if args.ca_bundle is None else _checked_ca_bundle(args.ca_bundle),
         credentials_origins=None
         if args.credentials_origin is None
         else tuple(args.credentials_origin),

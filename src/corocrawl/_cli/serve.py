@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,15 +86,39 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer /robots.txt with a 301 to URL (a path, or another host); the rules of "
         "--robots-file are then served at /robots-moved.txt",
     )
+    parser.add_argument(
+        "--tls-cert",
+        type=_readable_file,
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS with this certificate chain (PEM), with --tls-key",
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=_readable_file,
+        default=None,
+        metavar="FILE",
+        help="the private key (PEM) of --tls-cert",
+    )
 
 
 def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
     """Build a ServerConfig from parsed options; ConfigError names a bad value or file."""
     robots_file: Path | None = args.robots_file
     try:
-        return _server_config(args, robots_file)
+        config = _server_config(args, robots_file)
     except ValueError as exc:  # ServerConfig's own checks
         raise ConfigError(str(exc)) from None
+    if config.tls_cert is not None:
+        try:  # a bad pair is named now, not taken for a port that cannot be listened on
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.tls_cert, config.tls_key
+            )
+        except ssl.SSLError as exc:
+            raise ConfigError(
+                f"--tls-cert {config.tls_cert} with --tls-key {config.tls_key}: {exc.reason or exc}"
+            ) from None
+    return config
 
 
 def _server_config(args: argparse.Namespace, robots_file: Path | None) -> ServerConfig:
@@ -108,7 +133,17 @@ def _server_config(args: argparse.Namespace, robots_file: Path | None) -> Server
         robots_status=args.robots_status,
         robots_redirect=args.robots_redirect,
         also_listen=tuple(args.also_listen),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
+
+
+def _readable_file(value: str) -> str:
+    try:
+        Path(value).open("rb").close()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value!r}: {exc.strerror}") from None
+    return value
 
 
 def _read_robots_file(path: str | Path) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 import time
+from pathlib import Path
 from types import TracebackType
 
 import aiohttp
@@ -80,6 +82,7 @@ class AiohttpTransport:
             limit_per_host=0,
             ttl_dns_cache=300,
             resolver=PublicOnlyResolver() if self._config.refuse_private else None,
+            ssl=_tls_context(self._config.ca_bundle),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -222,6 +225,15 @@ class AiohttpTransport:
             redirects=redirects,
             retry_after=resp.headers.get("Retry-After"),
         )
+
+
+def _tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """The system's trusted CAs (aiohttp's default), and those of `ca_bundle` besides."""
+    if ca_bundle is None:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_bundle)
+    return context
 
 
 def _refuse_non_public_literal(url: URL) -> None:

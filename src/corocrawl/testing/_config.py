@@ -25,8 +25,13 @@ class ServerConfig:
     # More addresses to listen on, on the same port: 127.0.0.2, 127.0.0.3... are further hosts
     # on loopback, for tests that need several hosts (--workers partitions by host).
     also_listen: tuple[str, ...] = ()
+    # Serve HTTPS with this certificate chain and key (PEM files), instead of HTTP.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("HTTPS needs both a certificate (--tls-cert) and its key (--tls-key)")
         if not self.host:
             raise ValueError("host must not be empty")
         if not 0 <= self.port <= 65535:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 __all__ = ["ServerProcess"]
 
-_READY = re.compile(r"listening on (?P<url>http://\S+)")
+_READY = re.compile(r"listening on (?P<url>https?://\S+)")
 # No proxy handler: a proxy from the environment must never see loopback test traffic.
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

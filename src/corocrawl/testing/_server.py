@@ -7,6 +7,7 @@ import contextlib
 import functools
 import gzip
 import math
+import ssl
 import struct
 import time
 import zlib
@@ -481,9 +482,17 @@ def _listen_backlog() -> int:
         return _DEFAULT_BACKLOG
 
 
-def _base_url(host: str, port: int) -> str:
+def _base_url(host: str, port: int, *, tls: bool) -> str:
     url_host = f"[{host}]" if ":" in host else host
-    return f"http://{url_host}:{port}"
+    return f"{'https' if tls else 'http'}://{url_host}:{port}"
+
+
+def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
 
 
 async def run_server(config: ServerConfig, *, ready: Callable[[str], None] | None = None) -> None:
@@ -495,15 +504,20 @@ async def run_server(config: ServerConfig, *, ready: Callable[[str], None] | Non
         handler_cancellation=True,  # free handlers (e.g. /hang) whose client disconnected
         shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
     )
+    tls = _tls_context(config)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, backlog=_listen_backlog())
+        site = web.TCPSite(
+            runner, config.host, config.port, backlog=_listen_backlog(), ssl_context=tls
+        )
         await site.start()
         port = runner.addresses[0][1]
         for host in config.also_listen:
-            await web.TCPSite(runner, host, port, backlog=_listen_backlog()).start()
+            await web.TCPSite(
+                runner, host, port, backlog=_listen_backlog(), ssl_context=tls
+            ).start()
         if ready is not None:
-            ready(_base_url(config.host, port))
+            ready(_base_url(config.host, port, tls=tls is not None))
         await asyncio.get_running_loop().create_future()  # serve until cancelled
     finally:
         await runner.cleanup()
