@@ -115,3 +115,17 @@ def test_shell_blocks_run_as_written(
             check=False,
         )
         assert done.returncode == 0, f"{doc.name}:{line}\n{done.stderr[-3000:]}"
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    """README's Guarantees name the test behind each promise: each must exist in tests/."""
+    readme = (ROOT / "README.md").read_text()
+    guarantees = readme.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", guarantees))
+    defined = {
+        match
+        for path in (ROOT / "tests").glob("test_*.py")
+        for match in re.findall(r"^(?:async )?def (test_[a-z0-9_]+)\(", path.read_text(), re.M)
+    }
+    assert len(named) >= 20
+    assert named <= defined, sorted(named - defined)

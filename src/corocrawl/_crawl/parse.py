@@ -30,7 +30,8 @@ class Page:
     `headers` those of its response (the headers a record keeps: see
     `FetchConfig.record_headers`). `links` are absolute http(s) URLs without fragments, each
     once, in page order, at most the cap; `links_found` counts them before the cap, so
-    `links_found - len(links)` were dropped. With a crawl's page requisites on, `requisites`
+    `links_found - len(links)` were dropped (past the cap a link is counted without being
+    resolved, so a repeat there counts again). With a crawl's page requisites on, `requisites`
     are what a browser fetches to show the page (stylesheets, scripts, images...), counted in
     `links_found` and within the cap too. `text` is the decoded HTML, and `tree` the parsed
     document (selectolax's lexbor), parsed once for the links and the handler alike:
