@@ -42,6 +42,8 @@ def raw_deflate(data: bytes) -> bytes:
         ("identity, gzip", gzip.compress(TEXT)),
         ("gzip", gzip.compress(TEXT[:1000]) + gzip.compress(TEXT[1000:])),  # two members
         ("gzip", gzip.compress(TEXT) + b"\0\0 trailing junk"),  # ignored, as browsers do
+        ("none", TEXT),  # no compression's name: ignored, as browsers do
+        ("utf-8, gzip", gzip.compress(TEXT)),
     ],
 )
 def test_every_coding_and_stack_decodes_whole_in_any_chunking(
@@ -80,6 +82,12 @@ def test_a_body_that_is_not_what_its_header_says_is_a_protocol_error(
 ) -> None:
     with pytest.raises(ProtocolError, match=message):
         decoded(header, body)
+
+
+def test_a_body_nobody_reads_is_passed_on_under_a_coding_not_asked_for() -> None:
+    """A 404 or a redirect that says `br` (strict off): its body is kept as it came."""
+    decoder = BodyDecoder("br", url="http://example.com/", strict=False)
+    assert b"".join(decoder.feed(TEXT)) == TEXT
 
 
 def test_nothing_sent_under_a_coding_is_an_empty_body() -> None:

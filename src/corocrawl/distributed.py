@@ -287,42 +287,38 @@ def join(
         raise ConfigError(f"processes must be >= 1, got {processes}")
     for warning in run(ensure_started(frontier_url, crawl_id)):
         logger.warning("%s", warning)
-    with_options = (frontier_url, crawl_id, config, str(output_dir), heartbeat, outage_limit)
-    return run_processes(_work_in_process, with_options, processes, name="corocrawl-worker")
+    joining = _Joining(frontier_url, crawl_id, config, str(output_dir), heartbeat, outage_limit)
+    return run_processes(_work_in_process, (joining,), processes, name="corocrawl-worker")
 
 
-def _work_in_process(
-    frontier_url: str,
-    crawl_id: str,
-    config: CrawlConfig,
-    output_dir: str,
-    heartbeat: float,
-    outage_limit: float,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Joining:
+    """What each process of `join` opens its worker with (sent to it pickled)."""
+
+    frontier_url: str
+    crawl_id: str
+    config: CrawlConfig
+    output_dir: str
+    heartbeat: float
+    outage_limit: float
+
+
+def _work_in_process(joining: _Joining) -> None:
     """One process of `join`: works until the crawl is finished, or its parent passes on a
     stop (INTERRUPT_FROM_PARENT), then exits 0, or 130 if it was stopped."""
     logging.basicConfig(format="corocrawl worker: %(message)s", level=logging.WARNING)
-    stopped = run(
-        _work_until_stopped(frontier_url, crawl_id, config, output_dir, heartbeat, outage_limit)
-    )
+    stopped = run(_work_until_stopped(joining))
     sys.exit(EXIT_INTERRUPTED if stopped else 0)
 
 
-async def _work_until_stopped(
-    frontier_url: str,
-    crawl_id: str,
-    config: CrawlConfig,
-    output_dir: str,
-    heartbeat: float,
-    outage_limit: float,
-) -> bool:
+async def _work_until_stopped(joining: _Joining) -> bool:
     async with open_worker(
-        frontier_url,
-        crawl_id,
-        config,
-        output_dir=output_dir,
-        heartbeat=heartbeat,
-        outage_limit=outage_limit,
+        joining.frontier_url,
+        joining.crawl_id,
+        joining.config,
+        output_dir=joining.output_dir,
+        heartbeat=joining.heartbeat,
+        outage_limit=joining.outage_limit,
     ) as worker:
         crawler = worker.crawler
         task = asyncio.create_task(crawler.run([]))

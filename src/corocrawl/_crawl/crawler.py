@@ -46,7 +46,8 @@ class Crawler:
     """Crawls from seeds within a scope, writing one record per URL it reaches.
 
         frontier = await SqliteFrontier.open("crawl.db")
-        crawler = Crawler(CrawlConfig(), frontier=frontier, output=JsonlSink("pages.jsonl"))
+        output = JsonlSink("pages.jsonl", append=frontier.resumed)  # a resume adds to it
+        crawler = Crawler(CrawlConfig(), frontier=frontier, output=output)
         await crawler.run(["https://example.org/"])
 
     Running again with the same frontier resumes where the last run stopped. With `workers`
@@ -254,12 +255,19 @@ class Crawler:
             sink.flush()
         if not any(written.values()):
             return
-        await self._frontier.complete(
-            written[Outcome.DONE],
-            written[Outcome.FAILED],
-            written[Outcome.SKIPPED],
-            outputs=self._output_lengths(),
-        )
+        try:
+            await self._frontier.complete(
+                written[Outcome.DONE],
+                written[Outcome.FAILED],
+                written[Outcome.SKIPPED],
+                outputs=self._output_lengths(),
+            )
+        except BaseException:
+            # Not marked done: kept for the next attempt, which commits them with the lengths
+            # that cover their records (else a resume would keep those records and redo them).
+            for outcome, ids in written.items():
+                self._written[outcome][:0] = ids
+            raise
         self._progress.set()  # completing frees room to claim (a shared frontier caps holdings)
 
     def _output_lengths(self) -> dict[str, int]:

@@ -107,8 +107,7 @@ def _collect_links(
     groups = [(links, _LINKS), (needed, _REQUISITES)] if requisites else [(links, _LINKS)]
     for kept, selector in groups:
         for node in tree.css(selector):
-            attributes = node.attrs
-            href = attributes.get("href") or attributes.get("src") or ""
+            href = (node.attrs.get("href") if kept is links else _href_or_src(node)) or ""
             if len(links) + len(needed) >= max_links:
                 past_the_cap += _is_reference(href)
                 continue
@@ -118,6 +117,11 @@ def _collect_links(
             seen.add(key)
             kept.append(link)
     return links, needed, len(seen) + past_the_cap
+
+
+def _href_or_src(node: LexborNode) -> str | None:
+    attributes = node.attrs
+    return attributes.get("href") or attributes.get("src")
 
 
 def _is_reference(href: str) -> bool:

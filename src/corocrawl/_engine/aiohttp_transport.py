@@ -184,10 +184,21 @@ class AiohttpTransport:
             # read is cheaper than iterating over chunks.
             body = await resp.read()
             return (body if keep else None), len(body)
-        decoder = BodyDecoder(resp.headers.get("Content-Encoding"), url=str(url))
+        decoder = BodyDecoder(
+            ", ".join(resp.headers.getall("Content-Encoding", ())),
+            url=str(url),
+            strict=200 <= resp.status < 300,
+        )
         chunks: list[bytes] = []
-        size = 0
+        size = received = 0
         async for chunk in resp.content.iter_chunked(_CHUNK):
+            # What comes over the wire is capped too: data after the end of a stream, or
+            # empty gzip members one after another, decode to nothing.
+            received += len(chunk)
+            if received > cap and truncate:
+                return b"".join(chunks), size
+            if received > cap:
+                raise ResponseTooLarge(f"body is over the {cap}-byte cap", url=str(url))
             # The decoder inflates in bounded steps, so counting what comes out stops a
             # compression bomb near the cap instead of after inflating it.
             for piece in decoder.feed(chunk):

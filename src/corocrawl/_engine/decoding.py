@@ -16,6 +16,7 @@ __all__ = ["ACCEPT_ENCODING", "BodyDecoder"]
 
 ACCEPT_ENCODING = "gzip, deflate"
 _DECODABLE = frozenset({"gzip", "x-gzip", "deflate"})
+_NOT_ASKED_FOR = frozenset({"br", "zstd", "compress", "x-compress"})
 _MAX_LAYERS = 4
 # Output of one decompression step: a compression bomb inflates in steps this size, so the
 # caller's size cap stops it after a step, not after inflating the whole bomb.
@@ -30,16 +31,19 @@ class BodyDecoder:
     Each fed chunk yields decoded pieces of at most 64 KiB, which the caller may stop taking
     (its size cap): memory stays bounded however far the body would inflate."""
 
-    def __init__(self, content_encoding: str | None, *, url: str) -> None:
+    def __init__(self, content_encoding: str | None, *, url: str, strict: bool = True) -> None:
         codings = [coding.strip().lower() for coding in (content_encoding or "").split(",")]
-        codings = [coding for coding in codings if coding and coding != "identity"]
-        unknown = sorted({coding for coding in codings if coding not in _DECODABLE})
-        if unknown:
+        # A name that is no compression ("none", "utf-8", "binary": servers say such things)
+        # is ignored, as browsers do. A compression not asked for cannot be undone: the body
+        # is refused, unless `strict` is off (a body nobody reads: a 404, a redirect).
+        undecodable = sorted({coding for coding in codings if coding in _NOT_ASKED_FOR})
+        if undecodable and strict:
             raise ProtocolError(
-                f"cannot decode Content-Encoding {', '.join(unknown)} (corocrawl asks for "
+                f"cannot decode Content-Encoding {', '.join(undecodable)} (corocrawl asks for "
                 f"{ACCEPT_ENCODING} only)",
                 url=url,
             )
+        codings = [coding for coding in codings if coding in _DECODABLE] if not undecodable else []
         if len(codings) > _MAX_LAYERS:
             raise ProtocolError(
                 f"Content-Encoding has {len(codings)} layers, more than {_MAX_LAYERS}", url=url

@@ -18,7 +18,8 @@ Routes of the app built by `make_app` (all GET):
 - ``/encoded/{codings}?bytes=N&cut=K`` is N pattern bytes (default 1,024,000) encoded with each
   of the comma-separated codings in turn (``gzip``, ``deflate``, ``raw-deflate``, sent as
   ``deflate``; ``claim-gzip``, or any other name, is claimed but not applied); ``cut`` sends its
-  first K bytes only: a whole HTTP response whose compressed stream ends early.
+  first K bytes only: a whole HTTP response whose compressed stream ends early; ``lines=1``
+  sends each coding on a header line of its own.
 - ``/links/{n}`` is a page of nothing but n distinct links, about 15 bytes each (a link bomb).
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each

@@ -381,12 +381,13 @@ class _Endpoints:
         body = await asyncio.to_thread(encoded_body, length, codings)
         if "cut" in request.query:
             body = body[: _parse_int(request.query["cut"], "cut")]
-        label = ", ".join(_coding_label(coding) for coding in codings)
-        return web.Response(
-            body=body,
-            content_type="application/octet-stream",
-            headers={hdrs.CONTENT_ENCODING: label},
-        )
+        labels = [_coding_label(coding) for coding in codings]
+        # ?lines=1: one Content-Encoding header line for each coding, as HTTP allows.
+        lines = labels if request.query.get("lines") == "1" else [", ".join(labels)]
+        response = web.Response(body=body, content_type="application/octet-stream")
+        for line in lines:
+            response.headers.add(hdrs.CONTENT_ENCODING, line)
+        return response
 
     async def bad_charset(self, request: web.Request) -> web.Response:
         return web.Response(

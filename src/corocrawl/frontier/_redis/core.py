@@ -552,5 +552,6 @@ class RedisFrontier:
                 operation, self._unavailable_after, stop_waiting=self._stop_waiting
             )
         except BackendUnavailable as exc:
-            self._gone = exc
+            if not self._stop_waiting.is_set():  # waited out the whole limit, not told to stop
+                self._gone = exc
             raise
