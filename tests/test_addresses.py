@@ -8,6 +8,7 @@ import pytest
 
 import corocrawl
 from corocrawl import FetchConfig, RetryPolicy
+from corocrawl._config import TRANSPORT_NAMES
 from corocrawl._engine.addresses import is_public_address
 from corocrawl.testing import ServerProcess
 
@@ -44,18 +45,19 @@ def test_public_addresses_are_told_apart(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 
 
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_refuse_private_never_connects_to_loopback(
-    start_server: Callable[..., ServerProcess], host: str
+    start_server: Callable[..., ServerProcess], host: str, transport: str
 ) -> None:
     server = start_server()
     port = server.url.rsplit(":", 1)[1]
     url = f"http://{host}:{port}/status/200"
-    config = FetchConfig(refuse_private=True, retry=RetryPolicy(retries=0))
+    config = FetchConfig(refuse_private=True, retry=RetryPolicy(retries=0), transport=transport)
     (refused,) = corocrawl.fetch_all([url], config)
     assert refused.error is not None
     assert refused.error.type == "BlockedURL"
     assert "refused by --refuse-private" in refused.error.message
     assert server.stats()["requests"] == 0
-    (allowed,) = corocrawl.fetch_all([url])  # the same URL without the option
+    (allowed,) = corocrawl.fetch_all([url], FetchConfig(transport=transport))  # no option
     assert allowed.status == 200

@@ -51,7 +51,7 @@ def test_the_layer_contracts_hold_on_the_tree(package_copy: Path) -> None:
         ("_engine/engine.py", "from corocrawl._crawl import pages", "only the layers below it"),
         ("_crawl/parse.py", "import argparse", "argparse only in the command line"),
         ("_workers/pool.py", "import aiohttp", "aiohttp's client only in the aiohttp transport"),
-        ("_engine/transport.py", "from . import engine", "the engine no aiohttp"),
+        ("_engine/transport.py", "from . import engine", "the engine no HTTP library"),
         ("_crawl/parse.py", "from . import crawler", "No import circles inside a room"),
     ],
 )

@@ -296,7 +296,7 @@ def test_a_transport_is_one_of_those_the_engine_has() -> None:
 
     assert tuple(TRANSPORTS) == TRANSPORT_NAMES
     assert FetchConfig(transport="aiohttp").transport == "aiohttp"
-    with pytest.raises(ConfigError, match=r"unknown transport 'httpx' \(known: aiohttp\)"):
+    with pytest.raises(ConfigError, match=r"unknown transport 'httpx' \(known: aiohttp, curl\)"):
         FetchConfig(transport="httpx")
 
 

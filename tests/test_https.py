@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from corocrawl._config import TRANSPORT_NAMES
 from corocrawl.testing import ServerProcess
 
 
@@ -54,29 +55,34 @@ def test_serve_speaks_https_when_given_a_certificate(https_server: ServerProcess
     assert https_server.url.startswith("https://127.0.0.1:")
 
 
-def test_a_certificate_from_an_unknown_ca_is_an_error_record(https_server: ServerProcess) -> None:
-    done = corocrawl("fetch", "-", "-q", stdin=f"{https_server.url}/status/200\n")
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+def test_a_certificate_from_an_unknown_ca_is_a_tls_error_record(
+    https_server: ServerProcess, transport: str
+) -> None:
+    done = corocrawl(
+        "fetch", "-", "-q", "--transport", transport, stdin=f"{https_server.url}/status/200\n"
+    )
     assert done.returncode == 0, done.stderr
     (record,) = records(done.stdout)
     assert record["status"] is None
     error = record["error"]
     assert isinstance(error, dict)
-    assert error["type"] == "ConnectError"
-    assert "certificate verify failed" in str(error["message"])
+    assert error["type"] == "TLSError"
+    assert "certificate" in str(error["message"]).lower()
 
 
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 def test_ca_bundle_trusts_a_private_ca_in_fetch_and_crawl(
-    https_server: ServerProcess, private_ca: tuple[Path, Path, Path]
+    https_server: ServerProcess, private_ca: tuple[Path, Path, Path], transport: str
 ) -> None:
     """README (HTTPS: an intranet or a test server): --ca-bundle trusts a private CA."""
     ca, _, _ = private_ca
-    fetched = corocrawl(
-        "fetch", "-", "-q", "--ca-bundle", str(ca), stdin=f"{https_server.url}/status/200\n"
-    )
+    trusting = ("--ca-bundle", str(ca), "--transport", transport)
+    fetched = corocrawl("fetch", "-", "-q", *trusting, stdin=f"{https_server.url}/status/200\n")
     assert fetched.returncode == 0, fetched.stderr
     assert [record["status"] for record in records(fetched.stdout)] == [200]
 
-    crawled = corocrawl("crawl", f"{https_server.url}/site/0", "-q", "--ca-bundle", str(ca))
+    crawled = corocrawl("crawl", f"{https_server.url}/site/0", "-q", *trusting)
     assert crawled.returncode == 0, crawled.stderr
     pages = {
         str(record["url"]): record["status"]

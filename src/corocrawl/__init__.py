@@ -45,6 +45,7 @@ from ._exceptions import (
     ResponseTooLarge,
     RobotsUnavailable,
     SinkError,
+    TLSError,
     TooManyRedirects,
     WorkerError,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "SkipReason",
     "Stats",
     "StatsSnapshot",
+    "TLSError",
     "Timeouts",
     "TooManyRedirects",
     "WorkerError",

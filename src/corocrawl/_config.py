@@ -56,7 +56,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT: float | None = None
 # The transports there are (each is one module of the engine, listed in its table too).
-TRANSPORT_NAMES = ("aiohttp",)
+TRANSPORT_NAMES = ("aiohttp", "curl")
 DEFAULT_TRANSPORT = "aiohttp"
 # A crawl visits few hosts at a time, so its defaults are polite ones.
 DEFAULT_CRAWL_CONCURRENCY = 64

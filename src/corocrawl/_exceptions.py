@@ -9,6 +9,7 @@
     │  │  └─ ReadTimeout
     │  ├─ NetworkError
     │  │  ├─ ConnectError
+    │  │  │  └─ TLSError                         the handshake failed, or the certificate
     │  │  ├─ DNSError
     │  │  ├─ ReadError                            reset, truncated or short body
     │  │  └─ ProtocolError                        not valid HTTP
@@ -51,6 +52,7 @@ __all__ = [
     "ResponseTooLarge",
     "RobotsUnavailable",
     "SinkError",
+    "TLSError",
     "TooManyRedirects",
     "WorkerError",
 ]
@@ -94,6 +96,10 @@ class NetworkError(FetchError):
 
 class ConnectError(NetworkError):
     """The connection was refused or could not be opened."""
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed, or the server's certificate is not trusted (see --ca-bundle)."""
 
 
 class DNSError(ConnectError):

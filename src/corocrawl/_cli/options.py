@@ -26,7 +26,9 @@ from .._config import (
     DEFAULT_RECORD_HEADERS,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
+    DEFAULT_TRANSPORT,
     DEFAULT_USER_AGENT,
+    TRANSPORT_NAMES,
     CrawlConfig,
     FetchConfig,
     Limits,
@@ -188,6 +190,13 @@ def add_fetch_options(
         "(https://host[:port], repeatable; a crawl's default: its seeds' origins)",
     )
     group.add_argument(
+        "--transport",
+        choices=TRANSPORT_NAMES,
+        default=DEFAULT_TRANSPORT,
+        help=f"the HTTP client library: {', '.join(TRANSPORT_NAMES)} "
+        f"(default: {DEFAULT_TRANSPORT})",
+    )
+    group.add_argument(
         "--ca-bundle",
         type=Path,
         metavar="FILE",
@@ -278,6 +287,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
         refuse_private=args.refuse_private,
+        transport=args.transport,
         ca_bundle=None if args.ca_bundle is None else _checked_ca_bundle(args.ca_bundle),
         credentials_origins=None
         if args.credentials_origin is None

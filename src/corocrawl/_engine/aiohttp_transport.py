@@ -33,6 +33,7 @@ from .._exceptions import (
     ReadError,
     ReadTimeout,
     ResponseTooLarge,
+    TLSError,
     TooManyRedirects,
 )
 from .._urls import FETCHABLE_SCHEMES
@@ -286,6 +287,8 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
             return ConnectTimeout(f"connect timed out: {exc}", url=where)
         case aiohttp.ServerTimeoutError():
             return ReadTimeout(f"read timed out: {exc}", url=where)
+        case aiohttp.ClientConnectorCertificateError() | aiohttp.ClientSSLError():
+            return TLSError(f"TLS: {exc}", url=where)
         case aiohttp.ClientConnectorError() if isinstance(exc.os_error, NonPublicAddress):
             return BlockedURL(f"{exc.os_error} (refused by --refuse-private)", url=where)
         case aiohttp.ClientConnectorDNSError():

@@ -17,8 +17,14 @@ def _aiohttp(config: FetchConfig) -> Transport:
     return AiohttpTransport(config)
 
 
+def _curl(config: FetchConfig) -> Transport:
+    from .curl_transport import CurlTransport
+
+    return CurlTransport(config)
+
+
 # Imported when chosen, so that a transport's library is loaded only by those who use it.
-TRANSPORTS: dict[str, Callable[[FetchConfig], Transport]] = {"aiohttp": _aiohttp}
+TRANSPORTS: dict[str, Callable[[FetchConfig], Transport]] = {"aiohttp": _aiohttp, "curl": _curl}
 
 
 def open_transport(config: FetchConfig) -> Transport:

@@ -1,0 +1,566 @@
+"""The libcurl transport: pycurl's multi interface driven by the running event loop.
+
+libcurl does the HTTP work in C (connections, TLS, HTTP/2, chunked bodies); the event loop
+tells it which socket is ready (`add_reader`/`add_writer`) and when its timer is due, so there
+is no thread and no polling loop. What stays in Python is what corocrawl promises on top:
+redirects followed hop by hop (libcurl's own following is off), credentials kept to their
+origin, the whole-fetch deadline, bodies decoded by `BodyDecoder` and counted against the cap
+as they arrive (in the write callback: a compression bomb stops at the cap), and libcurl's
+error codes translated into corocrawl's tree. What every transport promises is written in
+`transport.py`.
+
+libcurl asks for a zero-length timer for every handle added: those are merged into one
+callback per turn of the loop. (A kept-alive socket is taken out of the loop between two
+requests and put back, which costs two system calls; deferring the removal is unsafe, since
+libcurl may close the socket and its number be reused at once.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pycurl
+from yarl import URL
+
+from .._config import FetchConfig
+from .._exceptions import (
+    BlockedURL,
+    ConnectError,
+    ConnectTimeout,
+    DNSError,
+    FetchError,
+    FetchTimeout,
+    ProtocolError,
+    ReadError,
+    ReadTimeout,
+    ResponseTooLarge,
+    TLSError,
+    TooManyRedirects,
+)
+from .._urls import FETCHABLE_SCHEMES
+from .addresses import is_public_address
+from .deadlines import Deadlines
+from .decoding import ACCEPT_ENCODING, BodyDecoder
+from .transport import REDIRECT_STATUSES, Response
+
+__all__ = ["CurlTransport"]
+
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Read from every response whatever the config records: what the transport itself needs.
+_NEEDED = frozenset(
+    {"location", "content-type", "content-encoding", "content-length", "retry-after"}
+)
+_HTTP_VERSIONS = {
+    pycurl.CURL_HTTP_VERSION_1_0: "HTTP/1.0",
+    pycurl.CURL_HTTP_VERSION_1_1: "HTTP/1.1",
+    pycurl.CURL_HTTP_VERSION_2_0: "HTTP/2",
+    pycurl.CURL_HTTP_VERSION_3: "HTTP/3",
+}
+# libcurl's error codes (CURLcode) that pycurl names under other spellings, or not at all.
+_WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 95, 96, 100
+_TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+
+
+class CurlTransport:
+    """A Transport on one CurlMulti, the process's connection pool, driven by this loop.
+
+    async with CurlTransport(FetchConfig()) as transport:
+        response = await transport.fetch(URL("http://127.0.0.1:8080/"))
+    """
+
+    def __init__(self, config: FetchConfig) -> None:
+        self._config = config
+        self._keep_body = config.keep_body or config.save_bodies is not None
+        self._follow = config.follow_redirects
+        headers = [(name, value) for name, value in config.headers]
+        names = {name.lower() for name, _ in headers}
+        if "accept-encoding" not in names:
+            headers.append(("Accept-Encoding", ACCEPT_ENCODING))
+        self._headers = [
+            f"{name}: {value}" for name, value in headers if name.lower() not in _CREDENTIALS
+        ]
+        self._credentials = [
+            f"{name}: {value}" for name, value in headers if name.lower() in _CREDENTIALS
+        ]
+        self._user_agent = config.user_agent if "user-agent" not in names else None
+        origins = config.credentials_origins
+        self._credential_origins = None if origins is None else frozenset(origins)
+        self._wanted = _NEEDED | frozenset(config.record_headers)
+        self._multi: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transfers: dict[Any, _Transfer] = {}
+        self._idle: list[Any] = []  # easy handles to reuse (their options are set anew)
+        self._timer: asyncio.TimerHandle | None = None
+        self._soon = False  # one merged zero-length timer is pending
+        self._watched: dict[int, int] = {}  # socket -> pycurl.POLL_* the loop watches
+        self._deadlines: Deadlines | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._tls = _tls_files(config.ca_bundle)
+
+    async def __aenter__(self) -> CurlTransport:
+        self._loop = asyncio.get_running_loop()
+        multi = self._multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
+        multi.setopt(pycurl.M_MAXCONNECTS, max(self._config.limits.concurrency, 16))
+        total = self._config.timeouts.total
+        self._deadlines = Deadlines(resolution=min(0.1, max(0.01, total / 20)))
+        self._ticker = asyncio.create_task(self._deadlines.run())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = self._deadlines = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        multi, self._multi = self._multi, None
+        if multi is None:
+            return
+        for handle, transfer in list(self._transfers.items()):
+            multi.remove_handle(handle)
+            transfer.fail(FetchError("the transport was closed", url=transfer.url))
+        self._transfers.clear()
+        loop = self._loop
+        assert loop is not None
+        for fd in list(self._watched):
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+        self._watched.clear()
+        multi.close()
+        for handle in self._idle:
+            handle.close()
+        self._idle.clear()
+
+    async def fetch(
+        self,
+        url: URL,
+        *,
+        max_bytes: int | None = None,
+        truncate: bool = False,
+        follow_redirects: bool | None = None,
+    ) -> Response:
+        """Fetch `url` once, following redirects; see `Transport.fetch`."""
+        follow = self._follow if follow_redirects is None else follow_redirects
+        deadlines = self._deadlines
+        if self._multi is None or deadlines is None:
+            raise RuntimeError("the transport is not open: use 'async with'")
+        total = self._config.timeouts.total
+        deadline = deadlines.watch(total)
+        ends = time.monotonic() + total
+        credentials, origin = self._credentials, url.origin()
+        allowed = self._credential_origins
+        if credentials and allowed is not None and str(origin) not in allowed:
+            credentials = []
+        cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
+        keep = self._keep_body or truncate
+        start = time.perf_counter()
+        max_redirects = self._config.limits.max_redirects
+        try:
+            for hop in range(max_redirects + 1):
+                if url.scheme not in FETCHABLE_SCHEMES:
+                    raise BlockedURL(f"refused scheme {url.scheme!r}", url=str(url))
+                transfer = _Transfer(str(url), cap, keep, truncate, self._wanted)
+                await self._perform(transfer, credentials, ends - time.monotonic())
+                location = transfer.headers.get("location")
+                if transfer.status in REDIRECT_STATUSES and location and follow:
+                    next_url = _redirect_target(url, location)
+                else:
+                    return self._response(url, transfer, time.perf_counter() - start, hop)
+                if hop == max_redirects:
+                    break
+                if credentials and next_url.origin() != origin:
+                    credentials = []
+                url = next_url
+        except asyncio.CancelledError:
+            if not deadlines.expired(deadline):
+                raise
+            raise FetchTimeout(f"no complete response within {total:g}s", url=str(url)) from None
+        finally:
+            deadlines.unwatch(deadline)
+        raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
+
+    async def _perform(
+        self, transfer: _Transfer, credentials: list[str], seconds_left: float
+    ) -> None:
+        """One request of one hop, to its end: the transfer holds what came, or raises."""
+        handle = self._idle.pop() if self._idle else pycurl.Curl()
+        self._configure(handle, transfer, credentials, seconds_left)
+        loop = self._loop
+        assert loop is not None
+        transfer.done = loop.create_future()
+        self._transfers[handle] = transfer
+        self._multi.add_handle(handle)
+        try:
+            await transfer.done
+        except BaseException:
+            if handle in self._transfers:  # cancelled midway (the deadline, a Ctrl-C)
+                del self._transfers[handle]
+                self._multi.remove_handle(handle)
+            raise
+        finally:
+            handle.reset()
+            self._idle.append(handle)
+
+    def _configure(
+        self, handle: Any, transfer: _Transfer, credentials: list[str], seconds_left: float
+    ) -> None:
+        config = self._config
+        timeouts = config.timeouts
+        handle.setopt(pycurl.URL, transfer.url)
+        handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        handle.setopt(pycurl.PROXY, "")  # no proxy from the environment, ever
+        handle.setopt(pycurl.HTTPHEADER, self._headers + credentials)
+        if self._user_agent is not None:
+            handle.setopt(pycurl.USERAGENT, self._user_agent)
+        handle.setopt(pycurl.NOSIGNAL, 1)
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
+        # A backstop: the deadline task ends the whole fetch, every hop of it, on time.
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, round(seconds_left * 1000) + 1000))
+        if timeouts.read is not None:
+            handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+            handle.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeouts.read)))
+        handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
+        handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
+        if config.refuse_private:
+            handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
+        cafile, capath = self._tls
+        if cafile is not None:
+            handle.setopt(pycurl.CAINFO, cafile)
+        if capath is not None:
+            handle.setopt(pycurl.CAPATH, capath)
+
+    def _response(self, url: URL, transfer: _Transfer, elapsed: float, redirects: int) -> Response:
+        headers = transfer.headers
+        content_type, charset = _content_type(headers.get("content-type"))
+        return Response(
+            url=url,
+            status=transfer.status,
+            headers={
+                name: headers[name] for name in self._config.record_headers if name in headers
+            },
+            content_type=content_type,
+            charset=charset,
+            size=transfer.size,
+            body=b"".join(transfer.chunks) if transfer.keep else None,
+            ttfb=transfer.ttfb if transfer.ttfb is not None else elapsed,
+            redirects=redirects,
+            retry_after=headers.get("retry-after"),
+        )
+
+    # libcurl's side: which sockets to watch, when to call it back, and what has finished.
+
+    def _on_socket(self, what: int, fd: int, multi: Any, socketp: Any) -> None:
+        loop = self._loop
+        assert loop is not None
+        if what == pycurl.POLL_REMOVE:
+            # At once: libcurl may close the socket next, and its number be reused.
+            self._stop_watching(fd)
+            return
+        watched = self._watched.get(fd, 0)
+        if watched == what:
+            return
+        wants_in = what in (pycurl.POLL_IN, pycurl.POLL_INOUT)
+        wants_out = what in (pycurl.POLL_OUT, pycurl.POLL_INOUT)
+        had_in = watched in (pycurl.POLL_IN, pycurl.POLL_INOUT)
+        had_out = watched in (pycurl.POLL_OUT, pycurl.POLL_INOUT)
+        if wants_in and not had_in:
+            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
+        elif had_in and not wants_in:
+            loop.remove_reader(fd)
+        if wants_out and not had_out:
+            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
+        elif had_out and not wants_out:
+            loop.remove_writer(fd)
+        self._watched[fd] = what
+
+    def _stop_watching(self, fd: int) -> None:
+        loop = self._loop
+        assert loop is not None
+        watched = self._watched.pop(fd, 0)
+        if watched in (pycurl.POLL_IN, pycurl.POLL_INOUT):
+            loop.remove_reader(fd)
+        if watched in (pycurl.POLL_OUT, pycurl.POLL_INOUT):
+            loop.remove_writer(fd)
+
+    def _on_timer(self, milliseconds: int) -> None:
+        loop = self._loop
+        assert loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if milliseconds < 0:
+            return
+        if milliseconds == 0:
+            if not self._soon:  # one call for all the handles added in this turn
+                self._soon = True
+                loop.call_soon(self._on_due)
+            return
+        self._timer = loop.call_later(milliseconds / 1000, self._on_due)
+
+    def _on_due(self) -> None:
+        self._soon = False
+        self._timer = None
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _act(self, fd: int, events: int) -> None:
+        multi = self._multi
+        if multi is None:
+            return
+        try:
+            while multi.socket_action(fd, events)[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+        except pycurl.error:
+            pass
+        self._collect()
+
+    def _collect(self) -> None:
+        multi = self._multi
+        while True:
+            queued, finished, failed = multi.info_read()
+            for handle in finished:
+                self._finish(handle, None, "")
+            for handle, code, message in failed:
+                self._finish(handle, code, message)
+            if not queued:
+                return
+
+    def _finish(self, handle: Any, code: int | None, message: str) -> None:
+        transfer = self._transfers.pop(handle, None)
+        self._multi.remove_handle(handle)
+        if transfer is None or transfer.done is None or transfer.done.done():
+            return
+        if code is None or transfer.cut:
+            transfer.http_version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
+            transfer.finish()
+        else:
+            transfer.fail(transfer.error or _translated(code, message, transfer))
+
+
+class _Transfer:
+    """One request of one hop: the callbacks libcurl calls with what comes, and what came."""
+
+    __slots__ = (
+        "cap",
+        "chunks",
+        "cut",
+        "decoder",
+        "done",
+        "error",
+        "headers",
+        "http_version",
+        "keep",
+        "received",
+        "refused",
+        "size",
+        "started",
+        "status",
+        "truncate",
+        "ttfb",
+        "url",
+        "wanted",
+    )  # fmt: skip
+
+    def __init__(
+        self, url: str, cap: int, keep: bool, truncate: bool, wanted: frozenset[str]
+    ) -> None:
+        self.url = url
+        self.cap = cap
+        self.keep = keep
+        self.truncate = truncate
+        self.wanted = wanted
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.received = 0
+        self.decoder: BodyDecoder | None = None
+        self.error: FetchError | None = None
+        self.cut = False  # stopped at the cap on purpose (truncate)
+        self.refused: str | None = None  # the address --refuse-private refused
+        self.started = time.perf_counter()
+        self.ttfb: float | None = None
+        self.http_version = 0
+        self.done: asyncio.Future[None] | None = None
+
+    def header(self, line: bytes) -> int | None:
+        """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
+        if line in (b"\r\n", b"\n"):  # the end of a response's headers
+            announced = self.headers.get("content-length", "")
+            if not self.truncate and announced.isdigit() and int(announced) > self.cap:
+                self.error = ResponseTooLarge(
+                    f"Content-Length {announced} is over the {self.cap}-byte cap", url=self.url
+                )
+                return 0
+            return None
+        if line.startswith(b"HTTP/"):  # a status line: a new response (after a 100, say)
+            parts = line.split(None, 2)
+            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            self.headers = {}
+            if self.ttfb is None:
+                self.ttfb = time.perf_counter() - self.started
+            return None
+        name, colon, value = line.partition(b":")
+        if not colon:
+            return None
+        key = name.strip().lower().decode("latin-1")
+        if key in self.wanted:
+            text = value.strip().decode("latin-1")
+            known = self.headers.get(key)
+            self.headers[key] = text if known is None else f"{known}, {text}"
+        return None
+
+    def write(self, data: bytes) -> int | None:
+        """Take a piece of the body; a return of 0 stops the transfer (libcurl's error 23)."""
+        try:
+            decoder = self.decoder
+            if decoder is None:
+                decoder = self.decoder = BodyDecoder(
+                    self.headers.get("content-encoding"),
+                    url=self.url,
+                    strict=200 <= self.status < 300,
+                )
+            self.received += len(data)
+            if self.received > self.cap:
+                if self.truncate:
+                    self.cut = True
+                    return 0
+                raise ResponseTooLarge(f"body is over the {self.cap}-byte cap", url=self.url)
+            for piece in decoder.feed(data):
+                self.size += len(piece)
+                if self.size > self.cap and self.truncate:
+                    self.chunks.append(piece[: len(piece) - (self.size - self.cap)])
+                    self.size = self.cap
+                    self.cut = True
+                    return 0
+                if self.size > self.cap:
+                    raise ResponseTooLarge(
+                        f"body is over the {self.cap}-byte cap after decompression", url=self.url
+                    )
+                if self.keep:
+                    self.chunks.append(piece)
+        except FetchError as exc:
+            self.error = exc
+            return 0
+        return None
+
+    def finish(self) -> None:
+        try:
+            if self.decoder is None:
+                BodyDecoder(self.headers.get("content-encoding"), url=self.url, strict=False)
+            elif not self.cut:
+                self.decoder.finish()
+        except FetchError as exc:
+            self.fail(exc)
+            return
+        assert self.done is not None
+        self.done.set_result(None)
+
+    def fail(self, error: FetchError) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(error)
+
+    def open_public_socket(self, purpose: int, address: Any) -> Any:
+        """libcurl's socket(2): refused for an address --refuse-private does not allow."""
+        host = address.addr[0]
+        if not is_public_address(host):
+            self.refused = host
+            return pycurl.SOCKET_BAD
+        return socket.socket(address.family, address.socktype, address.protocol)
+
+
+def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
+    """The corocrawl error for a libcurl error code, most specific first."""
+    url = transfer.url
+    if transfer.refused is not None:
+        return BlockedURL(
+            f"{transfer.refused} is not a public address (refused by --refuse-private)", url=url
+        )
+    if code == pycurl.E_COULDNT_RESOLVE_HOST:
+        return DNSError(f"DNS lookup failed: {message}", url=url)
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        if "Connection timed out" in message or "Resolving timed out" in message:
+            return ConnectTimeout(f"connect timed out: {message}", url=url)
+        if "too slow" in message:
+            return ReadTimeout(f"read timed out: {message}", url=url)
+        return FetchTimeout(message, url=url)
+    if code == pycurl.E_COULDNT_CONNECT:
+        return ConnectError(f"cannot connect: {message}", url=url)
+    if code in _TLS_ERRORS:
+        return TLSError(f"TLS: {message}", url=url)
+    announced = transfer.headers.get("content-length", "")
+    if code == pycurl.E_PARTIAL_FILE and announced.isdigit():
+        return ReadError(
+            f"body broken off: received {transfer.received} of {announced} bytes", url=url
+        )
+    if code in (pycurl.E_PARTIAL_FILE, pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR):
+        return ReadError(f"body broken off: {message}", url=url)
+    if code == pycurl.E_GOT_NOTHING:
+        return ReadError(f"server disconnected: {message}", url=url)
+    if code in (pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT):
+        return BlockedURL(f"invalid URL: {message}", url=url)
+    if code in (
+        _WEIRD_SERVER_REPLY,
+        pycurl.E_HTTP2,
+        _HTTP2_STREAM,
+        _HTTP3,
+        _QUIC_CONNECT,
+        _TOO_LARGE,
+    ):
+        return ProtocolError(f"bad response: {message}", url=url)
+    return ReadError(f"libcurl error {code}: {message}", url=url)
+
+
+def _redirect_target(url: URL, location: str) -> URL:
+    try:
+        target = url.join(URL(location))
+    except ValueError as exc:
+        raise BlockedURL(f"bad redirect Location {location!r}: {exc}", url=str(url)) from None
+    if target.scheme not in FETCHABLE_SCHEMES:
+        raise BlockedURL(f"redirect to a refused scheme: {location!r}", url=str(url))
+    return target
+
+
+def _content_type(value: str | None) -> tuple[str | None, str | None]:
+    """(media type, charset) of a Content-Type header, as aiohttp reads them."""
+    if value is None:
+        return None, None
+    media, _, parameters = value.partition(";")
+    charset = None
+    for parameter in parameters.split(";"):
+        name, _, text = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = text.strip().strip('"') or None
+    return media.strip().lower() or None, charset
+
+
+def _tls_files(ca_bundle: Path | None) -> tuple[str | None, str | None]:
+    """(CAINFO, CAPATH): the system's trusted authorities, as OpenSSL finds them here (the
+    wheel's libcurl was built for another system's paths), and `ca_bundle`'s besides."""
+    paths = ssl.get_default_verify_paths()
+    system_file = next(
+        (path for path in (paths.cafile, paths.openssl_cafile) if path and Path(path).is_file()),
+        None,
+    )
+    system_dir = next(
+        (path for path in (paths.capath, paths.openssl_capath) if path and Path(path).is_dir()),
+        None,
+    )
+    if ca_bundle is not None:
+        return str(ca_bundle), system_dir
+    return system_file, system_dir
