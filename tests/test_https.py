@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+import corocrawl as corocrawl_api
 from corocrawl._config import TRANSPORT_NAMES
 from corocrawl.testing import ServerProcess
 
@@ -31,13 +32,18 @@ def private_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
 
 
 @pytest.fixture(scope="module")
-def https_server(private_ca: tuple[Path, Path, Path]) -> Iterator[ServerProcess]:
-    _, chain, key = private_ca
+def https_server() -> Iterator[ServerProcess]:
+    """`serve --tls`: a certificate made at start, by a CA whose file it names."""
     with ServerProcess(
-        "--tls-cert", str(chain), "--tls-key", str(key), "--delay", "0",
-        "--site-pages", "30", "--site-links", "3",
-    ) as server:  # fmt: skip
+        "--tls", "--delay", "0", "--site-pages", "30", "--site-links", "3"
+    ) as server:
         yield server
+
+
+@pytest.fixture(params=TRANSPORT_NAMES)
+def transport(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
 def corocrawl(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -51,11 +57,59 @@ def records(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_serve_speaks_https_when_given_a_certificate(https_server: ServerProcess) -> None:
+def test_serve_tls_makes_a_certificate_and_names_its_ca(https_server: ServerProcess) -> None:
     assert https_server.url.startswith("https://127.0.0.1:")
+    assert https_server.ca_file is not None
+    assert Path(https_server.ca_file).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert https_server.stats()["requests"] >= 0  # over HTTPS, trusting that CA
 
 
-@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+def test_serve_speaks_https_with_a_certificate_it_is_given(
+    private_ca: tuple[Path, Path, Path], transport: str
+) -> None:
+    ca, chain, key = private_ca
+    with ServerProcess("--tls-cert", str(chain), "--tls-key", str(key)) as server:
+        done = corocrawl(
+            "fetch", "-", "-q", "--ca-bundle", str(ca), "--transport", transport,
+            stdin=f"{server.url}/status/200\n",
+        )  # fmt: skip
+    assert [record["status"] for record in records(done.stdout)] == [200]
+
+
+def test_insecure_trusts_any_certificate(https_server: ServerProcess, transport: str) -> None:
+    done = corocrawl(
+        "fetch", "-", "-q", "--insecure", "--transport", transport,
+        stdin=f"{https_server.url}/status/200\n",
+    )  # fmt: skip
+    assert [record["status"] for record in records(done.stdout)] == [200]
+
+
+def test_credentials_are_dropped_on_a_redirect_from_https_to_http(
+    https_server: ServerProcess, server: ServerProcess, transport: str
+) -> None:
+    """README, Guarantees (credentials): never over http when given for https."""
+    assert https_server.ca_file is not None
+    config = corocrawl_api.FetchConfig(
+        headers=(("Authorization", "Bearer secret"), ("X-Other", "kept")),
+        ca_bundle=Path(https_server.ca_file),
+        keep_body=True,
+        transport=transport,
+    )
+    plain = f"{server.url}/headers"
+    same_origin, to_http = corocrawl_api.fetch_all(
+        [
+            f"{https_server.url}/redirect-to?url=/headers",
+            f"{https_server.url}/redirect-to?url={plain}",
+        ],
+        config,
+    )
+    kept, dropped = (json.loads(result.body or b"{}") for result in (same_origin, to_http))
+    assert (same_origin.redirects, to_http.redirects) == (1, 1)
+    assert kept["Authorization"] == "Bearer secret"
+    assert "Authorization" not in dropped
+    assert dropped["X-Other"] == "kept"
+
+
 def test_a_certificate_from_an_unknown_ca_is_a_tls_error_record(
     https_server: ServerProcess, transport: str
 ) -> None:
@@ -71,13 +125,12 @@ def test_a_certificate_from_an_unknown_ca_is_a_tls_error_record(
     assert "certificate" in str(error["message"]).lower()
 
 
-@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 def test_ca_bundle_trusts_a_private_ca_in_fetch_and_crawl(
-    https_server: ServerProcess, private_ca: tuple[Path, Path, Path], transport: str
+    https_server: ServerProcess, transport: str
 ) -> None:
     """README (HTTPS: an intranet or a test server): --ca-bundle trusts a private CA."""
-    ca, _, _ = private_ca
-    trusting = ("--ca-bundle", str(ca), "--transport", transport)
+    assert https_server.ca_file is not None
+    trusting = ("--ca-bundle", https_server.ca_file, "--transport", transport)
     fetched = corocrawl("fetch", "-", "-q", *trusting, stdin=f"{https_server.url}/status/200\n")
     assert fetched.returncode == 0, fetched.stderr
     assert [record["status"] for record in records(fetched.stdout)] == [200]

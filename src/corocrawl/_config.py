@@ -195,7 +195,8 @@ class FetchConfig:
     (`"https://example.org"`, ...) only to those origins (scheme, host and port): a crawl sets
     its seeds' origins, so no link, redirect or robots.txt elsewhere receives them.
     `ca_bundle` is a PEM file of certificate authorities trusted besides the system's: a
-    private CA (an intranet, a test server).
+    private CA (an intranet, a test server). `verify_tls=False` trusts any certificate (curl's
+    --insecure): for a test host only, never for data you will rely on.
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -213,6 +214,7 @@ class FetchConfig:
     transport: str = DEFAULT_TRANSPORT
     credentials_origins: tuple[str, ...] | None = None
     ca_bundle: Path | None = None
+    verify_tls: bool = True
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")

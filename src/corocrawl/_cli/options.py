@@ -204,6 +204,13 @@ def add_fetch_options(
         "or a test server's",
     )
     group.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="trust any TLS certificate, as curl -k does: for a test host only "
+        "(--ca-bundle trusts one CA instead)",
+    )
+    group.add_argument(
         "--refuse-private",
         action="store_true",
         help="refuse private, loopback and link-local addresses (checked on the address "
@@ -288,6 +295,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         save_bodies=args.save_bodies,
         refuse_private=args.refuse_private,
         transport=args.transport,
+        verify_tls=not args.insecure,
         ca_bundle=None if args.ca_bundle is None else _checked_ca_bundle(args.ca_bundle),
         credentials_origins=None
         if args.credentials_origin is None

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import ssl
+import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .._exceptions import ConfigError
 from .._loop import run
 from ..testing import ServerConfig
+from ..testing._tls import ServerCertificate
 
 __all__ = ["add_server_arguments", "run_serve", "server_config_from_args"]
 
@@ -20,20 +24,44 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..testing import run_server  # the server's app, loaded only to run
 
     config = server_config_from_args(args)
+    # SIGTERM (how ServerProcess and service managers stop it) ends it like Ctrl-C, so that
+    # what it made on disk is removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.ExitStack() as cleanup:
+        trust = ""
+        if args.tls:
+            directory = Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="corocrawl-serve-"))
+            )
+            made = _make_certificate(directory, config)
+            config = replace(config, tls_cert=str(made.chain), tls_key=str(made.key))
+            trust = f" (a certificate made now: trust it with --ca-bundle {made.ca})"
 
-    def announce(url: str) -> None:
-        print(f"corocrawl serve: listening on {url}", flush=True)
-        for address in config.also_listen:
-            also = url.replace(f"//{config.host}:", f"//{address}:", 1)
-            print(f"corocrawl serve: also listening on {also}", flush=True)
+        def announce(url: str) -> None:
+            print(f"corocrawl serve: listening on {url}{trust}", flush=True)
+            for address in config.also_listen:
+                also = url.replace(f"//{config.host}:", f"//{address}:", 1)
+                print(f"corocrawl serve: also listening on {also}", flush=True)
 
-    try:
-        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-            run(run_server(config, ready=announce))
-    except OSError as exc:  # the port is taken, or the address is not this machine's
-        where = f"{config.host}:{config.port}"
-        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+        try:
+            with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+                run(run_server(config, ready=announce))
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            where = f"{config.host}:{config.port}"
+            raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     return 0
+
+
+def _make_certificate(directory: Path, config: ServerConfig) -> ServerCertificate:
+    from ..testing._tls import make_server_certificate
+
+    hosts = ["127.0.0.1", "localhost", "::1", config.host, *config.also_listen]
+    try:
+        return make_server_certificate(directory, hosts)
+    except ImportError:
+        raise ConfigError(
+            "serve --tls makes its certificate with trustme: pip install 'corocrawl[tls]'"
+        ) from None
 
 
 # (flag, parser of the value, help); each default is the ServerConfig field's.
@@ -87,6 +115,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--robots-file are then served at /robots-moved.txt",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate made at start, signed by a CA of its own whose "
+        "file it names (give that to --ca-bundle)",
+    )
+    parser.add_argument(
         "--tls-cert",
         type=_readable_file,
         default=None,
@@ -109,6 +143,8 @@ def server_config_from_args(args: argparse.Namespace) -> ServerConfig:
         config = _server_config(args, robots_file)
     except ValueError as exc:  # ServerConfig's own checks
         raise ConfigError(str(exc)) from None
+    if args.tls and config.tls_cert is not None:
+        raise ConfigError("give --tls (a certificate made at start) or --tls-cert, not both")
     if config.tls_cert is not None:
         try:  # a bad pair is named now, not taken for a port that cannot be listened on
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(

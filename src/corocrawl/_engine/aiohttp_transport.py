@@ -83,7 +83,7 @@ class AiohttpTransport:
             limit_per_host=0,
             ttl_dns_cache=300,
             resolver=PublicOnlyResolver() if self._config.refuse_private else None,
-            ssl=_tls_context(self._config.ca_bundle),
+            ssl=_tls_context(self._config.ca_bundle) if self._config.verify_tls else False,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

@@ -239,6 +239,9 @@ class CurlTransport:
         handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
         if config.refuse_private:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
+        if not config.verify_tls:
+            handle.setopt(pycurl.SSL_VERIFYPEER, 0)
+            handle.setopt(pycurl.SSL_VERIFYHOST, 0)
         cafile, capath = self._tls
         if cafile is not None:
             handle.setopt(pycurl.CAINFO, cafile)

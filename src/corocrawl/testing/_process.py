@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from typing import IO, Any
 __all__ = ["ServerProcess"]
 
 _READY = re.compile(r"listening on (?P<url>https?://\S+)")
+_CA = re.compile(r"--ca-bundle (?P<ca>\S+)\)")
 # No proxy handler: a proxy from the environment must never see loopback test traffic.
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -33,6 +35,7 @@ class ServerProcess:
         self.args = ("--port", "0", *args)
         self.ready_timeout = ready_timeout
         self.url = ""
+        self.ca_file: str | None = None  # with --tls: the CA the server's certificate is from
         self._process: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
 
@@ -69,6 +72,8 @@ class ServerProcess:
             errors = self.stop()
             raise RuntimeError(f"the test server did not start: {line!r}\n{errors.strip()}")
         self.url = match["url"]
+        made = _CA.search(line)
+        self.ca_file = None if made is None else made["ca"]
 
     def stop(self) -> str:
         """Stop the server (terminate, then kill); return what it wrote on stderr."""
@@ -109,13 +114,21 @@ class ServerProcess:
 
     def stats(self) -> dict[str, Any]:
         """The server's counters (GET /stats)."""
-        with _direct.open(f"{self.url}/stats", timeout=10) as response:
+        with self._open("/stats") as response:
             stats: dict[str, Any] = json.load(response)
             return stats
 
     def reset_stats(self) -> None:
-        with _direct.open(f"{self.url}/stats/reset", timeout=10):
+        with self._open("/stats/reset"):
             pass
+
+    def _open(self, path: str) -> Any:
+        if self.ca_file is None:
+            return _direct.open(f"{self.url}{path}", timeout=10)
+        context = ssl.create_default_context(cafile=self.ca_file)
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        ).open(f"{self.url}{path}", timeout=10)
 
 
 def _lines_in_background(stream: IO[str]) -> queue.Queue[str]:
