@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_TRANSPORT",
     "DEFAULT_USER_AGENT",
+    "HTTP_VERSIONS",
     "TRANSPORT_NAMES",
     "CrawlConfig",
     "FetchConfig",
@@ -57,6 +58,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT: float | None = None
 # The transports there are (each is one module of the engine, listed in its table too).
 TRANSPORT_NAMES = ("aiohttp", "curl")
+HTTP_VERSIONS = ("1.1", "2", "3")
 DEFAULT_TRANSPORT = "aiohttp"
 # A crawl visits few hosts at a time, so its defaults are polite ones.
 DEFAULT_CRAWL_CONCURRENCY = 64
@@ -196,7 +198,9 @@ class FetchConfig:
     its seeds' origins, so no link, redirect or robots.txt elsewhere receives them.
     `ca_bundle` is a PEM file of certificate authorities trusted besides the system's: a
     private CA (an intranet, a test server). `verify_tls=False` trusts any certificate (curl's
-    --insecure): for a test host only, never for data you will rely on.
+    --insecure): for a test host only, never for data you will rely on. `http_version` is the
+    newest HTTP spoken: "2" (HTTP/2 where a TLS server offers it, else 1.1; the aiohttp
+    transport speaks 1.1 only), "1.1", or "3" (HTTP/3 tried first; the curl transport only).
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -215,6 +219,7 @@ class FetchConfig:
     credentials_origins: tuple[str, ...] | None = None
     ca_bundle: Path | None = None
     verify_tls: bool = True
+    http_version: str = "2"
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")
@@ -232,6 +237,14 @@ class FetchConfig:
         _require(
             self.transport in TRANSPORT_NAMES,
             f"unknown transport {self.transport!r} (known: {', '.join(TRANSPORT_NAMES)})",
+        )
+        _require(
+            self.http_version in HTTP_VERSIONS,
+            f"unknown HTTP version {self.http_version!r} (known: {', '.join(HTTP_VERSIONS)})",
+        )
+        _require(
+            self.http_version != "3" or self.transport == "curl",
+            "HTTP/3 needs the curl transport (--transport curl)",
         )
 
     def with_concurrency(self, concurrency: int) -> FetchConfig:

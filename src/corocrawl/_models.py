@@ -87,6 +87,7 @@ class FetchResult:
     ttfb: float | None = None
     attempts: int = 0
     redirects: int = 0
+    http_version: str | None = None
     body_path: str | None = None
     error: ErrorInfo | None = None
     body: bytes | None = field(default=None, repr=False)
@@ -122,6 +123,7 @@ class FetchResult:
             "ttfb": None if self.ttfb is None else round(self.ttfb, 6),
             "attempts": self.attempts,
             "redirects": self.redirects,
+            "http_version": self.http_version,
             "headers": self.headers,
             "error": None
             if self.error is None

@@ -196,6 +196,22 @@ def add_fetch_options(
         help=f"the HTTP client library: {', '.join(TRANSPORT_NAMES)} "
         f"(default: {DEFAULT_TRANSPORT})",
     )
+    versions = group.add_mutually_exclusive_group()
+    versions.add_argument(
+        "--http1.1",
+        dest="http_version",
+        action="store_const",
+        const="1.1",
+        default="2",
+        help="speak HTTP/1.1 only (by default HTTP/2 where a TLS server offers it)",
+    )
+    versions.add_argument(
+        "--http3",
+        dest="http_version",
+        action="store_const",
+        const="3",
+        help="try HTTP/3 first (QUIC; the curl transport only)",
+    )
     group.add_argument(
         "--ca-bundle",
         type=Path,
@@ -296,6 +312,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         refuse_private=args.refuse_private,
         transport=args.transport,
         verify_tls=not args.insecure,
+        http_version=args.http_version,
         ca_bundle=None if args.ca_bundle is None else _checked_ca_bundle(args.ca_bundle),
         credentials_origins=None
         if args.credentials_origin is None

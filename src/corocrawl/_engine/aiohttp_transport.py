@@ -46,6 +46,7 @@ __all__ = ["AiohttpTransport"]
 
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CHUNK = 64 * 1024
+_HTTP_VERSIONS = {aiohttp.HttpVersion11: "HTTP/1.1", aiohttp.HttpVersion10: "HTTP/1.0"}
 
 
 class AiohttpTransport:
@@ -236,7 +237,14 @@ class AiohttpTransport:
             ttfb=ttfb,
             redirects=redirects,
             retry_after=resp.headers.get("Retry-After"),
+            http_version=_http_version(resp.version),
         )
+
+
+def _http_version(version: aiohttp.HttpVersion | None) -> str | None:
+    if version is None:
+        return None
+    return _HTTP_VERSIONS.get(version) or f"HTTP/{version.major}.{version.minor}"
 
 
 def _tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:

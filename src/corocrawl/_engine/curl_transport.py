@@ -62,6 +62,11 @@ _HTTP_VERSIONS = {
     pycurl.CURL_HTTP_VERSION_2_0: "HTTP/2",
     pycurl.CURL_HTTP_VERSION_3: "HTTP/3",
 }
+_ASK_FOR = {
+    "1.1": pycurl.CURL_HTTP_VERSION_1_1,
+    "2": pycurl.CURL_HTTP_VERSION_2TLS,  # HTTP/2 where a TLS server offers it (ALPN)
+    "3": pycurl.CURL_HTTP_VERSION_3,  # HTTP/3 tried first, the others if it fails
+}
 # libcurl's error codes (CURLcode) that pycurl names under other spellings, or not at all.
 _WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 95, 96, 100
 _TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
@@ -102,6 +107,7 @@ class CurlTransport:
         self._deadlines: Deadlines | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._tls = _tls_files(config.ca_bundle)
+        self._http_version = _ASK_FOR[config.http_version]
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
@@ -229,6 +235,7 @@ class CurlTransport:
         if self._user_agent is not None:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
         handle.setopt(pycurl.NOSIGNAL, 1)
+        handle.setopt(pycurl.HTTP_VERSION, self._http_version)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
         # A backstop: the deadline task ends the whole fetch, every hop of it, on time.
         handle.setopt(pycurl.TIMEOUT_MS, max(1, round(seconds_left * 1000) + 1000))
@@ -264,6 +271,7 @@ class CurlTransport:
             ttfb=transfer.ttfb if transfer.ttfb is not None else elapsed,
             redirects=redirects,
             retry_after=headers.get("retry-after"),
+            http_version=_HTTP_VERSIONS.get(transfer.http_version),
         )
 
     # libcurl's side: which sockets to watch, when to call it back, and what has finished.

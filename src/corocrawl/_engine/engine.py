@@ -384,6 +384,7 @@ class Engine:
             ttfb=response.ttfb,
             attempts=pending.attempts,
             redirects=response.redirects,
+            http_version=response.http_version,
             body_path=body_path,
             body=response.body if self.config.keep_body else None,
             request=request,

@@ -40,6 +40,7 @@ class Response:
 
     `body` is None unless the config keeps bodies (or the call truncates); `size` is the
     body's length after decompression either way. `redirects` counts the hops followed.
+    `http_version` is the protocol the final response came over ("HTTP/1.1", "HTTP/2").
     """
 
     url: URL
@@ -52,6 +53,7 @@ class Response:
     ttfb: float
     redirects: int
     retry_after: str | None
+    http_version: str | None = None
 
 
 class Transport(Protocol):
