@@ -290,6 +290,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
         "skipped",
         "skipped_input_lines",
         "worker_restarts",
+        "by_proxy",
     }
     by_status = record["by_status"]
     assert isinstance(by_status, dict)

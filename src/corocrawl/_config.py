@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_TRANSPORT",
     "DEFAULT_USER_AGENT",
     "HTTP_VERSIONS",
+    "PROXY_SCHEMES",
     "TRANSPORT_NAMES",
     "CrawlConfig",
     "FetchConfig",
@@ -46,6 +47,8 @@ __all__ = [
     "RetryPolicy",
     "Scope",
     "Timeouts",
+    "proxy_url",
+    "shown_proxy",
 ]
 
 DEFAULT_CONCURRENCY = 100
@@ -92,6 +95,33 @@ def _origin(text: str) -> str:
     if url.scheme not in ("http", "https") or not url.raw_host:
         raise ConfigError(f"credentials origin {text!r}: give it as https://host[:port]")
     return str(url.origin())
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def proxy_url(text: str) -> str:
+    """`text` checked as a proxy URL (scheme://[user:password@]host:port); ConfigError says
+    what is wrong without repeating a password."""
+    try:
+        url = URL(text.strip())
+    except ValueError:
+        url = URL()
+    where = shown_proxy(text.strip())
+    if url.scheme not in PROXY_SCHEMES:
+        raise ConfigError(f"proxy {where}: the scheme must be one of {', '.join(PROXY_SCHEMES)}")
+    if not url.raw_host or url.explicit_port is None:
+        raise ConfigError(f"proxy {where}: give it as {url.scheme}://host:port")
+    return str(url)
+
+
+def shown_proxy(text: str) -> str:
+    """A proxy URL as it may be printed or recorded: its password replaced by ***."""
+    try:
+        url = URL(text)
+    except ValueError:
+        return "<a proxy URL that does not parse>"
+    return str(url.with_password("***")) if url.password else text
 
 
 def _positive(value: float, name: str) -> None:
@@ -201,6 +231,9 @@ class FetchConfig:
     --insecure): for a test host only, never for data you will rely on. `http_version` is the
     newest HTTP spoken: "2" (HTTP/2 where a TLS server offers it, else 1.1; the aiohttp
     transport speaks 1.1 only), "1.1", or "3" (HTTP/3 tried first; the curl transport only).
+    `proxies` ("http://host:port", "socks5h://user:password@host:port", ...) are used in turn,
+    one per request; one that keeps failing is rested a while. A password in a proxy URL is
+    never written out: records and messages show it as ***.
 
         FetchConfig(limits=Limits(concurrency=200), headers=(("Accept", "text/html"),))
     """
@@ -220,6 +253,7 @@ class FetchConfig:
     ca_bundle: Path | None = None
     verify_tls: bool = True
     http_version: str = "2"
+    proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")
@@ -245,6 +279,18 @@ class FetchConfig:
         _require(
             self.http_version != "3" or self.transport == "curl",
             "HTTP/3 needs the curl transport (--transport curl)",
+        )
+        object.__setattr__(self, "proxies", tuple(proxy_url(text) for text in self.proxies))
+        socks = [shown_proxy(text) for text in self.proxies if text.startswith("socks")]
+        _require(
+            not socks or self.transport == "curl",
+            f"SOCKS proxies ({socks[0] if socks else ''}) need the curl transport "
+            "(--transport curl)",
+        )
+        _require(
+            not (self.proxies and self.refuse_private),
+            "--refuse-private cannot be kept through a proxy: the proxy, not corocrawl, "
+            "connects to each site",
         )
 
     def with_concurrency(self, concurrency: int) -> FetchConfig:

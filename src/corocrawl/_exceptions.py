@@ -9,7 +9,8 @@
     │  │  └─ ReadTimeout
     │  ├─ NetworkError
     │  │  ├─ ConnectError
-    │  │  │  └─ TLSError                         the handshake failed, or the certificate
+    │  │  │  ├─ TLSError                         the handshake failed, or the certificate
+    │  │  │  └─ ProxyError                       the proxy failed or refused the request
     │  │  ├─ DNSError
     │  │  ├─ ReadError                            reset, truncated or short body
     │  │  └─ ProtocolError                        not valid HTTP
@@ -47,6 +48,7 @@ __all__ = [
     "FrontierError",
     "NetworkError",
     "ProtocolError",
+    "ProxyError",
     "ReadError",
     "ReadTimeout",
     "ResponseTooLarge",
@@ -100,6 +102,15 @@ class ConnectError(NetworkError):
 
 class TLSError(ConnectError):
     """The TLS handshake failed, or the server's certificate is not trusted (see --ca-bundle)."""
+
+
+class ProxyError(ConnectError):
+    """The proxy could not be reached, or would not carry the request; `proxy` is the proxy
+    as it may be shown (without its password)."""
+
+    def __init__(self, message: str, *, url: str | None = None, proxy: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.proxy = proxy
 
 
 class DNSError(ConnectError):

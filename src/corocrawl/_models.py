@@ -88,6 +88,7 @@ class FetchResult:
     attempts: int = 0
     redirects: int = 0
     http_version: str | None = None
+    proxy: str | None = None
     body_path: str | None = None
     error: ErrorInfo | None = None
     body: bytes | None = field(default=None, repr=False)
@@ -134,6 +135,8 @@ class FetchResult:
         }
         if self.body_path is not None:
             record["body_path"] = self.body_path
+        if self.proxy is not None:
+            record["proxy"] = self.proxy
         if self.skip is not None:
             record["skip"] = self.skip
         return record

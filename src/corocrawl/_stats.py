@@ -70,6 +70,8 @@ class StatsSnapshot:
     skipped: int = 0
     skipped_input: int = 0
     worker_restarts: int = 0
+    # (URLs recorded through it, attempts it failed: retried ones too)
+    by_proxy: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def fetched(self) -> int:
@@ -103,6 +105,10 @@ class StatsSnapshot:
             "latency": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
             "skipped_input_lines": self.skipped_input,
             "worker_restarts": self.worker_restarts,
+            "by_proxy": {
+                proxy: {"fetched": fetched, "failed": failed}
+                for proxy, (fetched, failed) in sorted(self.by_proxy.items())
+            },
         }
 
 
@@ -123,6 +129,8 @@ class Stats:
     latency_sum: float = 0.0
     by_status: Counter[int] = field(default_factory=Counter)
     by_error: Counter[str] = field(default_factory=Counter)
+    by_proxy: Counter[str] = field(default_factory=Counter)  # final records, by proxy
+    proxy_failures: Counter[str] = field(default_factory=Counter)  # attempts it failed
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def record(self, result: FetchResult) -> None:
@@ -132,6 +140,8 @@ class Stats:
             return
         self.bytes += result.size
         self.latency_sum += result.elapsed
+        if result.proxy is not None:
+            self.by_proxy[result.proxy] += 1
         if result.error is not None:
             self.failed += 1
             self.by_error[result.error.type] += 1
@@ -159,4 +169,8 @@ class Stats:
             p99=self.latency.percentile(0.99),
             skipped_input=self.skipped_input,
             worker_restarts=self.worker_restarts,
+            by_proxy={
+                proxy: (self.by_proxy[proxy], self.proxy_failures[proxy])
+                for proxy in self.by_proxy.keys() | self.proxy_failures.keys()
+            },
         )

@@ -36,6 +36,7 @@ from .._config import (
     RetryPolicy,
     Scope,
     Timeouts,
+    proxy_url,
 )
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
@@ -219,6 +220,20 @@ def add_fetch_options(
         help="also trust the certificate authorities in FILE (PEM): an intranet's own CA, "
         "or a test server's",
     )
+    proxies = group.add_mutually_exclusive_group()
+    proxies.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every request through this proxy: http://, https://, socks5:// or "
+        "socks5h:// (the proxy resolves names), with user:password@ if it asks",
+    )
+    proxies.add_argument(
+        "--proxy-file",
+        type=Path,
+        metavar="FILE",
+        help="proxies, one URL a line, taken in turn for each request; one that fails 3 times "
+        "in a row is rested (60 s, then longer)",
+    )
     group.add_argument(
         "-k",
         "--insecure",
@@ -277,6 +292,36 @@ def add_output_dir_argument(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def _proxies_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.proxy is not None:
+        return (args.proxy,)
+    if args.proxy_file is None:
+        return ()
+    return read_proxy_file(args.proxy_file)
+
+
+def read_proxy_file(path: Path) -> tuple[str, ...]:
+    """The proxies of a file, one URL a line (blank lines and # comments aside). A bad line
+    is reported on stderr as FILE:LINE and skipped; a file with none is a ConfigError."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--proxy-file {str(path)!r}: {reason}") from None
+    proxies = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            proxies.append(proxy_url(text))
+        except ConfigError as exc:
+            print(f"corocrawl: {path}:{number}: skipped: {exc}", file=sys.stderr)
+    if not proxies:
+        raise ConfigError(f"--proxy-file {str(path)!r}: no proxy URL in it")
+    return tuple(proxies)
+
+
 def _checked_ca_bundle(path: Path) -> Path:
     """The file, once it has been read as certificates: a bad one is named before any fetch."""
     import ssl
@@ -313,6 +358,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         transport=args.transport,
         verify_tls=not args.insecure,
         http_version=args.http_version,
+        proxies=_proxies_from_args(args),
         ca_bundle=None if args.ca_bundle is None else _checked_ca_bundle(args.ca_bundle),
         credentials_origins=None
         if args.credentials_origin is None

@@ -104,6 +104,12 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
     if snap.by_error:
         counts = ", ".join(f"{name} x{n:,}" for name, n in sorted(snap.by_error.items()))
         lines.append(f"  errors: {counts}")
+    if snap.by_proxy:
+        counts = ", ".join(
+            f"{proxy} {fetched:,}" + (f" ({failed:,} attempts failed)" if failed else "")
+            for proxy, (fetched, failed) in sorted(snap.by_proxy.items())
+        )
+        lines.append(f"  by proxy: {counts}")
     if snap.p50 is not None:
         lines.append(
             f"  latency: p50 {_seconds(snap.p50)}, p95 {_seconds(snap.p95)}, "

@@ -30,6 +30,7 @@ from .._exceptions import (
     FetchError,
     FetchTimeout,
     ProtocolError,
+    ProxyError,
     ReadError,
     ReadTimeout,
     ResponseTooLarge,
@@ -40,6 +41,7 @@ from .._urls import FETCHABLE_SCHEMES
 from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
+from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
 from .transport import REDIRECT_STATUSES, Response
 
 __all__ = ["AiohttpTransport"]
@@ -73,6 +75,7 @@ class AiohttpTransport:
         self._credentials = credentials or None
         origins = config.credentials_origins
         self._credential_origins = None if origins is None else frozenset(origins)
+        self._proxies = ProxyRotation(config.proxies) if config.proxies else None
         self._session: aiohttp.ClientSession | None = None
         self._deadlines: Deadlines | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -138,23 +141,47 @@ class AiohttpTransport:
             credentials = None
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
+        proxy = None if self._proxies is None else self._proxies.choose()
+        proxy_url, proxy_auth = _proxy_and_auth(proxy)
         try:
             for hop in range(max_redirects + 1):
                 if self._config.refuse_private:
                     _refuse_non_public_literal(url)
                 try:
                     async with session.get(
-                        url, headers=credentials, allow_redirects=False, max_redirects=0
+                        url,
+                        headers=credentials,
+                        allow_redirects=False,
+                        max_redirects=0,
+                        proxy=proxy_url,
+                        proxy_auth=proxy_auth,
                     ) as resp:
                         ttfb = time.perf_counter() - start
                         location = resp.headers.get("Location")
                         if resp.status in REDIRECT_STATUSES and location and follow:
                             next_url = _redirect_target(url, location)
                         else:
+                            if proxy is not None and resp.status == PROXY_AUTHENTICATION_REQUIRED:
+                                raise aiohttp.ClientHttpProxyError(
+                                    resp.request_info, (), status=resp.status,
+                                    message="407 Proxy Authentication Required",
+                                )  # fmt: skip
                             body, size = await self._read_body(resp, url, max_bytes, truncate)
-                            return self._response(resp, url, body, size, ttfb, hop)
+                            if proxy is not None and self._proxies is not None:
+                                self._proxies.succeeded(proxy)
+                            response = self._response(resp, url, body, size, ttfb, hop)
+                            response.proxy = None if proxy is None else proxy.shown
+                            return response
                 except FetchError:
                     raise
+                except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+                    assert proxy is not None
+                    assert self._proxies is not None
+                    self._proxies.failed(proxy)
+                    reason = exc.message if isinstance(exc, aiohttp.ClientResponseError) else exc
+                    raise ProxyError(
+                        f"proxy {proxy.shown}: {reason}", url=str(url), proxy=proxy.shown
+                    ) from None
                 except (aiohttp.ClientError, OSError, ValueError) as exc:
                     raise _translated(exc, url) from exc
                 if hop == max_redirects:
@@ -239,6 +266,15 @@ class AiohttpTransport:
             retry_after=resp.headers.get("Retry-After"),
             http_version=_http_version(resp.version),
         )
+
+
+def _proxy_and_auth(proxy: Proxy | None) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy's URL without its credentials, and those as aiohttp takes them."""
+    if proxy is None:
+        return None, None
+    url = URL(proxy.url)
+    auth = aiohttp.BasicAuth(url.user or "", url.password or "") if url.user else None
+    return url.with_user(None), auth
 
 
 def _http_version(version: aiohttp.HttpVersion | None) -> str | None:

@@ -37,6 +37,7 @@ from .._exceptions import (
     FetchError,
     FetchTimeout,
     ProtocolError,
+    ProxyError,
     ReadError,
     ReadTimeout,
     ResponseTooLarge,
@@ -47,6 +48,7 @@ from .._urls import FETCHABLE_SCHEMES
 from .addresses import is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
+from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
 from .transport import REDIRECT_STATUSES, Response
 
 __all__ = ["CurlTransport"]
@@ -69,6 +71,8 @@ _ASK_FOR = {
 }
 # libcurl's error codes (CURLcode) that pycurl names under other spellings, or not at all.
 _WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 95, 96, 100
+# Through a proxy, these are the proxy's: it is down, unknown, or refused the request.
+_PROXY_ERRORS = frozenset({pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_CONNECT, 97})
 _TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
 
 
@@ -108,6 +112,7 @@ class CurlTransport:
         self._ticker: asyncio.Task[None] | None = None
         self._tls = _tls_files(config.ca_bundle)
         self._http_version = _ASK_FOR[config.http_version]
+        self._proxies = ProxyRotation(config.proxies) if config.proxies else None
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
@@ -177,11 +182,12 @@ class CurlTransport:
         keep = self._keep_body or truncate
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
+        proxy = None if self._proxies is None else self._proxies.choose()
         try:
             for hop in range(max_redirects + 1):
                 if url.scheme not in FETCHABLE_SCHEMES:
                     raise BlockedURL(f"refused scheme {url.scheme!r}", url=str(url))
-                transfer = _Transfer(str(url), cap, keep, truncate, self._wanted)
+                transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy)
                 await self._perform(transfer, credentials, ends - time.monotonic())
                 location = transfer.headers.get("location")
                 if transfer.status in REDIRECT_STATUSES and location and follow:
@@ -230,7 +236,9 @@ class CurlTransport:
         timeouts = config.timeouts
         handle.setopt(pycurl.URL, transfer.url)
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        handle.setopt(pycurl.PROXY, "")  # no proxy from the environment, ever
+        # A proxy of the config's, or none: never one from the environment.
+        proxy = transfer.proxy
+        handle.setopt(pycurl.PROXY, "" if proxy is None else proxy.url)
         handle.setopt(pycurl.HTTPHEADER, self._headers + credentials)
         if self._user_agent is not None:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
@@ -246,14 +254,22 @@ class CurlTransport:
         handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
         if config.refuse_private:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
+        https_proxy = proxy is not None and proxy.scheme == "https"
         if not config.verify_tls:
             handle.setopt(pycurl.SSL_VERIFYPEER, 0)
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
+            if https_proxy:
+                handle.setopt(pycurl.PROXY_SSL_VERIFYPEER, 0)
+                handle.setopt(pycurl.PROXY_SSL_VERIFYHOST, 0)
         cafile, capath = self._tls
         if cafile is not None:
             handle.setopt(pycurl.CAINFO, cafile)
+            if https_proxy:
+                handle.setopt(pycurl.PROXY_CAINFO, cafile)
         if capath is not None:
             handle.setopt(pycurl.CAPATH, capath)
+            if https_proxy:
+                handle.setopt(pycurl.PROXY_CAPATH, capath)
 
     def _response(self, url: URL, transfer: _Transfer, elapsed: float, redirects: int) -> Response:
         headers = transfer.headers
@@ -272,6 +288,7 @@ class CurlTransport:
             redirects=redirects,
             retry_after=headers.get("retry-after"),
             http_version=_HTTP_VERSIONS.get(transfer.http_version),
+            proxy=None if transfer.proxy is None else transfer.proxy.shown,
         )
 
     # libcurl's side: which sockets to watch, when to call it back, and what has finished.
@@ -356,11 +373,19 @@ class CurlTransport:
         self._multi.remove_handle(handle)
         if transfer is None or transfer.done is None or transfer.done.done():
             return
+        proxy, rotation = transfer.proxy, self._proxies
+        if proxy is not None and transfer.status == PROXY_AUTHENTICATION_REQUIRED:
+            code, message = 97, "407 Proxy Authentication Required"
         if code is None or transfer.cut:
             transfer.http_version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
+            if proxy is not None and rotation is not None:
+                rotation.succeeded(proxy)
             transfer.finish()
-        else:
-            transfer.fail(transfer.error or _translated(code, message, transfer))
+            return
+        error = transfer.error or _translated(code, message, transfer)
+        if isinstance(error, ProxyError) and proxy is not None and rotation is not None:
+            rotation.failed(proxy)
+        transfer.fail(error)
 
 
 class _Transfer:
@@ -376,6 +401,7 @@ class _Transfer:
         "headers",
         "http_version",
         "keep",
+        "proxy",
         "received",
         "refused",
         "size",
@@ -388,9 +414,16 @@ class _Transfer:
     )  # fmt: skip
 
     def __init__(
-        self, url: str, cap: int, keep: bool, truncate: bool, wanted: frozenset[str]
+        self,
+        url: str,
+        cap: int,
+        keep: bool,
+        truncate: bool,
+        wanted: frozenset[str],
+        proxy: Proxy | None = None,
     ) -> None:
         self.url = url
+        self.proxy = proxy
         self.cap = cap
         self.keep = keep
         self.truncate = truncate
@@ -498,6 +531,14 @@ class _Transfer:
 def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     """The corocrawl error for a libcurl error code, most specific first."""
     url = transfer.url
+    proxy = transfer.proxy
+    if proxy is not None and (
+        code in _PROXY_ERRORS or "CONNECT" in message or "proxy" in message.lower()
+    ):
+        password = URL(proxy.url).password
+        if password:
+            message = message.replace(password, "***")
+        return ProxyError(f"proxy {proxy.shown}: {message}", url=url, proxy=proxy.shown)
     if transfer.refused is not None:
         return BlockedURL(
             f"{transfer.refused} is not a public address (refused by --refuse-private)", url=url

@@ -18,7 +18,7 @@ from typing import Protocol
 from yarl import URL
 
 from .._config import FetchConfig
-from .._exceptions import BlockedURL, FetchError, RobotsUnavailable
+from .._exceptions import BlockedURL, FetchError, ProxyError, RobotsUnavailable
 from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
 from .._system import ensure_open_files
@@ -253,6 +253,8 @@ class Engine:
                 )
             finally:
                 self.stats.in_flight -= 1
+            if isinstance(error, ProxyError) and error.proxy is not None:
+                self.stats.proxy_failures[error.proxy] += 1
             elapsed = time.monotonic() - started
             decision = decide_retry(
                 self.config.retry,
@@ -361,6 +363,7 @@ class Engine:
             return FetchResult(
                 url=request.url,
                 position=request.position,
+                proxy=getattr(error, "proxy", None),
                 elapsed=elapsed,
                 elapsed_total=time.monotonic() - pending.first_started,
                 attempts=pending.attempts,
@@ -385,6 +388,7 @@ class Engine:
             attempts=pending.attempts,
             redirects=response.redirects,
             http_version=response.http_version,
+            proxy=response.proxy,
             body_path=body_path,
             body=response.body if self.config.keep_body else None,
             request=request,

@@ -54,6 +54,7 @@ class Response:
     redirects: int
     retry_after: str | None
     http_version: str | None = None
+    proxy: str | None = None  # the proxy it came through, as it may be shown
 
 
 class Transport(Protocol):
