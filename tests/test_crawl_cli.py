@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from corocrawl._config import TRANSPORT_NAMES
 from corocrawl.testing import ServerProcess
 
 SITE_PAGES = 3000
@@ -447,3 +448,24 @@ def test_memory_for_a_page_of_links_stays_within_30_times_its_size(
     assert 9_000_000 < page_bytes <= 10 * 1024 * 1024  # within the default --max-bytes
     assert (record["links"], record["links_dropped"]) == (380_000, 379_000)
     assert peak - baseline < 30 * page_bytes, (peak - baseline) / page_bytes
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+def test_a_crawl_is_the_same_on_either_transport(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, transport: str, workers: str
+) -> None:
+    server = start_server("--site-pages", "300", "--site-links", "5")
+    out = tmp_path / "pages.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/site/0", "-o", str(out),
+         "--ignore-robots", "-q", "--transport", transport, "--workers", workers],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {record["url"] for record in records} == {
+        f"{server.url}/site/{page}" for page in range(300)
+    }
+    assert {(record["status"], record["http_version"]) for record in records} == {(200, "HTTP/1.1")}
+    assert all(record["links"] >= 1 for record in records)  # pages parsed

@@ -30,6 +30,7 @@ from corocrawl import (
     Scope,
     distributed,
 )
+from corocrawl._config import TRANSPORT_NAMES
 from corocrawl.frontier import RedisFrontier
 from corocrawl.testing import ServerProcess
 
@@ -82,10 +83,10 @@ def start_crawl(
 
 
 def start_worker(
-    redis_url: str, crawl_id: str, out: Path, heartbeat: str = HEARTBEAT
+    redis_url: str, crawl_id: str, out: Path, heartbeat: str = HEARTBEAT, *extra: str
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        corocrawl("worker", *shared(redis_url, crawl_id, out, heartbeat)),
+        corocrawl("worker", *shared(redis_url, crawl_id, out, heartbeat), *extra),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -139,16 +140,18 @@ def status(redis_url: str, crawl_id: str) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 def test_three_workers_share_a_crawl_politely_and_reach_every_page_once(
-    site: ServerProcess, shared_server: RedisServer, tmp_path: Path
+    site: ServerProcess, shared_server: RedisServer, tmp_path: Path, transport: str
 ) -> None:
     crawl_id, out = f"three-{uuid.uuid4().hex[:8]}", tmp_path / "out"
     site.reset_stats()
     # Nobody dies here, so the default lease (5 s) holds even on a busy machine: a lease that
     # lapsed would rightly have its pages fetched again, and this test counts them once.
-    processes = [start_crawl(site, shared_server.url, crawl_id, out, heartbeat="1")]
+    using = ("--transport", transport)
+    processes = [start_crawl(site, shared_server.url, crawl_id, out, *using, heartbeat="1")]
     wait_until(lambda: lines_in(out) > 0, "the first records")
-    processes += [start_worker(shared_server.url, crawl_id, out, "1") for _ in range(2)]
+    processes += [start_worker(shared_server.url, crawl_id, out, "1", *using) for _ in range(2)]
     wait_until(
         lambda: len(status(shared_server.url, crawl_id)["workers"]) == 3,
         "3 live workers",
