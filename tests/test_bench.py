@@ -22,8 +22,10 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "args",
     [
-        ("throughput", "--requests", "40", "--concurrency", "4"),
-        ("scale", "--sizes", "10,20", "--delay", "0.05"),
+        ("throughput", "--requests", "40", "--concurrency", "4"),  # nginx, installed by CI
+        ("throughput", "--requests", "40", "--concurrency", "4", "--tls"),
+        ("throughput", "--requests", "40", "--concurrency", "4", "--server", "corocrawl"),
+        ("scale", "--sizes", "10,20", "--delay", "0.05", "--tls"),
     ],
 )
 def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Path) -> None:
@@ -35,9 +37,12 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
     rows = document["rows"]
     contenders = {row["contender"] for row in rows}
     if args[0] == "throughput":
-        assert contenders == {"aiohttp", "corocrawl", "httpx", "scrapy"}
+        assert contenders == {"aiohttp", "corocrawl", "corocrawl-curl", "httpx", "scrapy"}
+        assert ("nginx" in done.stderr) == ("--server" not in args)
     else:
-        assert contenders == {"aiohttp", "corocrawl"}
+        assert contenders == {"aiohttp", "corocrawl", "corocrawl-curl"}
+    if "--tls" in args and args[0] == "throughput":
+        assert "over TLS" in done.stdout
     for row in rows:
         assert row["failed_max"] == 0
         assert row["requests_per_s"]["median"] > 0
@@ -54,8 +59,8 @@ def test_bench_crawl_on_several_hosts_with_workers(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "on 2 host(s)" in done.stdout
     rows = {row["contender"]: row for row in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {"crawl-aiohttp", "crawl-corocrawl", "crawl-scrapy",
-                         "crawl-corocrawl-workers-2"}  # fmt: skip
+    assert set(rows) == {"crawl-aiohttp", "crawl-corocrawl", "crawl-corocrawl-curl",
+                         "crawl-scrapy", "crawl-corocrawl-workers-2"}  # fmt: skip
     for row in rows.values():
         assert (row["requests"], row["ok_min"], row["failed_max"]) == (60, 60, 0)
     assert "(workers " in done.stderr  # the CPU the worker processes took is reported apart

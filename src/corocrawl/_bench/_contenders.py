@@ -1,8 +1,10 @@
 """Clients under test, each run alone in a fresh process: `python -m corocrawl._bench._contenders`.
 
-Each fetches URL N times at a fixed concurrency and prints one JSON line: the wall time of the
-fetching itself and the CPU time it took (interpreter start and imports excluded from both), how
-many answers were 200 and how many not, and the process's peak resident memory.
+Each fetches N distinct URLs (URL?n=0, URL?n=1, ...: a list as users have, never one URL
+repeated, which flatters every client's caches) at a fixed concurrency and prints one JSON line:
+the wall time of the fetching itself and the CPU time it took (interpreter start and imports
+excluded from both), how many answers were 200 and how many not, and the process's peak
+resident memory.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ Contender = Callable[[str, int, int], tuple[int, int]]
 AsyncContender = Callable[[str, int, int], Coroutine[Any, Any, tuple[int, int]]]
 
 
+def distinct(url: str, requests: int) -> list[str]:
+    """`requests` distinct URLs of one endpoint (the query is ignored by the servers here)."""
+    joiner = "&" if "?" in url else "?"
+    return [f"{url}{joiner}n={number}" for number in range(requests)]
+
+
 async def raw_aiohttp(url: str, requests: int, concurrency: int) -> tuple[int, int]:
     """The minimal hand-written loop: one session, a semaphore, no features."""
     import aiohttp
@@ -41,27 +49,31 @@ async def raw_aiohttp(url: str, requests: int, concurrency: int) -> tuple[int, i
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def one() -> bool:
+        async def one(target: str) -> bool:
             async with limit:
                 try:
-                    async with session.get(url) as response:
+                    async with session.get(target) as response:
                         await response.read()
                         return response.status == 200
                 except (TimeoutError, aiohttp.ClientError, OSError):
                     return False
 
-        outcomes = await asyncio.gather(*(one() for _ in range(requests)))
+        outcomes = await asyncio.gather(*(one(target) for target in distinct(url, requests)))
     ok = sum(outcomes)
     return ok, requests - ok
 
 
-async def corocrawl_engine(url: str, requests: int, concurrency: int) -> tuple[int, int]:
+async def corocrawl_engine(
+    url: str, requests: int, concurrency: int, *, transport: str = "aiohttp"
+) -> tuple[int, int]:
     """corocrawl's engine through its public API, every feature on and default limits."""
     import corocrawl
 
-    config = corocrawl.FetchConfig(limits=corocrawl.Limits(concurrency=concurrency))
+    config = corocrawl.FetchConfig(
+        limits=corocrawl.Limits(concurrency=concurrency), transport=transport
+    )
     ok = 0
-    async with contextlib.aclosing(corocrawl.fetch([url] * requests, config)) as results:
+    async with contextlib.aclosing(corocrawl.fetch(distinct(url, requests), config)) as results:
         async for result in results:
             ok += result.status == 200
     return ok, requests - ok
@@ -75,15 +87,15 @@ async def httpx_client(url: str, requests: int, concurrency: int) -> tuple[int, 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
-        async def one() -> bool:
+        async def one(target: str) -> bool:
             async with limit:
                 try:
-                    response = await client.get(url)
+                    response = await client.get(target)
                 except httpx.HTTPError:
                     return False
                 return response.status_code == 200
 
-        outcomes = await asyncio.gather(*(one() for _ in range(requests)))
+        outcomes = await asyncio.gather(*(one(target) for target in distinct(url, requests)))
     ok = sum(outcomes)
     return ok, requests - ok
 
@@ -99,8 +111,8 @@ def scrapy_spider(url: str, requests: int, concurrency: int) -> tuple[int, int]:
         name = "bench"
 
         async def start(self) -> Any:
-            for _ in range(requests):
-                yield scrapy.Request(url, dont_filter=True, errback=self.failed)
+            for target in distinct(url, requests):
+                yield scrapy.Request(target, dont_filter=True, errback=self.failed)
 
         def parse(self, response: Any) -> None:
             counts["ok" if response.status == 200 else "failed"] += 1
@@ -127,10 +139,12 @@ REQUIRES = {"httpx": "httpx", "scrapy": "scrapy", "crawl-scrapy": "scrapy"}
 CONTENDERS: dict[str, Contender] = {
     "aiohttp": _on_event_loop(raw_aiohttp),
     "corocrawl": _on_event_loop(corocrawl_engine),
+    "corocrawl-curl": _on_event_loop(functools.partial(corocrawl_engine, transport="curl")),
     "httpx": _on_event_loop(httpx_client),
     "scrapy": scrapy_spider,
     "crawl-aiohttp": _on_event_loop(crawl_aiohttp),
     "crawl-corocrawl": _on_event_loop(crawl_corocrawl),
+    "crawl-corocrawl-curl": _on_event_loop(functools.partial(crawl_corocrawl, transport="curl")),
     "crawl-scrapy": crawl_scrapy,
     **{
         f"crawl-corocrawl-workers-{count}": _on_event_loop(

@@ -57,7 +57,7 @@ async def crawl_aiohttp(seeds: str, pages: int, concurrency: int) -> tuple[int, 
 
 
 async def crawl_corocrawl(
-    seeds: str, pages: int, concurrency: int, *, workers: int = 1
+    seeds: str, pages: int, concurrency: int, *, workers: int = 1, transport: str = "aiohttp"
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
     `workers`, pages are fetched and parsed in that many processes."""
@@ -66,7 +66,8 @@ async def crawl_corocrawl(
 
     config = corocrawl.CrawlConfig(
         fetch=corocrawl.FetchConfig(
-            limits=corocrawl.Limits(concurrency=concurrency, per_host=concurrency)
+            limits=corocrawl.Limits(concurrency=concurrency, per_host=concurrency),
+            transport=transport,
         ),
         politeness=corocrawl.Politeness(respect_robots=False),
     )
@@ -116,6 +117,7 @@ def crawl_scrapy(seeds: str, pages: int, concurrency: int) -> tuple[int, int]:
 CRAWL_CONTENDERS = (
     "crawl-aiohttp",
     "crawl-corocrawl",
+    "crawl-corocrawl-curl",
     "crawl-scrapy",
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -62,15 +63,18 @@ def measure(
     *,
     timeout: float,
     server_cpu: Callable[[], float | None] = lambda: None,
+    ca_file: str | None = None,
 ) -> Measurement:
     """Run `contender` in a fresh interpreter; raise RuntimeError with its stderr if it fails.
-    `server_cpu` reads the server's CPU time, before and after, to say who was the bottleneck."""
+    `server_cpu` reads the server's CPU time, before and after, to say who was the bottleneck.
+    With `ca_file`, the contender trusts that CA (SSL_CERT_FILE, which every client here reads)."""
     server_cpu_before = server_cpu()
     process = subprocess.Popen(
         [sys.executable, "-m", "corocrawl._bench._contenders", contender, url,
          str(requests), str(concurrency)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=None if ca_file is None else {**os.environ, "SSL_CERT_FILE": ca_file},
     )  # fmt: skip
     try:
         out, err = process.communicate(timeout=timeout)

@@ -85,6 +85,7 @@ def run_throughput(
     repeat: int,
     say: Say,
     server_cpu: Callable[[], float | None] = lambda: None,
+    ca_file: str | None = None,
 ) -> list[Row]:
     """Every contender `repeat` times, alternating (and reversing the order each round) so
     that drift on a shared machine falls on all of them alike."""
@@ -93,7 +94,10 @@ def run_throughput(
     for round_number in range(repeat):
         order = contenders if round_number % 2 == 0 else list(reversed(contenders))
         for name in order:
-            run = measure(name, url, requests, concurrency, timeout=600, server_cpu=server_cpu)
+            run = measure(
+                name, url, requests, concurrency, timeout=600, server_cpu=server_cpu,
+                ca_file=ca_file,
+            )  # fmt: skip
             workers = f" (workers {run.worker_cpu:,.1f}s)" if run.worker_cpu else ""
             server = "" if run.server_cpu is None else f", server {run.server_cpu:,.1f}s CPU"
             say(

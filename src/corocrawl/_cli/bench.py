@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import orjson
 
@@ -17,11 +20,13 @@ from .._bench._seed import SEED_ROWS, run_seed, speedups
 from .._bench._suites import Row, run_throughput
 from .._urls import partition
 from ..testing import ServerProcess
+from ..testing._nginx import NginxServer, nginx_executable
+from ..testing._tls import make_server_certificate
 
 __all__ = ["add_bench_commands"]
 
-THROUGHPUT_CONTENDERS = ("aiohttp", "corocrawl", "httpx", "scrapy")
-SCALE_CONTENDERS = ("aiohttp", "corocrawl")
+THROUGHPUT_CONTENDERS = ("aiohttp", "corocrawl", "corocrawl-curl", "httpx", "scrapy")
+SCALE_CONTENDERS = ("aiohttp", "corocrawl", "corocrawl-curl")
 
 
 def add_bench_commands(bench: argparse.ArgumentParser) -> None:
@@ -70,6 +75,14 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
     )
     throughput.add_argument("--requests", type=int, default=20_000, help="default: 20000")
     throughput.add_argument("--concurrency", type=int, default=64, help="default: 64")
+    throughput.add_argument(
+        "--server",
+        choices=("auto", "nginx", "corocrawl"),
+        default="auto",
+        help="what answers: nginx serving a 1 KiB file (cheaper per request than any Python "
+        "server, so the clients are measured), or corocrawl serve's /delay/0 (default: nginx "
+        "where installed)",
+    )
     _common(throughput, THROUGHPUT_CONTENDERS)
     throughput.set_defaults(run=_run_throughput)
 
@@ -88,7 +101,7 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
         help="serve the site on this many loopback addresses (127.0.0.x), one seed each, "
         "spread evenly over the workers of crawl-corocrawl-workers-N (default: 1)",
     )
-    _common(crawl, CRAWL_CONTENDERS, default=CRAWL_CONTENDERS[:4])
+    _common(crawl, CRAWL_CONTENDERS, default=CRAWL_CONTENDERS[:5])
     crawl.set_defaults(run=_run_crawl_bench)
 
     scale = suites.add_parser(
@@ -120,6 +133,11 @@ def _common(
         f"(default: {','.join(default or contenders)})",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="over HTTPS: the server gets a certificate made at start, the clients its CA",
+    )
 
 
 def _run_seed(args: argparse.Namespace) -> int:
@@ -153,8 +171,14 @@ def _run_seed(args: argparse.Namespace) -> int:
 
 
 def _run_throughput(args: argparse.Namespace) -> int:
-    title = f"throughput: {args.requests:,} GETs of /delay/0, concurrency {args.concurrency}"
-    return _bench(args, title, "/delay/0", [(args.requests, args.concurrency)])
+    nginx = args.server == "nginx" or (args.server == "auto" and nginx_executable() is not None)
+    what = "a 1 KiB file from nginx" if nginx else "/delay/0"
+    title = (
+        f"throughput: {args.requests:,} distinct GETs of {what}"
+        f"{' over TLS' if args.tls else ''}, concurrency {args.concurrency}"
+    )
+    return _bench(args, title, "/file" if nginx else "/delay/0",
+                  [(args.requests, args.concurrency)], nginx=nginx)  # fmt: skip
 
 
 def _run_crawl_bench(args: argparse.Namespace) -> int:
@@ -201,14 +225,16 @@ def _bench(
     server_args: tuple[str, ...] = (),
     baseline: str = "aiohttp",
     hosts: Sequence[str] = ("127.0.0.1",),
+    nginx: bool = False,
 ) -> int:
     """Every contender at every (requests, concurrency) size, against one server process."""
     from rich.console import Console
 
     console = Console(stderr=True)
     rows: list[Row] = []
-    with ServerProcess("--delay", "0", *server_args) as server:
-        console.print(f"server: corocrawl serve (aiohttp.web, own process) at {server.url}")
+    with _server(nginx, args.tls, server_args) as (server, ca_file):
+        kind = "nginx, 1 worker" if nginx else "corocrawl serve (aiohttp.web)"
+        console.print(f"server: {kind}, own process, at {server.url}")
         for requests, concurrency in sizes:
             rows += run_throughput(
                 " ".join(f"{server.url.replace('127.0.0.1', host)}{path}" for host in hosts),
@@ -218,11 +244,31 @@ def _bench(
                 repeat=args.repeat,
                 say=lambda text: console.print(text, highlight=False),
                 server_cpu=server.cpu_seconds,
+                ca_file=ca_file,
             )
     print_table(title, rows, Console(width=180), baseline=baseline)
     if args.json:
         _write_json(args.json, title, [row.to_dict() for row in rows])
     return 0
+
+
+@contextlib.contextmanager
+def _server(
+    nginx: bool, tls: bool, server_args: tuple[str, ...]
+) -> Iterator[tuple[ServerProcess | NginxServer, str | None]]:
+    """The server of a suite, and the CA file its clients must trust (with `tls`)."""
+    if not nginx:
+        with ServerProcess("--delay", "0", *server_args, *(("--tls",) if tls else ())) as server:
+            yield server, server.ca_file
+        return
+    with tempfile.TemporaryDirectory(prefix="corocrawl-bench-") as folder:
+        root = Path(folder)
+        (root / "file").write_bytes(bytes(range(256)) * 4)  # 1 KiB
+        made = make_server_certificate(root, ["127.0.0.1", "localhost"]) if tls else None
+        with NginxServer(
+            root, every_path="file", tls=None if made is None else (made.chain, made.key)
+        ) as server:
+            yield server, None if made is None else str(made.ca)
 
 
 def _write_json(path: str, title: str, rows: list[dict[str, object]], **extra: object) -> None:
