@@ -64,6 +64,12 @@ _HTTP_VERSIONS = {
     pycurl.CURL_HTTP_VERSION_2_0: "HTTP/2",
     pycurl.CURL_HTTP_VERSION_3: "HTTP/3",
 }
+_NO_VERIFY = (
+    pycurl.SSL_VERIFYPEER,
+    pycurl.SSL_VERIFYHOST,
+    pycurl.PROXY_SSL_VERIFYPEER,
+    pycurl.PROXY_SSL_VERIFYHOST,
+)
 _ASK_FOR = {
     "1.1": pycurl.CURL_HTTP_VERSION_1_1,
     "2": pycurl.CURL_HTTP_VERSION_2TLS,  # HTTP/2 where a TLS server offers it (ALPN)
@@ -211,8 +217,19 @@ class CurlTransport:
         self, transfer: _Transfer, credentials: list[str], seconds_left: float
     ) -> None:
         """One request of one hop, to its end: the transfer holds what came, or raises."""
-        handle = self._idle.pop() if self._idle else pycurl.Curl()
-        self._configure(handle, transfer, credentials, seconds_left)
+        handle = self._idle.pop() if self._idle else self._new_handle()
+        handle.setopt(pycurl.URL, transfer.url)
+        handle.setopt(
+            pycurl.HTTPHEADER, self._headers + credentials if credentials else self._headers
+        )
+        # A backstop: the deadline task ends the whole fetch, every hop of it, on time.
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, round(seconds_left * 1000) + 1000))
+        handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
+        handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
+        if self._proxies is not None:
+            handle.setopt(pycurl.PROXY, "" if transfer.proxy is None else transfer.proxy.url)
+        if self._config.refuse_private:
+            handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
         loop = self._loop
         assert loop is not None
         transfer.done = loop.create_future()
@@ -226,50 +243,34 @@ class CurlTransport:
                 self._multi.remove_handle(handle)
             raise
         finally:
-            handle.reset()
-            self._idle.append(handle)
+            self._idle.append(handle)  # its options stay: only the request's own are set anew
 
-    def _configure(
-        self, handle: Any, transfer: _Transfer, credentials: list[str], seconds_left: float
-    ) -> None:
+    def _new_handle(self) -> Any:
+        """An easy handle with every option that is the same for all requests."""
         config = self._config
         timeouts = config.timeouts
-        handle.setopt(pycurl.URL, transfer.url)
+        handle = pycurl.Curl()
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        # A proxy of the config's, or none: never one from the environment.
-        proxy = transfer.proxy
-        handle.setopt(pycurl.PROXY, "" if proxy is None else proxy.url)
-        handle.setopt(pycurl.HTTPHEADER, self._headers + credentials)
+        handle.setopt(pycurl.PROXY, "")  # a proxy of the config's, or none: never the environment's
         if self._user_agent is not None:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.HTTP_VERSION, self._http_version)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
-        # A backstop: the deadline task ends the whole fetch, every hop of it, on time.
-        handle.setopt(pycurl.TIMEOUT_MS, max(1, round(seconds_left * 1000) + 1000))
         if timeouts.read is not None:
             handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)
             handle.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeouts.read)))
-        handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
-        handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
-        if config.refuse_private:
-            handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
-        https_proxy = proxy is not None and proxy.scheme == "https"
         if not config.verify_tls:
-            handle.setopt(pycurl.SSL_VERIFYPEER, 0)
-            handle.setopt(pycurl.SSL_VERIFYHOST, 0)
-            if https_proxy:
-                handle.setopt(pycurl.PROXY_SSL_VERIFYPEER, 0)
-                handle.setopt(pycurl.PROXY_SSL_VERIFYHOST, 0)
+            for option in _NO_VERIFY:
+                handle.setopt(option, 0)
         cafile, capath = self._tls
         if cafile is not None:
             handle.setopt(pycurl.CAINFO, cafile)
-            if https_proxy:
-                handle.setopt(pycurl.PROXY_CAINFO, cafile)
+            handle.setopt(pycurl.PROXY_CAINFO, cafile)  # an https:// proxy's certificate
         if capath is not None:
             handle.setopt(pycurl.CAPATH, capath)
-            if https_proxy:
-                handle.setopt(pycurl.PROXY_CAPATH, capath)
+            handle.setopt(pycurl.PROXY_CAPATH, capath)
+        return handle
 
     def _response(self, url: URL, transfer: _Transfer, elapsed: float, redirects: int) -> Response:
         headers = transfer.headers
