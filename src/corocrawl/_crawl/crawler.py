@@ -29,7 +29,7 @@ from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
 from .._workers.jobs import Executor
 from .._workers.pool import WorkerPool, require_workers
-from ..frontier import Discovered, Frontier
+from ..frontier import Discovered, Frontier, Leased
 from .job import CrawlJob
 from .pages import Handler, PageProcessor, ProcessedPage
 
@@ -86,6 +86,8 @@ class Crawler:
         self._commit_lock = asyncio.Lock()
         self._written: dict[Outcome, list[int]] = {outcome: [] for outcome in Outcome}
         self._fetches_allowed = config.scope.max_pages
+        self._batch: list[Leased] = []  # the last claimed batch, handed out up to _next_in_batch
+        self._next_in_batch = 0
 
     def stop(self) -> None:
         """Take no new requests; those in flight finish and are recorded."""
@@ -127,11 +129,14 @@ class Crawler:
             raise
         await self._flush()
         # A clean stop gives back what was claimed but never fetched: pending again, not lost.
+        # That is what the executor did not start, and what it was never handed at all.
         unstarted = [
             request.frontier_id
             for request in executor.not_started()
             if request.frontier_id is not None
         ]
+        unstarted += [leased.id for leased in self._batch[self._next_in_batch :]]
+        self._batch = []
         await self._frontier.release(unstarted)
 
     async def _cut_outputs_back(self) -> None:
@@ -176,7 +181,11 @@ class Crawler:
             # Cleared before claiming: a result that lands during the claim still wakes us.
             self._progress.clear()
             claimed = await self._frontier.claim(batch_size)
-            for leased in claimed:
+            self._batch = claimed
+            for position, leased in enumerate(claimed):
+                # What a stop leaves of the batch is given back (see run): not held until a
+                # lease expires.
+                self._next_in_batch = position + 1
                 skip = leased.skip
                 if skip is None and self._fetches_allowed is not None:
                     if self._fetches_allowed <= 0:
