@@ -81,10 +81,13 @@ class TestProxy:
         """Stop listening, and end the connections still open."""
         assert self._server is not None
         self._server.close()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        # Until none is left: a connection accepted meanwhile starts a task of its own.
+        while others := [
+            task for task in asyncio.all_tasks() if task is not asyncio.current_task()
+        ]:
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
         await self._server.wait_closed()
 
     # HTTP: CONNECT host:port (a tunnel), or GET http://host/path (one request, forwarded).
@@ -136,15 +139,17 @@ class TestProxy:
             if line and line.split(":", 1)[0].lower() not in ("proxy-authorization", "connection")
         ]
         upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        self.targets[f"{host}:{port}"] += 1
-        head = "\r\n".join([f"{method} /{path} {version}", *kept, "Connection: close", "", ""])
-        upstream_writer.write(head.encode("latin-1"))
-        await upstream_writer.drain()
-        with contextlib.suppress(OSError):
-            while data := await upstream_reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        upstream_writer.close()
+        try:
+            self.targets[f"{host}:{port}"] += 1
+            head = "\r\n".join([f"{method} /{path} {version}", *kept, "Connection: close", "", ""])
+            upstream_writer.write(head.encode("latin-1"))
+            await upstream_writer.drain()
+            with contextlib.suppress(OSError):
+                while data := await upstream_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            upstream_writer.close()
 
     def _http_authorized(self, header_lines: list[str]) -> bool:
         if self.credentials is None:
@@ -235,5 +240,7 @@ async def _pipe_both(
         with contextlib.suppress(OSError):
             sink.write_eof()
 
-    await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-    upstream_writer.close()
+    try:
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+    finally:
+        upstream_writer.close()
