@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gzip
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -230,6 +231,14 @@ async def test_redirect_to_a_refused_scheme_is_blocked(server: ServerProcess, ta
     result = await fetch_one(f"{server.url}/redirect-to?url={target}")
     assert result.error is not None
     assert result.error.type == "BlockedURL"
+
+
+async def test_a_header_value_in_utf8_is_sent_as_such(server: ServerProcess) -> None:
+    config = FetchConfig(headers=(("X-Name", "café"),), keep_body=True)
+    result = await fetch_one(f"{server.url}/headers", config)
+    assert result.status == 200
+    assert result.body is not None
+    assert "caf" in json.loads(result.body)["X-Name"]
 
 
 async def test_credentials_do_not_follow_a_redirect_to_another_origin(

@@ -116,12 +116,13 @@ def proxy_url(text: str) -> str:
 
 
 def shown_proxy(text: str) -> str:
-    """A proxy URL as it may be printed or recorded: its password replaced by ***."""
-    try:
-        url = URL(text)
-    except ValueError:
-        return "<a proxy URL that does not parse>"
-    return str(url.with_password("***")) if url.password else text
+    """A proxy URL as it may be printed or recorded: its password replaced by ***, whatever
+    the URL lacks (a scheme-less user:password@host is hidden too)."""
+    return _USERINFO_PASSWORD.sub(r"\1:***@", text)
+
+
+# user:password@ at the start, or after "//": the password is what goes.
+_USERINFO_PASSWORD = re.compile(r"((?:^|//)[^/@:\s]*):[^/@\s]*@")
 
 
 def _positive(value: float, name: str) -> None:
@@ -253,7 +254,7 @@ class FetchConfig:
     ca_bundle: Path | None = None
     verify_tls: bool = True
     http_version: str = "2"
-    proxies: tuple[str, ...] = ()
+    proxies: tuple[str, ...] = field(default=(), repr=False)  # they may hold passwords
 
     def __post_init__(self) -> None:
         _require(bool(self.user_agent.strip()), "user agent must not be empty")

@@ -37,12 +37,11 @@ from .._exceptions import (
     TLSError,
     TooManyRedirects,
 )
-from .._urls import FETCHABLE_SCHEMES
 from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
-from .transport import REDIRECT_STATUSES, Response
+from .transport import REDIRECT_STATUSES, Response, redirect_target
 
 __all__ = ["AiohttpTransport"]
 
@@ -159,7 +158,7 @@ class AiohttpTransport:
                         ttfb = time.perf_counter() - start
                         location = resp.headers.get("Location")
                         if resp.status in REDIRECT_STATUSES and location and follow:
-                            next_url = _redirect_target(url, location)
+                            next_url = redirect_target(url, location)
                         else:
                             if proxy is not None and resp.status == PROXY_AUTHENTICATION_REQUIRED:
                                 raise aiohttp.ClientHttpProxyError(
@@ -174,9 +173,14 @@ class AiohttpTransport:
                             return response
                 except FetchError:
                     raise
-                except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
-                    assert proxy is not None
-                    assert self._proxies is not None
+                except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:
+                    # Through a proxy, a connection that fails (its name, its port) is the
+                    # proxy's; a certificate that fails is the site's, through the tunnel.
+                    tls = isinstance(
+                        exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError
+                    )
+                    if proxy is None or self._proxies is None or tls:
+                        raise _translated(exc, url) from exc
                     self._proxies.failed(proxy)
                     reason = exc.message if isinstance(exc, aiohttp.ClientResponseError) else exc
                     raise ProxyError(
@@ -302,21 +306,6 @@ def _refuse_non_public_literal(url: URL) -> None:
         raise BlockedURL(
             f"address {host} is not public (refused by --refuse-private)", url=str(url)
         )
-
-
-def _redirect_target(url: URL, location: str) -> URL:
-    try:
-        target = url.join(URL(location))
-    except ValueError as exc:
-        raise BlockedURL(f"redirect to an invalid URL {location!r}: {exc}", url=str(url)) from None
-    if target.scheme not in FETCHABLE_SCHEMES:
-        raise BlockedURL(
-            f"redirect to scheme {target.scheme!r} refused (only http and https): {location!r}",
-            url=str(url),
-        )
-    if not target.raw_host:
-        raise BlockedURL(f"redirect to a URL without host: {location!r}", url=str(url))
-    return target.with_fragment(None)
 
 
 def _selected_headers(headers: CIMultiDictProxy[str], names: tuple[str, ...]) -> dict[str, str]:

@@ -49,7 +49,7 @@ from .addresses import is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
-from .transport import REDIRECT_STATUSES, Response
+from .transport import REDIRECT_STATUSES, Response, redirect_target
 
 __all__ = ["CurlTransport"]
 
@@ -97,13 +97,16 @@ class CurlTransport:
         names = {name.lower() for name, _ in headers}
         if "accept-encoding" not in names:
             headers.append(("Accept-Encoding", ACCEPT_ENCODING))
+        # As bytes: a value may be UTF-8 (aiohttp sends it so), which pycurl's str would refuse.
         self._headers = [
-            f"{name}: {value}" for name, value in headers if name.lower() not in _CREDENTIALS
+            f"{name}: {value}".encode()
+            for name, value in headers
+            if name.lower() not in _CREDENTIALS
         ]
         self._credentials = [
-            f"{name}: {value}" for name, value in headers if name.lower() in _CREDENTIALS
+            f"{name}: {value}".encode() for name, value in headers if name.lower() in _CREDENTIALS
         ]
-        self._user_agent = config.user_agent if "user-agent" not in names else None
+        self._user_agent = config.user_agent.encode() if "user-agent" not in names else None
         origins = config.credentials_origins
         self._credential_origins = None if origins is None else frozenset(origins)
         self._wanted = _NEEDED | frozenset(config.record_headers)
@@ -193,11 +196,11 @@ class CurlTransport:
             for hop in range(max_redirects + 1):
                 if url.scheme not in FETCHABLE_SCHEMES:
                     raise BlockedURL(f"refused scheme {url.scheme!r}", url=str(url))
-                transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy)
+                transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
                 await self._perform(transfer, credentials, ends - time.monotonic())
                 location = transfer.headers.get("location")
                 if transfer.status in REDIRECT_STATUSES and location and follow:
-                    next_url = _redirect_target(url, location)
+                    next_url = redirect_target(url, location)
                 else:
                     return self._response(url, transfer, time.perf_counter() - start, hop)
                 if hop == max_redirects:
@@ -214,7 +217,7 @@ class CurlTransport:
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
     async def _perform(
-        self, transfer: _Transfer, credentials: list[str], seconds_left: float
+        self, transfer: _Transfer, credentials: list[bytes], seconds_left: float
     ) -> None:
         """One request of one hop, to its end: the transfer holds what came, or raises."""
         handle = self._idle.pop() if self._idle else self._new_handle()
@@ -243,7 +246,10 @@ class CurlTransport:
                 self._multi.remove_handle(handle)
             raise
         finally:
-            self._idle.append(handle)  # its options stay: only the request's own are set anew
+            if self._multi is None:  # closed meanwhile
+                handle.close()
+            else:
+                self._idle.append(handle)  # its options stay: only the request's own are set anew
 
     def _new_handle(self) -> Any:
         """An easy handle with every option that is the same for all requests."""
@@ -251,7 +257,10 @@ class CurlTransport:
         timeouts = config.timeouts
         handle = pycurl.Curl()
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-        handle.setopt(pycurl.PROXY, "")  # a proxy of the config's, or none: never the environment's
+        # A proxy of the config's, or none: never the environment's (http_proxy), and no
+        # exceptions from it either (no_proxy would send some hosts around --proxy).
+        handle.setopt(pycurl.PROXY, "")
+        handle.setopt(pycurl.NOPROXY, "")
         if self._user_agent is not None:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
         handle.setopt(pycurl.NOSIGNAL, 1)
@@ -284,7 +293,7 @@ class CurlTransport:
             content_type=content_type,
             charset=charset,
             size=transfer.size,
-            body=b"".join(transfer.chunks) if transfer.keep else None,
+            body=transfer.body(),
             ttfb=transfer.ttfb if transfer.ttfb is not None else elapsed,
             redirects=redirects,
             retry_after=headers.get("retry-after"),
@@ -338,12 +347,15 @@ class CurlTransport:
         if milliseconds == 0:
             if not self._soon:  # one call for all the handles added in this turn
                 self._soon = True
-                loop.call_soon(self._on_due)
+                loop.call_soon(self._on_soon)
             return
         self._timer = loop.call_later(milliseconds / 1000, self._on_due)
 
-    def _on_due(self) -> None:
+    def _on_soon(self) -> None:
         self._soon = False
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+
+    def _on_due(self) -> None:
         self._timer = None
         self._act(pycurl.SOCKET_TIMEOUT, 0)
 
@@ -399,11 +411,13 @@ class _Transfer:
         "decoder",
         "done",
         "error",
+        "follow",
         "headers",
         "http_version",
         "keep",
         "proxy",
         "received",
+        "redirecting",
         "refused",
         "size",
         "started",
@@ -422,9 +436,12 @@ class _Transfer:
         truncate: bool,
         wanted: frozenset[str],
         proxy: Proxy | None = None,
+        follow: bool = False,
     ) -> None:
         self.url = url
         self.proxy = proxy
+        self.follow = follow  # a redirect will be followed: its body is not read into memory
+        self.redirecting = False
         self.cap = cap
         self.keep = keep
         self.truncate = truncate
@@ -446,6 +463,9 @@ class _Transfer:
     def header(self, line: bytes) -> int | None:
         """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
         if line in (b"\r\n", b"\n"):  # the end of a response's headers
+            if self.follow and self.status in REDIRECT_STATUSES and "location" in self.headers:
+                self.redirecting = True  # its body is passed over, as aiohttp does
+                return None
             announced = self.headers.get("content-length", "")
             if not self.truncate and announced.isdigit() and int(announced) > self.cap:
                 self.error = ResponseTooLarge(
@@ -467,11 +487,20 @@ class _Transfer:
         if key in self.wanted:
             text = value.strip().decode("latin-1")
             known = self.headers.get(key)
-            self.headers[key] = text if known is None else f"{known}, {text}"
+            if known is None:
+                self.headers[key] = text
+            elif key == "content-encoding":  # every coding counts; of the rest, the first
+                self.headers[key] = f"{known}, {text}"
         return None
 
     def write(self, data: bytes) -> int | None:
         """Take a piece of the body; a return of 0 stops the transfer (libcurl's error 23)."""
+        if self.redirecting:
+            self.received += len(data)
+            if self.received > self.cap:  # no endless redirect body: cut, and follow it
+                self.cut = True
+                return 0
+            return None
         try:
             decoder = self.decoder
             if decoder is None:
@@ -504,9 +533,19 @@ class _Transfer:
             return 0
         return None
 
+    def body(self) -> bytes | None:
+        """The body kept, once: the pieces are let go (an idle handle keeps its transfer)."""
+        if not self.keep:
+            return None
+        body = b"".join(self.chunks)
+        self.chunks = []
+        return body
+
     def finish(self) -> None:
         try:
-            if self.decoder is None:
+            if self.redirecting:
+                pass
+            elif self.decoder is None:
                 BodyDecoder(self.headers.get("content-encoding"), url=self.url, strict=False)
             elif not self.cut:
                 self.decoder.finish()
@@ -526,6 +565,7 @@ class _Transfer:
         if not is_public_address(host):
             self.refused = host
             return pycurl.SOCKET_BAD
+        self.refused = None  # another address of the name, allowed: connected to that one
         return socket.socket(address.family, address.socktype, address.protocol)
 
 
@@ -577,16 +617,6 @@ def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     ):
         return ProtocolError(f"bad response: {message}", url=url)
     return ReadError(f"libcurl error {code}: {message}", url=url)
-
-
-def _redirect_target(url: URL, location: str) -> URL:
-    try:
-        target = url.join(URL(location))
-    except ValueError as exc:
-        raise BlockedURL(f"bad redirect Location {location!r}: {exc}", url=str(url)) from None
-    if target.scheme not in FETCHABLE_SCHEMES:
-        raise BlockedURL(f"redirect to a refused scheme: {location!r}", url=str(url))
-    return target
 
 
 def _content_type(value: str | None) -> tuple[str | None, str | None]:

@@ -25,7 +25,7 @@ class Proxy:
     """One proxy: `url` as given (credentials included, for the transport only), `shown` as
     it may be printed."""
 
-    url: str
+    url: str = field(repr=False)  # holds the password
     shown: str
     failures_in_a_row: int = 0
     rests: int = 0
@@ -58,6 +58,8 @@ class ProxyRotation:
         proxy.failures_in_a_row = 0
 
     def failed(self, proxy: Proxy) -> None:
+        if proxy.resting_until > time.monotonic():
+            return  # requests sent before the rest began, failing now: counted once already
         proxy.failures_in_a_row += 1
         if proxy.failures_in_a_row < REST_AFTER:
             return

@@ -29,7 +29,10 @@ from typing import Protocol
 
 from yarl import URL
 
-__all__ = ["REDIRECT_STATUSES", "Response", "Transport"]
+from .._exceptions import BlockedURL
+from .._urls import FETCHABLE_SCHEMES
+
+__all__ = ["REDIRECT_STATUSES", "Response", "Transport", "redirect_target"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -89,3 +92,19 @@ class Transport(Protocol):
         even where a crawl records them).
         """
         ...
+
+
+def redirect_target(url: URL, location: str) -> URL:
+    """Where a redirect leads (without its fragment); BlockedURL if it may not be followed."""
+    try:
+        target = url.join(URL(location))
+    except ValueError as exc:
+        raise BlockedURL(f"redirect to an invalid URL {location!r}: {exc}", url=str(url)) from None
+    if target.scheme not in FETCHABLE_SCHEMES:
+        raise BlockedURL(
+            f"redirect to scheme {target.scheme!r} refused (only http and https): {location!r}",
+            url=str(url),
+        )
+    if not target.raw_host:
+        raise BlockedURL(f"redirect to a URL without host: {location!r}", url=str(url))
+    return target.with_fragment(None)
