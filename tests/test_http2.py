@@ -10,7 +10,7 @@ import pytest
 
 import corocrawl
 from corocrawl import FetchConfig
-from corocrawl.testing._nginx import NginxServer
+from corocrawl.testing import NginxServer
 from corocrawl.testing._tls import make_server_certificate
 
 PAGE = b"<title>over HTTP/2</title>" + b"x" * 5000

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from corocrawl._config import TRANSPORT_NAMES
-from corocrawl.testing import ServerProcess
-from corocrawl.testing._proxy import TestProxy
+from corocrawl.testing import ServerProcess, TestProxy
 
 SECRET = "s3cret-pw"
 

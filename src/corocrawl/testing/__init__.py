@@ -1,4 +1,7 @@
-"""corocrawl's bundled test server, for tests, benchmarks and trying settings safely.
+"""corocrawl's bundled test server, for tests, benchmarks and trying settings safely; and the
+other real parts its tests run against: `TestProxy` (HTTP and SOCKS5 proxies on loopback that
+count what went through them) and `NginxServer` (nginx serving static files, over TLS and
+HTTP/2 if asked).
 
 Routes of the app built by `make_app` (all GET):
 
@@ -34,13 +37,23 @@ Routes of the app built by `make_app` (all GET):
 from typing import TYPE_CHECKING, Any
 
 from corocrawl.testing._config import ServerConfig
+from corocrawl.testing._nginx import NginxServer
 from corocrawl.testing._process import ServerProcess
+from corocrawl.testing._proxy import TestProxy
 from corocrawl.testing._site import site_links
 
 if TYPE_CHECKING:
     from corocrawl.testing._server import make_app, run_server
 
-__all__ = ["ServerConfig", "ServerProcess", "make_app", "run_server", "site_links"]
+__all__ = [
+    "NginxServer",
+    "ServerConfig",
+    "ServerProcess",
+    "TestProxy",
+    "make_app",
+    "run_server",
+    "site_links",
+]
 
 
 def __getattr__(name: str) -> Any:
