@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from corocrawl._config import TRANSPORT_NAMES
+from corocrawl._engine.proxies import REST_AFTER, ProxyRotation
 from corocrawl.testing import ServerProcess, TestProxy
 
 SECRET = "s3cret-pw"
@@ -160,3 +161,25 @@ def test_socks_with_the_aiohttp_transport_is_a_clear_error() -> None:
         "corocrawl fetch: error: SOCKS proxies (socks5://127.0.0.1:1080) need the curl "
         "transport (--transport curl)"
     ]
+
+
+def test_rotation_takes_proxies_in_turn_and_rests_one_that_keeps_failing() -> None:
+    rotation = ProxyRotation(["http://a:1", "http://user:pw@b:2"])
+    a, b = rotation.proxies
+    assert [rotation.choose() for _ in range(4)] == [a, b, a, b]
+    assert b.shown == "http://user:***@b:2"
+    assert "pw" not in repr(b)
+    for _ in range(REST_AFTER):
+        rotation.failed(a)
+    assert [rotation.choose() for _ in range(3)] == [b, b, b]  # a rests
+    rotation.failed(a)  # a late failure of a request sent before the rest: not another rest
+    assert a.rests == 1
+
+
+def test_a_lone_proxy_is_never_rested() -> None:
+    rotation = ProxyRotation(["http://a:1"])
+    (lone,) = rotation.proxies
+    for _ in range(3 * REST_AFTER):
+        rotation.failed(lone)
+    assert lone.rests == 0
+    assert rotation.choose() is lone

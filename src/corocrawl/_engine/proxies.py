@@ -38,7 +38,7 @@ class Proxy:
 
 class ProxyRotation:
     """Round robin over the proxies that are not resting; when all are, the one whose rest
-    ends first (a crawl never stalls on its proxies)."""
+    ends first (a crawl never stalls on its proxies). A lone proxy is never rested."""
 
     def __init__(self, urls: Sequence[str]) -> None:
         self.proxies = [Proxy(url, shown_proxy(url)) for url in urls]
@@ -61,8 +61,8 @@ class ProxyRotation:
         if proxy.resting_until > time.monotonic():
             return  # requests sent before the rest began, failing now: counted once already
         proxy.failures_in_a_row += 1
-        if proxy.failures_in_a_row < REST_AFTER:
-            return
+        if proxy.failures_in_a_row < REST_AFTER or len(self.proxies) == 1:
+            return  # a lone proxy has nobody to take its turns: it is not rested
         seconds = min(REST_FOR * 2**proxy.rests, _REST_MAX)
         proxy.rests += 1
         proxy.failures_in_a_row = 0
