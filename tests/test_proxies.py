@@ -130,9 +130,10 @@ def test_a_bad_proxy_url_is_refused_without_its_password() -> None:
     ]
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 def test_a_proxy_file_rotates_and_rests_a_proxy_that_keeps_failing(
-    server: ServerProcess, tmp_path: Path, transport: str
+    server: ServerProcess, tmp_path: Path, transport: str, workers: str
 ) -> None:
     dead = dead_proxy_url()
     with TestProxy("http") as first, TestProxy("http") as second:
@@ -140,7 +141,7 @@ def test_a_proxy_file_rotates_and_rests_a_proxy_that_keeps_failing(
         proxies.write_text(f"# ours\n{first.url}\nftp://not-a-proxy:21\n{dead}\n{second.url}\n")
         urls = [f"{server.url}/status/200?n={n}" for n in range(60)]
         done = fetch(urls, "--proxy-file", str(proxies), "--transport", transport,
-                     "--concurrency", "4", "--retries", "3")  # fmt: skip
+                     "--concurrency", "4", "--retries", "3", "--workers", workers)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [record["status"] for record in records(done)] == [200] * 60
     assert first.targets[authority(server.url)] > 10

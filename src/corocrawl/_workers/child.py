@@ -2,11 +2,12 @@
 
 The coordinator sends ("work", [(ticket, request), ...]), ("end",) when no more will come, and
 ("stop",) to drain. The worker answers ("out", [(ticket, packed payload), ...], in_flight,
-retries) in batches, ("error", traceback) if it fails, ("fatal", SinkError) if what failed is
-the machine's, not its own (a full disk: a replacement would fail the same way), and ("bye",
-unstarted tickets) when it is done; after its last message it waits for the coordinator to
-hang up. Signals are the coordinator's business: a worker ignores Ctrl-C and SIGTERM (see
-spawn) and exits when told, or as soon as the coordinator's end of the socket closes.
+retries, {proxy: failed attempts}) in batches, ("error", traceback) if it fails, ("fatal",
+SinkError) if what failed is the machine's, not its own (a full disk: a replacement would fail
+the same way), and ("bye", unstarted tickets) when it is done; after its last message it waits
+for the coordinator to hang up. Signals are the coordinator's business: a worker ignores
+Ctrl-C and SIGTERM (see spawn) and exits when told, or as soon as the coordinator's end of the
+socket closes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -110,6 +112,7 @@ class _Worker:
         self._outbox: list[Any] = []
         self._outbox_size = 0
         self._retries_sent = 0
+        self._proxy_failures_sent: Counter[str] = Counter()
 
     async def run(self) -> list[int]:
         """Run the executor over the coordinator's requests; the tickets it never started."""
@@ -171,5 +174,8 @@ class _Worker:
         stats = self._executor.stats
         payloads, self._outbox, self._outbox_size = self._outbox, [], 0
         retries, self._retries_sent = stats.retries - self._retries_sent, stats.retries
-        self._writer.write(encode(("out", payloads, stats.in_flight, retries)))
+        proxy_failures = dict(stats.proxy_failures - self._proxy_failures_sent)
+        if proxy_failures:
+            self._proxy_failures_sent = stats.proxy_failures.copy()
+        self._writer.write(encode(("out", payloads, stats.in_flight, retries, proxy_failures)))
         await self._writer.drain()  # a slow coordinator slows the fetching, not memory

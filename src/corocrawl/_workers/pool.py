@@ -302,7 +302,7 @@ class WorkerPool(Generic[P]):
             while True:
                 message = await receive(slot.reader)
                 if message[0] == "out":
-                    await self._take(slot, message[1], message[2], message[3])
+                    await self._take(slot, *message[1:])
                 elif message[0] == "bye":
                     for ticket_id in message[1]:
                         self._not_started.append(slot.outstanding.pop(ticket_id).request)
@@ -325,11 +325,17 @@ class WorkerPool(Generic[P]):
             self.stats.in_flight = sum(other.in_flight for other in self._slots)
 
     async def _take(
-        self, slot: _Slot, payloads: list[tuple[Any, ...]], in_flight: int, retries: int
+        self,
+        slot: _Slot,
+        payloads: list[tuple[Any, ...]],
+        in_flight: int,
+        retries: int,
+        proxy_failures: dict[str, int],
     ) -> None:
         slot.in_flight = in_flight
         self.stats.in_flight = sum(other.in_flight for other in self._slots)
         self.stats.retries += retries
+        self.stats.proxy_failures.update(proxy_failures)
         for ticket_id, packed in payloads:
             ticket = slot.outstanding.pop(ticket_id)
             await self._deliver(self._job.unpack(packed, ticket.request))
