@@ -28,7 +28,6 @@ from .._exceptions import (
     ConnectTimeout,
     DNSError,
     FetchError,
-    FetchTimeout,
     ProtocolError,
     ProxyError,
     ReadError,
@@ -41,11 +40,16 @@ from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
-from .transport import REDIRECT_STATUSES, Response, redirect_target
+from .transport import (
+    REDIRECT_STATUSES,
+    Credentials,
+    Response,
+    deadline_passed,
+    redirect_target,
+)
 
 __all__ = ["AiohttpTransport"]
 
-_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CHUNK = 64 * 1024
 _HTTP_VERSIONS = {aiohttp.HttpVersion11: "HTTP/1.1", aiohttp.HttpVersion10: "HTTP/1.0"}
 
@@ -61,19 +65,13 @@ class AiohttpTransport:
         self._config = config
         self._keep_body = config.keep_body or config.save_bodies is not None
         self._follow = config.follow_redirects
-        # Credentials go only to the origin asked for, never to where it redirects; the other
-        # headers are the session's defaults, which aiohttp merges more cheaply.
-        self._headers = CIMultiDict(
-            (name, value) for name, value in config.headers if name.lower() not in _CREDENTIALS
-        )
+        # The headers other than credentials are the session's defaults, which aiohttp merges
+        # more cheaply; credentials are given per request, where they may go.
+        self._split = Credentials.of(config)
+        self._headers = CIMultiDict(self._split.others)
         self._headers.setdefault("User-Agent", config.user_agent)
         self._headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
-        credentials = CIMultiDict(
-            (name, value) for name, value in config.headers if name.lower() in _CREDENTIALS
-        )
-        self._credentials = credentials or None
-        origins = config.credentials_origins
-        self._credential_origins = None if origins is None else frozenset(origins)
+        self._credentials = CIMultiDict(self._split.credentials)
         self._proxies = ProxyRotation(config.proxies) if config.proxies else None
         self._session: aiohttp.ClientSession | None = None
         self._deadlines: Deadlines | None = None
@@ -134,10 +132,8 @@ class AiohttpTransport:
             raise RuntimeError("the transport is not open: use 'async with'")
         deadline = deadlines.watch(self._config.timeouts.total)
         # One coroutine for every hop: each extra await level costs on every resume.
-        credentials, origin = self._credentials, url.origin()
-        allowed = self._credential_origins
-        if credentials is not None and allowed is not None and str(origin) not in allowed:
-            credentials = None
+        origin = url.origin()
+        credentials = self._credentials if self._split.go_to(origin) else None
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
         proxy = None if self._proxies is None else self._proxies.choose()
@@ -197,7 +193,7 @@ class AiohttpTransport:
             if not deadlines.expired(deadline):
                 raise
             total = self._config.timeouts.total
-            raise FetchTimeout(f"no complete response within {total:g}s", url=str(url)) from None
+            raise deadline_passed(total, url) from None
         finally:
             deadlines.unwatch(deadline)
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))

@@ -49,11 +49,16 @@ from .addresses import is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
-from .transport import REDIRECT_STATUSES, Response, redirect_target
+from .transport import (
+    REDIRECT_STATUSES,
+    Credentials,
+    Response,
+    deadline_passed,
+    redirect_target,
+)
 
 __all__ = ["CurlTransport"]
 
-_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Read from every response whatever the config records: what the transport itself needs.
 _NEEDED = frozenset(
     {"location", "content-type", "content-encoding", "content-length", "retry-after"}
@@ -93,22 +98,15 @@ class CurlTransport:
         self._config = config
         self._keep_body = config.keep_body or config.save_bodies is not None
         self._follow = config.follow_redirects
-        headers = [(name, value) for name, value in config.headers]
-        names = {name.lower() for name, _ in headers}
+        self._split = Credentials.of(config)
+        others = list(self._split.others)
+        names = {name.lower() for name, _ in config.headers}
         if "accept-encoding" not in names:
-            headers.append(("Accept-Encoding", ACCEPT_ENCODING))
+            others.append(("Accept-Encoding", ACCEPT_ENCODING))
         # As bytes: a value may be UTF-8 (aiohttp sends it so), which pycurl's str would refuse.
-        self._headers = [
-            f"{name}: {value}".encode()
-            for name, value in headers
-            if name.lower() not in _CREDENTIALS
-        ]
-        self._credentials = [
-            f"{name}: {value}".encode() for name, value in headers if name.lower() in _CREDENTIALS
-        ]
+        self._headers = [f"{name}: {value}".encode() for name, value in others]
+        self._credentials = [f"{name}: {value}".encode() for name, value in self._split.credentials]
         self._user_agent = config.user_agent.encode() if "user-agent" not in names else None
-        origins = config.credentials_origins
-        self._credential_origins = None if origins is None else frozenset(origins)
         self._wanted = _NEEDED | frozenset(config.record_headers)
         self._multi: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -183,10 +181,8 @@ class CurlTransport:
         total = self._config.timeouts.total
         deadline = deadlines.watch(total)
         ends = time.monotonic() + total
-        credentials, origin = self._credentials, url.origin()
-        allowed = self._credential_origins
-        if credentials and allowed is not None and str(origin) not in allowed:
-            credentials = []
+        origin = url.origin()
+        credentials = self._credentials if self._split.go_to(origin) else []
         cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
         keep = self._keep_body or truncate
         start = time.perf_counter()
@@ -211,7 +207,7 @@ class CurlTransport:
         except asyncio.CancelledError:
             if not deadlines.expired(deadline):
                 raise
-            raise FetchTimeout(f"no complete response within {total:g}s", url=str(url)) from None
+            raise deadline_passed(total, url) from None
         finally:
             deadlines.unwatch(deadline)
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))

@@ -29,12 +29,50 @@ from typing import Protocol
 
 from yarl import URL
 
-from .._exceptions import BlockedURL
+from .._config import FetchConfig
+from .._exceptions import BlockedURL, FetchTimeout
 from .._urls import FETCHABLE_SCHEMES
 
-__all__ = ["REDIRECT_STATUSES", "Response", "Transport", "redirect_target"]
+__all__ = [
+    "REDIRECT_STATUSES",
+    "Credentials",
+    "Response",
+    "Transport",
+    "deadline_passed",
+    "redirect_target",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A config's headers, the credentials apart: those go to the origin asked for only (never
+    across a redirect to another), and only to `origins` when the config names some."""
+
+    others: tuple[tuple[str, str], ...]
+    credentials: tuple[tuple[str, str], ...]
+    origins: frozenset[str] | None
+
+    @classmethod
+    def of(cls, config: FetchConfig) -> Credentials:
+        headers = config.headers
+        origins = config.credentials_origins
+        return cls(
+            tuple(header for header in headers if header[0].lower() not in _CREDENTIAL_HEADERS),
+            tuple(header for header in headers if header[0].lower() in _CREDENTIAL_HEADERS),
+            None if origins is None else frozenset(origins),
+        )
+
+    def go_to(self, origin: URL) -> bool:
+        """Whether the credentials are sent to a request for this origin."""
+        return bool(self.credentials) and (self.origins is None or str(origin) in self.origins)
+
+
+def deadline_passed(total: float, url: URL) -> FetchTimeout:
+    """The error of a fetch that its whole-fetch deadline ended."""
+    return FetchTimeout(f"no complete response within {total:g}s", url=str(url))
 
 
 @dataclass(slots=True)  # not frozen: made once per attempt, and a frozen init costs 2 us
