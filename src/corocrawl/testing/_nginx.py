@@ -10,7 +10,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from corocrawl.testing._running import Running
 
 __all__ = ["NginxServer", "nginx_executable"]
 
@@ -48,7 +49,7 @@ def nginx_executable() -> str | None:
     )
 
 
-class NginxServer:
+class NginxServer(Running):
     """nginx serving `root` on a free port of 127.0.0.1, until `stop()`.
 
     With `every_path` set, every URL answers that one file (distinct URLs for a benchmark,
@@ -66,8 +67,9 @@ class NginxServer:
         executable = nginx_executable()
         if executable is None:
             raise RuntimeError("nginx is not installed (Debian: apt-get install nginx-light)")
+        self._executable = executable
         self._run = Path(tempfile.mkdtemp(prefix="corocrawl-nginx-"))
-        port = _free_port()
+        self._port = port = _free_port()
         location = f"try_files /{every_path} =404;" if every_path else "try_files $uri =404;"
         tls_lines = ""
         if tls is not None:
@@ -87,26 +89,20 @@ class NginxServer:
             )
         )
         self.url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
         self._process = subprocess.Popen(
-            [executable, "-p", str(self._run), "-c", str(self._run / "nginx.conf")],
+            [self._executable, "-p", str(self._run), "-c", str(self._run / "nginx.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        self._wait_until_listening(port)
-
-    def __enter__(self) -> NginxServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._wait_until_listening(self._port)
 
     @property
     def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("nginx is not started: use start() or a with block")
         return self._process.pid
 
     def cpu_seconds(self) -> float | None:
@@ -122,22 +118,26 @@ class NginxServer:
         return total
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._process.stderr is not None:
-            self._process.stderr.close()
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
         shutil.rmtree(self._run, ignore_errors=True)
 
     def _wait_until_listening(self, port: int) -> None:
         deadline = time.monotonic() + 10
+        process = self._process
+        assert process is not None
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                errors = self._process.stderr.read().decode() if self._process.stderr else ""
+            if process.poll() is not None:
+                errors = process.stderr.read().decode() if process.stderr else ""
                 self.stop()
                 raise RuntimeError(f"nginx did not start: {errors.strip()}")
             try:

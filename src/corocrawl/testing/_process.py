@@ -12,8 +12,9 @@ import sys
 import tempfile
 import threading
 import urllib.request
-from types import TracebackType
 from typing import IO, Any
+
+from corocrawl.testing._running import Running
 
 __all__ = ["ServerProcess"]
 
@@ -23,7 +24,7 @@ _CA = re.compile(r"--ca-bundle (?P<ca>\S+)\)")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class ServerProcess:
+class ServerProcess(Running):
     """Runs `corocrawl serve` in a subprocess, so that it has a core of its own.
 
     with ServerProcess("--delay", "0.5") as server:
@@ -38,18 +39,6 @@ class ServerProcess:
         self.ca_file: str | None = None  # with --tls: the CA the server's certificate is from
         self._process: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         # stderr goes to a file: a pipe nobody reads could fill up and block the server.

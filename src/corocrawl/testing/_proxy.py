@@ -14,14 +14,15 @@ import ipaddress
 import struct
 import threading
 from collections import Counter
-from types import TracebackType
+
+from corocrawl.testing._running import Running
 
 __all__ = ["TestProxy"]
 
 _TIMEOUT = 30.0
 
 
-class TestProxy:
+class TestProxy(Running):
     """A proxy on 127.0.0.1 (`kind` "http" or "socks5"), optionally asking for a user and
     password; `targets` counts the host:port each connection or request was sent on to.
 
@@ -44,18 +45,6 @@ class TestProxy:
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def __enter__(self) -> TestProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         self._thread.start()
         handler = self._http if self.kind == "http" else self._socks5
@@ -70,6 +59,8 @@ class TestProxy:
         self.url = f"{self.kind}://{user}127.0.0.1:{port}"
 
     def stop(self) -> None:
+        if self._loop.is_closed():  # stopped already
+            return
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop).result(timeout=10)
             self._server = None
