@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from corocrawl.testing._running import Running
+from corocrawl.testing._running import Running, end_process
 
 __all__ = ["NginxServer", "nginx_executable"]
 
@@ -120,13 +120,7 @@ class NginxServer(Running):
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end_process(process)
             if process.stderr is not None:
                 process.stderr.close()
         shutil.rmtree(self._run, ignore_errors=True)

@@ -14,7 +14,7 @@ import threading
 import urllib.request
 from typing import IO, Any
 
-from corocrawl.testing._running import Running
+from corocrawl.testing._running import Running, end_process
 
 __all__ = ["ServerProcess"]
 
@@ -69,12 +69,7 @@ class ServerProcess(Running):
         process, self._process = self._process, None
         if process is None:
             return ""
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process)
         if process.stdout is not None:
             process.stdout.close()
         errors = ""

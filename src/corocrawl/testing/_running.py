@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-__all__ = ["Running"]
+__all__ = ["Running", "end_process"]
+
+
+def end_process(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 5 s; reaped either way."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Running:
