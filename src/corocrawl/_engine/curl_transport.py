@@ -9,18 +9,22 @@ as they arrive (in the write callback: a compression bomb stops at the cap), and
 error codes translated into corocrawl's tree. What every transport promises is written in
 `transport.py`.
 
+libcurl's sockets are watched in an epoll set of their own (`SocketWatch`): one callback a
+turn for every ready socket, and a kept-alive socket stays watched between two requests. The
+whole-fetch deadline is libcurl's own timeout, set for each hop to the time that is left.
 libcurl asks for a zero-length timer for every handle added: those are merged into one
-callback per turn of the loop. (A kept-alive socket is taken out of the loop between two
-requests and put back, which costs two system calls; deferring the removal is unsafe, since
-libcurl may close the socket and its number be reused at once.)
+callback per turn of the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,9 +50,9 @@ from .._exceptions import (
 )
 from .._urls import FETCHABLE_SCHEMES
 from .addresses import is_public_address
-from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
 from .proxies import PROXY_AUTHENTICATION_REQUIRED, Proxy, ProxyRotation
+from .socket_watch import ERROR, READ, WRITE, SocketWatch
 from .transport import (
     REDIRECT_STATUSES,
     Credentials,
@@ -85,6 +89,9 @@ _WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 9
 # Through a proxy, these are the proxy's: it is down, unknown, or refused the request.
 _PROXY_ERRORS = frozenset({pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_CONNECT, 97})
 _TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+_MASKS = {pycurl.POLL_IN: READ, pycurl.POLL_OUT: WRITE, pycurl.POLL_INOUT: READ | WRITE}
+# libcurl's timeout ends a transfer when it is due or a moment after, never before.
+_DEADLINE_SLACK = 0.001
 
 
 class CurlTransport:
@@ -107,16 +114,17 @@ class CurlTransport:
         self._headers = [f"{name}: {value}".encode() for name, value in others]
         self._credentials = [f"{name}: {value}".encode() for name, value in self._split.credentials]
         self._user_agent = config.user_agent.encode() if "user-agent" not in names else None
-        self._wanted = _NEEDED | frozenset(config.record_headers)
+        # The headers read, by their lower-cased name as it comes on the wire.
+        self._wanted = {
+            name.encode("latin-1"): name for name in _NEEDED | frozenset(config.record_headers)
+        }
         self._multi: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transfers: dict[Any, _Transfer] = {}
         self._idle: list[Any] = []  # easy handles to reuse (their options are set anew)
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # one merged zero-length timer is pending
-        self._watched: dict[int, int] = {}  # socket -> pycurl.POLL_* the loop watches
-        self._deadlines: Deadlines | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._sockets: SocketWatch | None = None
         self._tls = _tls_files(config.ca_bundle)
         self._http_version = _ASK_FOR[config.http_version]
         self._proxies = ProxyRotation(config.proxies) if config.proxies else None
@@ -127,9 +135,7 @@ class CurlTransport:
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
         multi.setopt(pycurl.M_MAXCONNECTS, max(self._config.limits.concurrency, 16))
-        total = self._config.timeouts.total
-        self._deadlines = Deadlines(resolution=min(0.1, max(0.01, total / 20)))
-        self._ticker = asyncio.create_task(self._deadlines.run())
+        self._sockets = SocketWatch(self._loop, self._on_ready)
         return self
 
     async def __aexit__(
@@ -141,9 +147,6 @@ class CurlTransport:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = self._deadlines = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -154,12 +157,9 @@ class CurlTransport:
             multi.remove_handle(handle)
             transfer.fail(FetchError("the transport was closed", url=transfer.url))
         self._transfers.clear()
-        loop = self._loop
-        assert loop is not None
-        for fd in list(self._watched):
-            loop.remove_reader(fd)
-            loop.remove_writer(fd)
-        self._watched.clear()
+        if self._sockets is not None:
+            self._sockets.close()
+            self._sockets = None
         multi.close()
         for handle in self._idle:
             handle.close()
@@ -175,14 +175,12 @@ class CurlTransport:
     ) -> Response:
         """Fetch `url` once, following redirects; see `Transport.fetch`."""
         follow = self._follow if follow_redirects is None else follow_redirects
-        deadlines = self._deadlines
-        if self._multi is None or deadlines is None:
+        if self._multi is None:
             raise RuntimeError("the transport is not open: use 'async with'")
         total = self._config.timeouts.total
-        deadline = deadlines.watch(total)
         ends = time.monotonic() + total
-        origin = url.origin()
-        credentials = self._credentials if self._split.go_to(origin) else []
+        origin = url.origin() if self._credentials else None
+        credentials = self._credentials if origin and self._split.go_to(origin) else []
         cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
         keep = self._keep_body or truncate
         start = time.perf_counter()
@@ -192,8 +190,11 @@ class CurlTransport:
             for hop in range(max_redirects + 1):
                 if url.scheme not in FETCHABLE_SCHEMES:
                     raise BlockedURL(f"refused scheme {url.scheme!r}", url=str(url))
+                seconds_left = ends - time.monotonic()
+                if seconds_left <= 0:
+                    raise deadline_passed(total, url)
                 transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
-                await self._perform(transfer, credentials, ends - time.monotonic())
+                await self._perform(transfer, credentials, seconds_left)
                 location = transfer.headers.get("location")
                 if transfer.status in REDIRECT_STATUSES and location and follow:
                     next_url = redirect_target(url, location)
@@ -204,12 +205,10 @@ class CurlTransport:
                 if credentials and next_url.origin() != origin:
                     credentials = []
                 url = next_url
-        except asyncio.CancelledError:
-            if not deadlines.expired(deadline):
-                raise
+        except FetchTimeout:
+            if time.monotonic() < ends - _DEADLINE_SLACK:
+                raise  # the connect or read timeout, before the deadline
             raise deadline_passed(total, url) from None
-        finally:
-            deadlines.unwatch(deadline)
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
     async def _perform(
@@ -221,8 +220,7 @@ class CurlTransport:
         handle.setopt(
             pycurl.HTTPHEADER, self._headers + credentials if credentials else self._headers
         )
-        # A backstop: the deadline task ends the whole fetch, every hop of it, on time.
-        handle.setopt(pycurl.TIMEOUT_MS, max(1, round(seconds_left * 1000) + 1000))
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, math.ceil(seconds_left * 1000)))
         handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
         handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
         if self._proxies is not None:
@@ -300,37 +298,13 @@ class CurlTransport:
     # libcurl's side: which sockets to watch, when to call it back, and what has finished.
 
     def _on_socket(self, what: int, fd: int, multi: Any, socketp: Any) -> None:
-        loop = self._loop
-        assert loop is not None
+        sockets = self._sockets
+        if sockets is None:  # closing: libcurl lets go of its sockets
+            return
         if what == pycurl.POLL_REMOVE:
-            # At once: libcurl may close the socket next, and its number be reused.
-            self._stop_watching(fd)
-            return
-        watched = self._watched.get(fd, 0)
-        if watched == what:
-            return
-        wants_in = what in (pycurl.POLL_IN, pycurl.POLL_INOUT)
-        wants_out = what in (pycurl.POLL_OUT, pycurl.POLL_INOUT)
-        had_in = watched in (pycurl.POLL_IN, pycurl.POLL_INOUT)
-        had_out = watched in (pycurl.POLL_OUT, pycurl.POLL_INOUT)
-        if wants_in and not had_in:
-            loop.add_reader(fd, self._act, fd, pycurl.CSELECT_IN)
-        elif had_in and not wants_in:
-            loop.remove_reader(fd)
-        if wants_out and not had_out:
-            loop.add_writer(fd, self._act, fd, pycurl.CSELECT_OUT)
-        elif had_out and not wants_out:
-            loop.remove_writer(fd)
-        self._watched[fd] = what
-
-    def _stop_watching(self, fd: int) -> None:
-        loop = self._loop
-        assert loop is not None
-        watched = self._watched.pop(fd, 0)
-        if watched in (pycurl.POLL_IN, pycurl.POLL_INOUT):
-            loop.remove_reader(fd)
-        if watched in (pycurl.POLL_OUT, pycurl.POLL_INOUT):
-            loop.remove_writer(fd)
+            sockets.put_down(fd)
+        else:
+            sockets.watch(fd, _MASKS[what])
 
     def _on_timer(self, milliseconds: int) -> None:
         loop = self._loop
@@ -355,16 +329,30 @@ class CurlTransport:
         self._timer = None
         self._act(pycurl.SOCKET_TIMEOUT, 0)
 
+    def _on_ready(self, ready: list[tuple[int, int]]) -> None:
+        multi = self._multi
+        if multi is None:
+            return
+        for fd, events in ready:
+            action = 0
+            if events & (READ | ERROR):
+                action |= pycurl.CSELECT_IN
+            if events & (WRITE | ERROR):
+                action |= pycurl.CSELECT_OUT
+            self._act_on(multi, fd, action)
+        self._collect()
+
     def _act(self, fd: int, events: int) -> None:
         multi = self._multi
         if multi is None:
             return
-        try:
-            while multi.socket_action(fd, events)[0] == pycurl.E_CALL_MULTI_PERFORM:
-                pass
-        except pycurl.error:
-            pass
+        self._act_on(multi, fd, events)
         self._collect()
+
+    @staticmethod
+    def _act_on(multi: Any, fd: int, events: int) -> None:
+        with contextlib.suppress(pycurl.error):  # a transfer's own error comes in info_read
+            multi.socket_action(fd, events)
 
     def _collect(self) -> None:
         multi = self._multi
@@ -430,7 +418,7 @@ class _Transfer:
         cap: int,
         keep: bool,
         truncate: bool,
-        wanted: frozenset[str],
+        wanted: dict[bytes, str],
         proxy: Proxy | None = None,
         follow: bool = False,
     ) -> None:
@@ -476,12 +464,10 @@ class _Transfer:
             if self.ttfb is None:
                 self.ttfb = time.perf_counter() - self.started
             return None
-        name, colon, value = line.partition(b":")
-        if not colon:
-            return None
-        key = name.strip().lower().decode("latin-1")
-        if key in self.wanted:
-            text = value.strip().decode("latin-1")
+        colon = line.find(b":")
+        key = self.wanted.get(line[:colon].strip().lower()) if colon > 0 else None
+        if key is not None:
+            text = line[colon + 1 :].strip().decode("latin-1")
             known = self.headers.get(key)
             if known is None:
                 self.headers[key] = text
@@ -499,34 +485,41 @@ class _Transfer:
             return None
         try:
             decoder = self.decoder
-            if decoder is None:
-                decoder = self.decoder = BodyDecoder(
-                    self.headers.get("content-encoding"),
-                    url=self.url,
-                    strict=200 <= self.status < 300,
-                )
             self.received += len(data)
+            if decoder is None and "content-encoding" not in self.headers:
+                return self._take((data,))  # as sent: nothing to decode
             if self.received > self.cap:
                 if self.truncate:
                     self.cut = True
                     return 0
                 raise ResponseTooLarge(f"body is over the {self.cap}-byte cap", url=self.url)
-            for piece in decoder.feed(data):
-                self.size += len(piece)
-                if self.size > self.cap and self.truncate:
-                    self.chunks.append(piece[: len(piece) - (self.size - self.cap)])
-                    self.size = self.cap
-                    self.cut = True
-                    return 0
-                if self.size > self.cap:
-                    raise ResponseTooLarge(
-                        f"body is over the {self.cap}-byte cap after decompression", url=self.url
-                    )
-                if self.keep:
-                    self.chunks.append(piece)
+            if decoder is None:
+                decoder = self.decoder = BodyDecoder(
+                    self.headers["content-encoding"], url=self.url, strict=200 <= self.status < 300
+                )
+            return self._take(decoder.feed(data))
         except FetchError as exc:
             self.error = exc
             return 0
+        return None
+
+    def _take(self, pieces: Iterable[bytes]) -> int | None:
+        """Count and keep decoded pieces against the cap: past it, cut there or refused."""
+        for piece in pieces:
+            self.size += len(piece)
+            if self.size > self.cap and self.truncate:
+                self.chunks.append(piece[: len(piece) - (self.size - self.cap)])
+                self.size = self.cap
+                self.cut = True
+                return 0
+            if self.size > self.cap:
+                raise ResponseTooLarge(
+                    f"body is over the {self.cap}-byte cap"
+                    + (" after decompression" if self.decoder is not None else ""),
+                    url=self.url,
+                )
+            if self.keep:
+                self.chunks.append(piece)
         return None
 
     def body(self) -> bytes | None:
@@ -539,12 +532,12 @@ class _Transfer:
 
     def finish(self) -> None:
         try:
-            if self.redirecting:
+            if self.redirecting or self.cut:
                 pass
-            elif self.decoder is None:
-                BodyDecoder(self.headers.get("content-encoding"), url=self.url, strict=False)
-            elif not self.cut:
+            elif self.decoder is not None:
                 self.decoder.finish()
+            elif "content-encoding" in self.headers:  # no body came: the header alone is read
+                BodyDecoder(self.headers["content-encoding"], url=self.url, strict=False)
         except FetchError as exc:
             self.fail(exc)
             return
