@@ -155,6 +155,7 @@ class CurlTransport:
             return
         for handle, transfer in list(self._transfers.items()):
             multi.remove_handle(handle)
+            handle.close()
             transfer.fail(FetchError("the transport was closed", url=transfer.url))
         self._transfers.clear()
         if self._sockets is not None:
@@ -194,7 +195,11 @@ class CurlTransport:
                 if seconds_left <= 0:
                     raise deadline_passed(total, url)
                 transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
-                await self._perform(transfer, credentials, seconds_left)
+                try:
+                    await self._start(transfer, credentials, seconds_left)
+                except asyncio.CancelledError:
+                    self._cancel(transfer)  # broken off midway (a Ctrl-C, a stop)
+                    raise
                 location = transfer.headers.get("location")
                 if transfer.status in REDIRECT_STATUSES and location and follow:
                     next_url = redirect_target(url, location)
@@ -211,10 +216,11 @@ class CurlTransport:
             raise deadline_passed(total, url) from None
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
-    async def _perform(
+    def _start(
         self, transfer: _Transfer, credentials: list[bytes], seconds_left: float
-    ) -> None:
-        """One request of one hop, to its end: the transfer holds what came, or raises."""
+    ) -> asyncio.Future[None]:
+        """Start one request of one hop; its future ends when the transfer holds what came,
+        or raises what went wrong."""
         handle = self._idle.pop() if self._idle else self._new_handle()
         handle.setopt(pycurl.URL, transfer.url)
         handle.setopt(
@@ -229,21 +235,17 @@ class CurlTransport:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
         loop = self._loop
         assert loop is not None
-        transfer.done = loop.create_future()
+        done = transfer.done = loop.create_future()
+        transfer.handle = handle
         self._transfers[handle] = transfer
         self._multi.add_handle(handle)
-        try:
-            await transfer.done
-        except BaseException:
-            if handle in self._transfers:  # cancelled midway (the deadline, a Ctrl-C)
-                del self._transfers[handle]
-                self._multi.remove_handle(handle)
-            raise
-        finally:
-            if self._multi is None:  # closed meanwhile
-                handle.close()
-            else:
-                self._idle.append(handle)  # its options stay: only the request's own are set anew
+        return done
+
+    def _cancel(self, transfer: _Transfer) -> None:
+        handle = transfer.handle
+        if self._transfers.pop(handle, None) is not None:
+            self._multi.remove_handle(handle)
+            self._idle.append(handle)
 
     def _new_handle(self) -> Any:
         """An easy handle with every option that is the same for all requests."""
@@ -368,7 +370,10 @@ class CurlTransport:
     def _finish(self, handle: Any, code: int | None, message: str) -> None:
         transfer = self._transfers.pop(handle, None)
         self._multi.remove_handle(handle)
-        if transfer is None or transfer.done is None or transfer.done.done():
+        if transfer is None:
+            return
+        self._idle.append(handle)  # its options stay: only the request's own are set anew
+        if transfer.done is None or transfer.done.done():
             return
         proxy, rotation = transfer.proxy, self._proxies
         if proxy is not None and transfer.status == PROXY_AUTHENTICATION_REQUIRED:
@@ -396,6 +401,7 @@ class _Transfer:
         "done",
         "error",
         "follow",
+        "handle",
         "headers",
         "http_version",
         "keep",
@@ -443,6 +449,7 @@ class _Transfer:
         self.ttfb: float | None = None
         self.http_version = 0
         self.done: asyncio.Future[None] | None = None
+        self.handle: Any = None
 
     def header(self, line: bytes) -> int | None:
         """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
