@@ -37,10 +37,10 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
     rows = document["rows"]
     contenders = {row["contender"] for row in rows}
     if args[0] == "throughput":
-        assert contenders == {"aiohttp", "corocrawl", "corocrawl-curl", "httpx", "scrapy"}
+        assert contenders == {"aiohttp", "corocrawl-aiohttp", "corocrawl-curl", "httpx", "scrapy"}
         assert ("nginx" in done.stderr) == ("--server" not in args)
     else:
-        assert contenders == {"aiohttp", "corocrawl", "corocrawl-curl"}
+        assert contenders == {"aiohttp", "corocrawl-aiohttp", "corocrawl-curl"}
     if "--tls" in args and args[0] == "throughput":
         assert "over TLS" in done.stdout
     for row in rows:
@@ -59,7 +59,7 @@ def test_bench_crawl_on_several_hosts_with_workers(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "on 2 host(s)" in done.stdout
     rows = {row["contender"]: row for row in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {"crawl-aiohttp", "crawl-corocrawl", "crawl-corocrawl-curl",
+    assert set(rows) == {"crawl-aiohttp", "crawl-corocrawl-aiohttp", "crawl-corocrawl-curl",
                          "crawl-scrapy", "crawl-corocrawl-workers-2"}  # fmt: skip
     for row in rows.values():
         assert (row["requests"], row["ok_min"], row["failed_max"]) == (60, 60, 0)

@@ -62,7 +62,7 @@ DEFAULT_READ_TIMEOUT: float | None = None
 # The transports there are (each is one module of the engine, listed in its table too).
 TRANSPORT_NAMES = ("aiohttp", "curl")
 HTTP_VERSIONS = ("1.1", "2", "3")
-DEFAULT_TRANSPORT = "aiohttp"
+DEFAULT_TRANSPORT = "curl"
 # A crawl visits few hosts at a time, so its defaults are polite ones.
 DEFAULT_CRAWL_CONCURRENCY = 64
 DEFAULT_CRAWL_PER_HOST = 4

@@ -64,9 +64,10 @@ async def raw_aiohttp(url: str, requests: int, concurrency: int) -> tuple[int, i
 
 
 async def corocrawl_engine(
-    url: str, requests: int, concurrency: int, *, transport: str = "aiohttp"
+    url: str, requests: int, concurrency: int, *, transport: str
 ) -> tuple[int, int]:
-    """corocrawl's engine through its public API, every feature on and default limits."""
+    """corocrawl's engine through its public API on `transport`, every feature on and default
+    limits."""
     import corocrawl
 
     config = corocrawl.FetchConfig(
@@ -138,12 +139,14 @@ REQUIRES = {"httpx": "httpx", "scrapy": "scrapy", "crawl-scrapy": "scrapy"}
 
 CONTENDERS: dict[str, Contender] = {
     "aiohttp": _on_event_loop(raw_aiohttp),
-    "corocrawl": _on_event_loop(corocrawl_engine),
+    "corocrawl-aiohttp": _on_event_loop(functools.partial(corocrawl_engine, transport="aiohttp")),
     "corocrawl-curl": _on_event_loop(functools.partial(corocrawl_engine, transport="curl")),
     "httpx": _on_event_loop(httpx_client),
     "scrapy": scrapy_spider,
     "crawl-aiohttp": _on_event_loop(crawl_aiohttp),
-    "crawl-corocrawl": _on_event_loop(crawl_corocrawl),
+    "crawl-corocrawl-aiohttp": _on_event_loop(
+        functools.partial(crawl_corocrawl, transport="aiohttp")
+    ),
     "crawl-corocrawl-curl": _on_event_loop(functools.partial(crawl_corocrawl, transport="curl")),
     "crawl-scrapy": crawl_scrapy,
     **{

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,18 +58,19 @@ async def crawl_aiohttp(seeds: str, pages: int, concurrency: int) -> tuple[int, 
 
 
 async def crawl_corocrawl(
-    seeds: str, pages: int, concurrency: int, *, workers: int = 1, transport: str = "aiohttp"
+    seeds: str, pages: int, concurrency: int, *, workers: int = 1, transport: str | None = None
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
-    `workers`, pages are fetched and parsed in that many processes."""
+    `workers`, pages are fetched and parsed in that many processes; on `transport`, or the
+    default one."""
     import corocrawl
     from corocrawl.frontier import SqliteFrontier
 
+    fetch = corocrawl.FetchConfig(
+        limits=corocrawl.Limits(concurrency=concurrency, per_host=concurrency)
+    )
     config = corocrawl.CrawlConfig(
-        fetch=corocrawl.FetchConfig(
-            limits=corocrawl.Limits(concurrency=concurrency, per_host=concurrency),
-            transport=transport,
-        ),
+        fetch=fetch if transport is None else dataclasses.replace(fetch, transport=transport),
         politeness=corocrawl.Politeness(respect_robots=False),
     )
     with tempfile.TemporaryDirectory() as folder:
@@ -116,7 +118,7 @@ def crawl_scrapy(seeds: str, pages: int, concurrency: int) -> tuple[int, int]:
 
 CRAWL_CONTENDERS = (
     "crawl-aiohttp",
-    "crawl-corocrawl",
+    "crawl-corocrawl-aiohttp",
     "crawl-corocrawl-curl",
     "crawl-scrapy",
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),

@@ -25,8 +25,8 @@ from ..testing._tls import make_server_certificate
 
 __all__ = ["add_bench_commands"]
 
-THROUGHPUT_CONTENDERS = ("aiohttp", "corocrawl", "corocrawl-curl", "httpx", "scrapy")
-SCALE_CONTENDERS = ("aiohttp", "corocrawl", "corocrawl-curl")
+THROUGHPUT_CONTENDERS = ("aiohttp", "corocrawl-aiohttp", "corocrawl-curl", "httpx", "scrapy")
+SCALE_CONTENDERS = ("aiohttp", "corocrawl-aiohttp", "corocrawl-curl")
 
 
 def add_bench_commands(bench: argparse.ArgumentParser) -> None:
