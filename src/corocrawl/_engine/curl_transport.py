@@ -90,6 +90,8 @@ _WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 9
 _PROXY_ERRORS = frozenset({pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_CONNECT, 97})
 _TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
 _MASKS = {pycurl.POLL_IN: READ, pycurl.POLL_OUT: WRITE, pycurl.POLL_INOUT: READ | WRITE}
+_HTTP1 = pycurl.CURL_HTTP_VERSION_1_1
+_REMEMBERED_SERVERS = 100_000
 # libcurl's timeout ends a transfer when it is due or a moment after, never before.
 _DEADLINE_SLACK = 0.001
 
@@ -128,6 +130,8 @@ class CurlTransport:
         self._tls = _tls_files(config.ca_bundle)
         self._http_version = _ASK_FOR[config.http_version]
         self._proxies = ProxyRotation(config.proxies) if config.proxies else None
+        # Through a proxy, connections are the proxy's, shared by every server: not counted.
+        self._busy = None if config.proxies else _BusyServers()
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
@@ -195,6 +199,10 @@ class CurlTransport:
                 if seconds_left <= 0:
                     raise deadline_passed(total, url)
                 transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
+                if self._busy is not None and (
+                    url.scheme == "http" or self._http_version == _HTTP1
+                ):
+                    transfer.server = (url.raw_host, url.port)  # one transfer a connection
                 try:
                     await self._start(transfer, credentials, seconds_left)
                 except asyncio.CancelledError:
@@ -233,6 +241,8 @@ class CurlTransport:
             handle.setopt(pycurl.PROXY, "" if transfer.proxy is None else transfer.proxy.url)
         if self._config.refuse_private:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
+        if transfer.server is not None and self._busy is not None:
+            handle.setopt(pycurl.FRESH_CONNECT, self._busy.starting(transfer.server))
         loop = self._loop
         assert loop is not None
         done = transfer.done = loop.create_future()
@@ -244,6 +254,7 @@ class CurlTransport:
     def _cancel(self, transfer: _Transfer) -> None:
         handle = transfer.handle
         if self._transfers.pop(handle, None) is not None:
+            self._ended(transfer)
             self._multi.remove_handle(handle)
             self._idle.append(handle)
 
@@ -296,6 +307,10 @@ class CurlTransport:
             http_version=_HTTP_VERSIONS.get(transfer.http_version),
             proxy=None if transfer.proxy is None else transfer.proxy.shown,
         )
+
+    def _ended(self, transfer: _Transfer) -> None:
+        if transfer.server is not None and self._busy is not None:
+            self._busy.ended(transfer.server)
 
     # libcurl's side: which sockets to watch, when to call it back, and what has finished.
 
@@ -372,6 +387,7 @@ class CurlTransport:
         self._multi.remove_handle(handle)
         if transfer is None:
             return
+        self._ended(transfer)
         self._idle.append(handle)  # its options stay: only the request's own are set anew
         if transfer.done is None or transfer.done.done():
             return
@@ -388,6 +404,39 @@ class CurlTransport:
         if isinstance(error, ProxyError) and proxy is not None and rotation is not None:
             rotation.failed(proxy)
         transfer.fail(error)
+
+
+class _BusyServers:
+    """Transfers in flight to each server, over connections that carry one at a time (HTTP/1).
+
+    While as many are in flight to a server as ever were at once, every connection to it is
+    busy: a new transfer there is told to open a connection (FRESH_CONNECT) instead of letting
+    libcurl look through the busy ones first. That look costs each new transfer a step per
+    connection to the server; with 10,000 requests in flight to one server it took half of
+    the client's CPU."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[tuple[str | None, int | None], int] = {}
+        self._most: dict[tuple[str | None, int | None], int] = {}
+
+    def starting(self, server: tuple[str | None, int | None]) -> bool:
+        """Count a transfer in; True if every connection to its server is busy."""
+        before = self._in_flight.get(server, 0)
+        self._in_flight[server] = before + 1
+        most = self._most.get(server, 0)
+        if before < most:
+            return False
+        if len(self._most) >= _REMEMBERED_SERVERS:  # forget idle servers (at worst, a search)
+            self._most = {key: self._most[key] for key in self._in_flight if key in self._most}
+        self._most[server] = before + 1
+        return True
+
+    def ended(self, server: tuple[str | None, int | None]) -> None:
+        left = self._in_flight[server] - 1
+        if left:
+            self._in_flight[server] = left
+        else:
+            del self._in_flight[server]
 
 
 class _Transfer:
@@ -409,6 +458,7 @@ class _Transfer:
         "received",
         "redirecting",
         "refused",
+        "server",
         "size",
         "started",
         "status",
@@ -450,6 +500,7 @@ class _Transfer:
         self.http_version = 0
         self.done: asyncio.Future[None] | None = None
         self.handle: Any = None
+        self.server: tuple[str | None, int | None] | None = None  # counted in _BusyServers
 
     def header(self, line: bytes) -> int | None:
         """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
