@@ -275,7 +275,8 @@ class CurlTransport:
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
         if timeouts.read is not None:
             handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-            handle.setopt(pycurl.LOW_SPEED_TIME, max(1, round(timeouts.read)))
+            # Whole seconds in libcurl: rounded up, so it never ends a transfer early.
+            handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(timeouts.read)))
         if not config.verify_tls:
             for option in _NO_VERIFY:
                 handle.setopt(option, 0)
@@ -693,4 +694,6 @@ def _tls_files(ca_bundle: Path | None) -> tuple[str | None, str | None]:
     )
     if ca_bundle is not None:
         return str(ca_bundle), system_dir
-    return system_file, system_dir
+    # The file alone when there is one: libcurl keeps the authorities it read from a file for
+    # every connection, but reads them anew for each one when a directory is named too.
+    return (system_file, None) if system_file is not None else (None, system_dir)
