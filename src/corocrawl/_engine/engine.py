@@ -283,7 +283,10 @@ class Engine:
                 self._start_ready()
                 return
             try:
-                result = await self._result(pending, response, error, elapsed)
+                body_path = None
+                if self._bodies is not None and response is not None and response.body is not None:
+                    body_path = await asyncio.to_thread(self._bodies.save, response.body)
+                result = self._result(pending, response, error, elapsed, body_path)
             except BaseException:
                 self._failed = True  # a body that could not be saved: the run ends
                 self._release(host, decision.host_pause)
@@ -350,12 +353,13 @@ class Engine:
             self._wake.set()  # the end may have come
         self._start_ready()
 
-    async def _result(
+    def _result(
         self,
         pending: _Pending,
         response: Response | None,
         error: FetchError | None,
         elapsed: float,
+        body_path: str | None,
     ) -> FetchResult:
         request = pending.request
         if response is None:
@@ -370,9 +374,6 @@ class Engine:
                 error=ErrorInfo.from_exception(error),
                 request=request,
             )
-        body_path = None
-        if self._bodies is not None and response.body is not None:
-            body_path = await asyncio.to_thread(self._bodies.save, response.body)
         return FetchResult(
             url=request.url,
             position=request.position,
