@@ -130,6 +130,26 @@ async def test_a_silent_server_is_a_read_timeout(server: ServerProcess) -> None:
     assert isinstance(corocrawl.ReadTimeout("x"), TimeoutError)
 
 
+async def test_a_silent_server_is_a_read_timeout_while_other_requests_are_in_flight(
+    server: ServerProcess,
+) -> None:
+    """Each transfer's silence is its own: others busy at the same time (a body dripping
+    steadily, quick answers) neither hide it nor are ended by it."""
+    config = FetchConfig(timeouts=Timeouts(total=10, read=0.4), retry=RetryPolicy(retries=0))
+    urls = [
+        f"{server.url}/hang",
+        f"{server.url}/drip?bytes=20&interval=0.1",
+        f"{server.url}/hang",
+        *(f"{server.url}/bytes/10?n={n}" for n in range(5)),
+    ]
+    by_url = {result.url: result for result in await fetch_list(urls, config)}
+    silent = [by_url[urls[0]], by_url[urls[2]]]
+    assert [result.error.type if result.error else None for result in silent] == ["ReadTimeout"] * 2
+    assert all(result.elapsed < 3 for result in silent)  # the read timeout, not the total one
+    assert by_url[urls[1]].status == 200  # 2 s of drip, never silent for 0.4 s
+    assert all(by_url[url].status == 200 for url in urls[3:])
+
+
 async def test_refused_connection_is_a_connect_error() -> None:
     config = FetchConfig(retry=RetryPolicy(retries=0))
     result = await fetch_one("http://127.0.0.1:9/", config)

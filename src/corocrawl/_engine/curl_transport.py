@@ -127,6 +127,10 @@ class CurlTransport:
         self._timer: asyncio.TimerHandle | None = None
         self._soon = False  # one merged zero-length timer is pending
         self._sockets: SocketWatch | None = None
+        # The read timeout is kept here: libcurl's own (LOW_SPEED_TIME) counts whole seconds,
+        # and driven by socket_action it let a silent transfer run on while others were busy.
+        self._read_timeout = config.timeouts.read
+        self._silence_check: asyncio.TimerHandle | None = None
         self._tls = _tls_files(config.ca_bundle)
         self._http_version = _ASK_FOR[config.http_version]
         self._proxies = ProxyRotation(config.proxies) if config.proxies else None
@@ -151,6 +155,9 @@ class CurlTransport:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._silence_check is not None:
+            self._silence_check.cancel()
+            self._silence_check = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -247,6 +254,8 @@ class CurlTransport:
         assert loop is not None
         done = transfer.done = loop.create_future()
         transfer.handle = handle
+        if self._read_timeout is not None and self._silence_check is None:
+            self._silence_check = loop.call_later(self._silence_step(), self._end_silent)
         self._transfers[handle] = transfer
         self._multi.add_handle(handle)
         return done
@@ -273,10 +282,6 @@ class CurlTransport:
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.HTTP_VERSION, self._http_version)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
-        if timeouts.read is not None:
-            handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-            # Whole seconds in libcurl: rounded up, so it never ends a transfer early.
-            handle.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(timeouts.read)))
         if not config.verify_tls:
             for option in _NO_VERIFY:
                 handle.setopt(option, 0)
@@ -308,6 +313,34 @@ class CurlTransport:
             http_version=_HTTP_VERSIONS.get(transfer.http_version),
             proxy=None if transfer.proxy is None else transfer.proxy.shown,
         )
+
+    def _silence_step(self) -> float:
+        assert self._read_timeout is not None
+        return min(1.0, max(0.02, self._read_timeout / 4))
+
+    def _end_silent(self) -> None:
+        """End every transfer the server has sent nothing for the read timeout (never early:
+        at most a step late). Silence counts from when the request was sent, so the connect
+        timeout alone bounds the connecting."""
+        self._silence_check = None
+        limit, loop = self._read_timeout, self._loop
+        if limit is None or loop is None or self._multi is None or not self._transfers:
+            return
+        now = time.perf_counter()
+        for handle, transfer in list(self._transfers.items()):
+            if now - transfer.heard < limit:
+                continue
+            if not transfer.spoke:  # nothing received yet: silence from the request's sending
+                sent = handle.getinfo(pycurl.PRETRANSFER_TIME)
+                if not sent or now - (transfer.started + sent) < limit:
+                    continue
+            del self._transfers[handle]
+            self._multi.remove_handle(handle)
+            self._ended(transfer)
+            self._idle.append(handle)
+            transfer.fail(ReadTimeout(f"read timed out: nothing for {limit:g}s", url=transfer.url))
+        if self._transfers:
+            self._silence_check = loop.call_later(self._silence_step(), self._end_silent)
 
     def _ended(self, transfer: _Transfer) -> None:
         if transfer.server is not None and self._busy is not None:
@@ -453,6 +486,7 @@ class _Transfer:
         "follow",
         "handle",
         "headers",
+        "heard",
         "http_version",
         "keep",
         "proxy",
@@ -461,6 +495,7 @@ class _Transfer:
         "refused",
         "server",
         "size",
+        "spoke",
         "started",
         "status",
         "truncate",
@@ -497,6 +532,8 @@ class _Transfer:
         self.cut = False  # stopped at the cap on purpose (truncate)
         self.refused: str | None = None  # the address --refuse-private refused
         self.started = time.perf_counter()
+        self.heard = self.started  # when the server last sent something (the read timeout's)
+        self.spoke = False  # whether it has sent anything yet
         self.ttfb: float | None = None
         self.http_version = 0
         self.done: asyncio.Future[None] | None = None
@@ -505,6 +542,7 @@ class _Transfer:
 
     def header(self, line: bytes) -> int | None:
         """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
+        self.heard, self.spoke = time.perf_counter(), True
         if line in (b"\r\n", b"\n"):  # the end of a response's headers
             if self.follow and self.status in REDIRECT_STATUSES and "location" in self.headers:
                 self.redirecting = True  # its body is passed over, as aiohttp does
@@ -536,6 +574,7 @@ class _Transfer:
 
     def write(self, data: bytes) -> int | None:
         """Take a piece of the body; a return of 0 stops the transfer (libcurl's error 23)."""
+        self.heard = time.perf_counter()
         if self.redirecting:
             self.received += len(data)
             if self.received > self.cap:  # no endless redirect body: cut, and follow it
@@ -637,8 +676,6 @@ def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     if code == pycurl.E_OPERATION_TIMEDOUT:
         if "Connection timed out" in message or "Resolving timed out" in message:
             return ConnectTimeout(f"connect timed out: {message}", url=url)
-        if "too slow" in message:
-            return ReadTimeout(f"read timed out: {message}", url=url)
         return FetchTimeout(message, url=url)
     if code == pycurl.E_COULDNT_CONNECT:
         return ConnectError(f"cannot connect: {message}", url=url)
