@@ -123,6 +123,22 @@ def test_a_certificate_from_an_unknown_ca_is_a_tls_error_record(
     assert isinstance(error, dict)
     assert error["type"] == "TLSError"
     assert "certificate" in str(error["message"]).lower()
+    assert record["attempts"] == 1  # a refused certificate would be refused again: no retries
+
+
+def test_a_crawl_of_a_site_whose_certificate_is_refused_records_the_error_at_once(
+    https_server: ServerProcess, transport: str
+) -> None:
+    """Not robots.txt retried for a while and the seed skipped as robots-unavailable: the
+    seed is fetched, and its record carries the TLSError, tried once."""
+    crawled = corocrawl("crawl", f"{https_server.url}/site/0", "-q", "--transport", transport)
+    assert crawled.returncode == 0, crawled.stderr
+    (seed,) = records(crawled.stdout)
+    assert seed["skip"] is None
+    error = seed["error"]
+    assert isinstance(error, dict)
+    assert (error["type"], seed["attempts"]) == ("TLSError", 1)
+    assert "TLSError" in crawled.stderr  # the robots.txt warning names it
 
 
 def test_ca_bundle_trusts_a_private_ca_in_fetch_and_crawl(

@@ -22,6 +22,7 @@ from corocrawl import (
     ReadTimeout,
     ResponseTooLarge,
     RetryPolicy,
+    TLSError,
     TooManyRedirects,
 )
 from corocrawl._engine.retry import RetryDecision, decide_retry, parse_retry_after
@@ -50,6 +51,7 @@ def test_no_retry_for_success_redirect_and_client_error_statuses(status: int) ->
         ResponseTooLarge("too big", url=URL),
         BlockedURL("scheme 'ftp' is not fetched", url=URL),
         FetchError("something else", url=URL),
+        TLSError("unable to get local issuer certificate", url=URL, certificate=True),
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -80,6 +82,7 @@ def test_status_outside_retry_statuses_is_final_even_if_usually_retried() -> Non
         DNSError("no such host", url=URL),
         ReadError("reset", url=URL),
         ProtocolError("not HTTP", url=URL),
+        TLSError("handshake broken off", url=URL),  # not the certificate: it may pass
     ],
     ids=lambda error: type(error).__name__,
 )

@@ -9,7 +9,7 @@
     │  │  └─ ReadTimeout
     │  ├─ NetworkError
     │  │  ├─ ConnectError
-    │  │  │  ├─ TLSError                         the handshake failed, or the certificate
+    │  │  │  ├─ TLSError (.certificate)          the handshake failed, or the certificate
     │  │  │  └─ ProxyError                       the proxy failed or refused the request
     │  │  ├─ DNSError
     │  │  ├─ ReadError                            reset, truncated or short body
@@ -101,7 +101,14 @@ class ConnectError(NetworkError):
 
 
 class TLSError(ConnectError):
-    """The TLS handshake failed, or the server's certificate is not trusted (see --ca-bundle)."""
+    """The TLS handshake failed, or the server's certificate is not trusted (see --ca-bundle).
+
+    `certificate` is True when the certificate itself was refused (unknown authority, expired,
+    another host's name): that does not pass, so it is not tried again."""
+
+    def __init__(self, message: str, *, url: str | None = None, certificate: bool = False) -> None:
+        super().__init__(message, url=url)
+        self.certificate = certificate
 
 
 class ProxyError(ConnectError):

@@ -20,7 +20,7 @@ from protego import Protego
 from yarl import URL
 
 from .._engine.transport import Transport
-from .._exceptions import BlockedURL, FetchError
+from .._exceptions import BlockedURL, FetchError, TLSError
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
 
@@ -142,6 +142,14 @@ class RobotsCache:
             # for. The URL is then refused too, and recorded so at once.
             return _Rules(None, expires=now + self._ttl)
         except FetchError as exc:
+            if isinstance(exc, TLSError) and exc.certificate:
+                # The site's certificate is refused, and will be for its every URL: nothing to
+                # wait for. Its URLs are fetched, and each recorded with that TLSError at once.
+                logger.warning(
+                    "robots.txt of %s: TLSError: %s; its URLs fail the same way (a private CA "
+                    "is trusted with --ca-bundle)", origin, exc,
+                )  # fmt: skip
+                return _Rules(None, expires=now + self._ttl)
             return self._failed(origin, failed_before, f"{type(exc).__name__}: {exc}", now)
         if response.status >= 500:
             return self._failed(origin, failed_before, f"status {response.status}", now)

@@ -316,7 +316,9 @@ def _translated(exc: BaseException, url: URL) -> FetchError:
             return ConnectTimeout(f"connect timed out: {exc}", url=where)
         case aiohttp.ServerTimeoutError():
             return ReadTimeout(f"read timed out: {exc}", url=where)
-        case aiohttp.ClientConnectorCertificateError() | aiohttp.ClientSSLError():
+        case aiohttp.ClientConnectorCertificateError():
+            return TLSError(f"TLS: {exc}", url=where, certificate=True)
+        case aiohttp.ClientSSLError():
             return TLSError(f"TLS: {exc}", url=where)
         case aiohttp.ClientConnectorError() if isinstance(exc.os_error, NonPublicAddress):
             return BlockedURL(f"{exc.os_error} (refused by --refuse-private)", url=where)

@@ -89,6 +89,8 @@ _WEIRD_SERVER_REPLY, _HTTP2_STREAM, _HTTP3, _QUIC_CONNECT, _TOO_LARGE = 8, 92, 9
 # Through a proxy, these are the proxy's: it is down, unknown, or refused the request.
 _PROXY_ERRORS = frozenset({pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_CONNECT, 97})
 _TLS_ERRORS = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+# Of those, the server's certificate refused: not verified, its issuer, its pinned key, its status.
+_CERTIFICATE_ERRORS = frozenset({60, 83, 90, 91})
 _MASKS = {pycurl.POLL_IN: READ, pycurl.POLL_OUT: WRITE, pycurl.POLL_INOUT: READ | WRITE}
 _HTTP1 = pycurl.CURL_HTTP_VERSION_1_1
 _REMEMBERED_SERVERS = 100_000
@@ -680,7 +682,7 @@ def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     if code == pycurl.E_COULDNT_CONNECT:
         return ConnectError(f"cannot connect: {message}", url=url)
     if code in _TLS_ERRORS:
-        return TLSError(f"TLS: {message}", url=url)
+        return TLSError(f"TLS: {message}", url=url, certificate=code in _CERTIFICATE_ERRORS)
     announced = transfer.headers.get("content-length", "")
     if code == pycurl.E_PARTIAL_FILE and announced.isdigit():
         return ReadError(

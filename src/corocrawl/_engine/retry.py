@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .._config import RetryPolicy
-from .._exceptions import FetchError, FetchTimeout, NetworkError
+from .._exceptions import FetchError, FetchTimeout, NetworkError, TLSError
 
 __all__ = ["RetryDecision", "decide_retry", "parse_retry_after"]
 
@@ -46,6 +46,7 @@ def decide_retry(
             host_pause = min(waited, policy.retry_after_max)
     retryable = (
         isinstance(error, (FetchTimeout, NetworkError))
+        and not (isinstance(error, TLSError) and error.certificate)  # it would be refused again
         if error is not None
         else status is not None and status in policy.retry_statuses
     )
