@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+from yarl import URL
 
 import corocrawl
+from corocrawl._engine.curl_transport import CurlTransport, _Transfer
+from corocrawl.testing._tls import make_server_certificate
 
 
 class _KeepAliveServer:
@@ -34,11 +40,11 @@ class _KeepAliveServer:
 
 
 @contextlib.asynccontextmanager
-async def _keep_alive_server() -> AsyncIterator[_KeepAliveServer]:
+async def _keep_alive_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[_KeepAliveServer]:
     server = _KeepAliveServer()
-    listening = await asyncio.start_server(server._serve, "127.0.0.1", 0)
+    listening = await asyncio.start_server(server._serve, "127.0.0.1", 0, ssl=tls)
     port = listening.sockets[0].getsockname()[1]
-    server.url = f"http://127.0.0.1:{port}/"
+    server.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
     async with listening:
         yield server
 
@@ -67,3 +73,41 @@ async def test_requests_all_in_flight_get_a_connection_each_then_reuse_them() ->
     assert all(result.status == 200 for result in results)
     assert len(results) == 400
     assert server.connections <= 100
+
+
+async def test_a_connection_is_reused_on_a_handle_that_last_opened_one_fresh(
+    tmp_path: Path,
+) -> None:
+    """A handle's options outlive its request: the first request to a server opens a fresh
+    connection, and the next request on that handle, to an HTTPS server, must not."""
+    made = make_server_certificate(tmp_path, ["127.0.0.1"])
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(made.chain, made.key)
+    config = corocrawl.FetchConfig(transport="curl", ca_bundle=made.ca)
+    async with _keep_alive_server(tls) as secure, CurlTransport(config) as transport:
+        for n in range(4):
+            async with _keep_alive_server() as plain:  # a new server: its first connection
+                await transport.fetch(URL(plain.url))
+            assert (await transport.fetch(URL(f"{secure.url}?n={n}"))).status == 200
+    assert secure.connections == 1
+
+
+async def test_a_fetch_cancelled_after_its_handle_went_to_another_leaves_that_one_alone() -> None:
+    """A hop that has finished gives its handle back at once; if its fetch is then cancelled
+    before it resumes, the fetch that took the handle must go on to its answer."""
+    async with _keep_alive_server() as server:
+        config = corocrawl.FetchConfig(transport="curl", timeouts=corocrawl.Timeouts(total=5))
+        async with CurlTransport(config) as transport:
+            first = asyncio.create_task(transport.fetch(URL(f"{server.url}?n=1")))
+            # Polled turn by turn: the moment sought lies between two turns of the loop.
+            while not transport._idle:  # noqa: ASYNC110  (finished, handle given back, not resumed)
+                await asyncio.sleep(0)
+            # The next fetch's first hop starts in this same turn and takes the given-back handle.
+            second = _Transfer(f"{server.url}?n=2", 1000, False, False, transport._wanted)
+            hop = transport._start(second, [], 5.0)
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+            async with asyncio.timeout(3):
+                await hop
+            assert second.status == 200

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import select
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -62,7 +63,9 @@ DEFAULT_READ_TIMEOUT: float | None = None
 # The transports there are (each is one module of the engine, listed in its table too).
 TRANSPORT_NAMES = ("aiohttp", "curl")
 HTTP_VERSIONS = ("1.1", "2", "3")
-DEFAULT_TRANSPORT = "curl"
+# The curl transport watches libcurl's sockets with epoll: Linux's. Elsewhere aiohttp is it.
+CURL_SUPPORTED = hasattr(select, "epoll")
+DEFAULT_TRANSPORT = "curl" if CURL_SUPPORTED else "aiohttp"
 # A crawl visits few hosts at a time, so its defaults are polite ones.
 DEFAULT_CRAWL_CONCURRENCY = 64
 DEFAULT_CRAWL_PER_HOST = 4
@@ -272,6 +275,10 @@ class FetchConfig:
         _require(
             self.transport in TRANSPORT_NAMES,
             f"unknown transport {self.transport!r} (known: {', '.join(TRANSPORT_NAMES)})",
+        )
+        _require(
+            self.transport != "curl" or CURL_SUPPORTED,
+            "the curl transport needs Linux (epoll); use --transport aiohttp here",
         )
         _require(
             self.http_version in HTTP_VERSIONS,

@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["CRAWL_CONTENDERS", "crawl_aiohttp", "crawl_corocrawl", "crawl_scrapy"]
 
-WORKER_COUNTS = (2, 4)  # one worker is crawl-corocrawl itself: all in one process
+WORKER_COUNTS = (2, 4)  # one worker: crawl-corocrawl-curl or -aiohttp, all in one process
 
 SITE_PREFIX = "/site/"
 

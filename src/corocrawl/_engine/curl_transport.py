@@ -94,8 +94,6 @@ _CERTIFICATE_ERRORS = frozenset({60, 83, 90, 91})
 _MASKS = {pycurl.POLL_IN: READ, pycurl.POLL_OUT: WRITE, pycurl.POLL_INOUT: READ | WRITE}
 _HTTP1 = pycurl.CURL_HTTP_VERSION_1_1
 _REMEMBERED_SERVERS = 100_000
-# libcurl's timeout ends a transfer when it is due or a moment after, never before.
-_DEADLINE_SLACK = 0.001
 
 
 class CurlTransport:
@@ -193,6 +191,7 @@ class CurlTransport:
             raise RuntimeError("the transport is not open: use 'async with'")
         total = self._config.timeouts.total
         ends = time.monotonic() + total
+        slack = _deadline_slack(total)
         origin = url.origin() if self._credentials else None
         credentials = self._credentials if origin and self._split.go_to(origin) else []
         cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
@@ -208,6 +207,7 @@ class CurlTransport:
                 if seconds_left <= 0:
                     raise deadline_passed(total, url)
                 transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
+                transfer.deadline = ends - slack
                 if self._busy is not None and (
                     url.scheme == "http" or self._http_version == _HTTP1
                 ):
@@ -228,7 +228,7 @@ class CurlTransport:
                     credentials = []
                 url = next_url
         except FetchTimeout:
-            if time.monotonic() < ends - _DEADLINE_SLACK:
+            if time.monotonic() < ends - slack:
                 raise  # the connect or read timeout, before the deadline
             raise deadline_passed(total, url) from None
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
@@ -250,8 +250,11 @@ class CurlTransport:
             handle.setopt(pycurl.PROXY, "" if transfer.proxy is None else transfer.proxy.url)
         if self._config.refuse_private:
             handle.setopt(pycurl.OPENSOCKETFUNCTION, transfer.open_public_socket)
-        if transfer.server is not None and self._busy is not None:
-            handle.setopt(pycurl.FRESH_CONNECT, self._busy.starting(transfer.server))
+        # Set every time: a reused handle keeps its options, and another server's choice.
+        busy, server = self._busy, transfer.server
+        handle.setopt(
+            pycurl.FRESH_CONNECT, busy is not None and server is not None and busy.starting(server)
+        )
         loop = self._loop
         assert loop is not None
         done = transfer.done = loop.create_future()
@@ -264,7 +267,9 @@ class CurlTransport:
 
     def _cancel(self, transfer: _Transfer) -> None:
         handle = transfer.handle
-        if self._transfers.pop(handle, None) is not None:
+        # Only its own: once it has finished, its handle may carry another fetch's transfer.
+        if self._transfers.get(handle) is transfer:
+            del self._transfers[handle]
             self._ended(transfer)
             self._multi.remove_handle(handle)
             self._idle.append(handle)
@@ -427,6 +432,12 @@ class CurlTransport:
         self._idle.append(handle)  # its options stay: only the request's own are set anew
         if transfer.done is None or transfer.done.done():
             return
+        try:
+            self._settle(transfer, handle, code, message)
+        except Exception as exc:  # a bug must cost this fetch, not the others of the batch
+            transfer.fail(FetchError(f"unexpected {type(exc).__name__}: {exc}", url=transfer.url))
+
+    def _settle(self, transfer: _Transfer, handle: Any, code: int | None, message: str) -> None:
         proxy, rotation = transfer.proxy, self._proxies
         if proxy is not None and transfer.status == PROXY_AUTHENTICATION_REQUIRED:
             code, message = 97, "407 Proxy Authentication Required"
@@ -462,7 +473,8 @@ class _BusyServers:
         most = self._most.get(server, 0)
         if before < most:
             return False
-        if len(self._most) >= _REMEMBERED_SERVERS:  # forget idle servers (at worst, a search)
+        # Idle servers are forgotten past a bound: at worst, one connection opened needlessly.
+        if len(self._most) >= _REMEMBERED_SERVERS:
             self._most = {key: self._most[key] for key in self._in_flight if key in self._most}
         self._most[server] = before + 1
         return True
@@ -482,6 +494,7 @@ class _Transfer:
         "cap",
         "chunks",
         "cut",
+        "deadline",
         "decoder",
         "done",
         "error",
@@ -539,6 +552,7 @@ class _Transfer:
         self.ttfb: float | None = None
         self.http_version = 0
         self.done: asyncio.Future[None] | None = None
+        self.deadline = math.inf  # when the whole fetch's time is up (minus the clocks' slack)
         self.handle: Any = None
         self.server: tuple[str | None, int | None] | None = None  # counted in _BusyServers
 
@@ -662,6 +676,9 @@ def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     """The corocrawl error for a libcurl error code, most specific first."""
     url = transfer.url
     proxy = transfer.proxy
+    if code == pycurl.E_OPERATION_TIMEDOUT and time.monotonic() >= transfer.deadline:
+        # The whole fetch's time is up (whichever step libcurl was at, a proxy's CONNECT too).
+        return FetchTimeout(message, url=url)
     if proxy is not None and (
         code in _PROXY_ERRORS or "CONNECT" in message or "proxy" in message.lower()
     ):
@@ -704,6 +721,12 @@ def _translated(code: int, message: str, transfer: _Transfer) -> FetchError:
     ):
         return ProtocolError(f"bad response: {message}", url=url)
     return ReadError(f"libcurl error {code}: {message}", url=url)
+
+
+def _deadline_slack(total: float) -> float:
+    """How far apart libcurl's clock (CLOCK_MONOTONIC_RAW) and Python's may drift over a fetch:
+    a timeout this close to the deadline is the deadline's."""
+    return max(0.05, total / 100)
 
 
 def _content_type(value: str | None) -> tuple[str | None, str | None]:
