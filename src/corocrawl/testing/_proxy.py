@@ -80,6 +80,9 @@ class TestProxy(Running):
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
         await self._server.wait_closed()
+        # A closed connection lets go of its socket a turn of the loop later: before the loop
+        # stops, or the socket is left to the garbage collector (a ResourceWarning).
+        await asyncio.sleep(0.05)
 
     # HTTP: CONNECT host:port (a tunnel), or GET http://host/path (one request, forwarded).
 
