@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+
+import pytest
 
 from corocrawl._engine.socket_watch import READ, WRITE, SocketWatch
 
@@ -25,18 +28,28 @@ class _Handed(list[list[tuple[int, int]]]):
         return self[0]
 
 
-async def test_a_watched_socket_is_handed_over_when_ready() -> None:
+Watched = tuple[_Handed, SocketWatch, socket.socket, socket.socket]
+
+
+@pytest.fixture
+async def watched() -> AsyncIterator[Watched]:
+    """(what is handed over, the watch, our end of a socket pair, the other end)."""
     got = _Handed()
     watch = SocketWatch(asyncio.get_running_loop(), got)
     ours, theirs = socket.socketpair()
     try:
-        watch.watch(ours.fileno(), READ)
-        theirs.send(b"x")
-        assert await got.first() == [(ours.fileno(), READ)]
+        yield got, watch, ours, theirs
     finally:
         watch.close()
         ours.close()
         theirs.close()
+
+
+async def test_a_watched_socket_is_handed_over_when_ready(watched: Watched) -> None:
+    got, watch, ours, theirs = watched
+    watch.watch(ours.fileno(), READ)
+    theirs.send(b"x")
+    assert await got.first() == [(ours.fileno(), READ)]
 
 
 async def test_a_put_down_socket_that_is_closed_and_its_number_reused_is_watched_anew() -> None:
@@ -63,35 +76,24 @@ async def test_a_put_down_socket_that_is_closed_and_its_number_reused_is_watched
             sock.close()
 
 
-async def test_a_put_down_socket_taken_up_again_keeps_working() -> None:
+async def test_a_put_down_socket_taken_up_again_keeps_working(watched: Watched) -> None:
     """A kept-alive connection between two requests: put down, then watched again."""
-    got = _Handed()
-    watch = SocketWatch(asyncio.get_running_loop(), got)
-    ours, theirs = socket.socketpair()
-    try:
-        watch.watch(ours.fileno(), READ)
-        watch.put_down(ours.fileno())
-        watch.watch(ours.fileno(), READ | WRITE)
-        assert await got.first() == [(ours.fileno(), WRITE)]
-    finally:
-        watch.close()
-        ours.close()
-        theirs.close()
+    got, watch, ours, _ = watched
+    watch.watch(ours.fileno(), READ)
+    watch.put_down(ours.fileno())
+    watch.watch(ours.fileno(), READ | WRITE)
+    assert await got.first() == [(ours.fileno(), WRITE)]
 
 
-async def test_a_put_down_socket_its_server_closes_is_taken_out_not_handed_over() -> None:
-    got = _Handed()
-    watch = SocketWatch(asyncio.get_running_loop(), got)
-    ours, theirs = socket.socketpair()
-    try:
-        watch.watch(ours.fileno(), READ)
-        watch.put_down(ours.fileno())
-        theirs.close()  # readable at once, and for good: it must not spin the loop
-        for _ in range(5):
-            await asyncio.sleep(0.01)
-        assert got == []
-        watch.watch(ours.fileno(), READ)  # taken up again after being taken out: added anew
-        assert (await got.first())[0][0] == ours.fileno()
-    finally:
-        watch.close()
-        ours.close()
+async def test_a_put_down_socket_its_server_closes_is_taken_out_not_handed_over(
+    watched: Watched,
+) -> None:
+    got, watch, ours, theirs = watched
+    watch.watch(ours.fileno(), READ)
+    watch.put_down(ours.fileno())
+    theirs.close()  # readable at once, and for good: it must not spin the loop
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+    assert got == []
+    watch.watch(ours.fileno(), READ)  # taken up again after being taken out: added anew
+    assert (await got.first())[0][0] == ours.fileno()
