@@ -69,11 +69,21 @@ def http3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
 
 def test_http3_is_spoken_where_the_server_offers_quic(http3_server: tuple[str, Path]) -> None:
+    """libcurl races QUIC against TCP (HTTP/3 gets a short head start): on a busy
+    machine, hypercorn's handshake in Python may lose a race, and that request goes over
+    HTTP/2. So: HTTP/3 within a few rounds, and every record says what the server saw."""
     url, ca = http3_server
     config = FetchConfig(http_version="3", ca_bundle=ca, keep_body=True)
-    results = corocrawl.fetch_all([f"{url}/{n}" for n in range(10)], config)
-    assert {(result.status, result.http_version) for result in results} == {(200, "HTTP/3")}
-    assert {result.body for result in results} == {b"over HTTP/3"}  # as the server saw it
+    spoken: set[str | None] = set()
+    for round_ in range(5):
+        results = corocrawl.fetch_all([f"{url}/{round_}/{n}" for n in range(10)], config)
+        assert all(result.status == 200 for result in results)
+        for result in results:
+            assert result.body == f"over {result.http_version}".encode()  # as the server saw it
+        spoken |= {result.http_version for result in results}
+        if "HTTP/3" in spoken:
+            break
+    assert "HTTP/3" in spoken
 
 
 def test_without_http3_the_same_server_is_reached_over_http2(
