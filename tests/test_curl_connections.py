@@ -12,6 +12,7 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from yarl import URL
 
 import corocrawl
@@ -111,3 +112,13 @@ async def test_a_fetch_cancelled_after_its_handle_went_to_another_leaves_that_on
             async with asyncio.timeout(3):
                 await hop
             assert second.status == 200
+
+
+async def test_a_hop_started_after_the_transport_closed_is_a_fetch_error() -> None:
+    """A fetch between two redirect hops when the transport closes ends with an error record,
+    not an AttributeError from a pool that is gone."""
+    async with CurlTransport(corocrawl.FetchConfig(transport="curl")) as transport:
+        wanted = transport._wanted
+    hop = _Transfer("http://127.0.0.1:9/", 1000, False, False, wanted)
+    with pytest.raises(corocrawl.FetchError, match="the transport was closed"):
+        transport._start(hop, [], 5.0)

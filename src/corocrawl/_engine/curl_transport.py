@@ -238,6 +238,8 @@ class CurlTransport:
     ) -> asyncio.Future[None]:
         """Start one request of one hop; its future ends when the transfer holds what came,
         or raises what went wrong."""
+        if self._multi is None:  # closed while a fetch was between two hops
+            raise FetchError("the transport was closed", url=transfer.url)
         handle = self._idle.pop() if self._idle else self._new_handle()
         handle.setopt(pycurl.URL, transfer.url)
         handle.setopt(
