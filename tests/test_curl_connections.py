@@ -1,4 +1,5 @@
-"""The curl transport's connections: kept alive and reused, opened only when all are busy.
+"""The curl transport's connections and handles: connections kept alive and reused, opened
+only when all are busy; a handle given back is never touched by the fetch that gave it back.
 
 The server is a few lines of asyncio that answer HTTP/1.1 keep-alive requests and count the
 connections they come over: what a client reuses is seen at the server.
