@@ -4,7 +4,8 @@ The event loop watches the whole set as one file and, when it is ready, one call
 over every ready socket at once. Two things make this cheaper than a reader per socket
 (uvloop's `add_reader`, a handle of its own each): a turn of the loop costs one callback however
 many sockets are ready, and a kept-alive socket that its owner puts down between two requests
-stays in the set, so taking it up again costs one system call instead of four.
+stays in the set, so taking it up again costs one system call instead of two (and no new
+handle in the loop).
 
 Leaving a put-down socket in the set is safe because epoll forgets a socket by itself when it
 is closed: if its number then comes back as a new socket, changing the old entry fails with
