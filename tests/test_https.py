@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +162,32 @@ def test_ca_bundle_trusts_a_private_ca_in_fetch_and_crawl(
     site_pages = {f"{https_server.url}/site/{page}" for page in range(30)}
     assert site_pages <= set(pages)
     assert all(pages[url] == 200 for url in site_pages)
+
+
+def test_ca_bundle_adds_to_the_system_authorities_where_their_folder_is_not_hashed(
+    https_server: ServerProcess,
+    private_ca: tuple[Path, Path, Path],
+    tmp_path: Path,
+    transport: str,
+) -> None:
+    """README (HTTPS): --ca-bundle adds to the system's authorities, also where these are a
+    file and a folder without OpenSSL's hash links (RHEL's). Here the "system" is a file of
+    one CA (SSL_CERT_FILE) and an empty folder (SSL_CERT_DIR); --ca-bundle names another."""
+    system_ca, chain, key = private_ca
+    assert https_server.ca_file is not None
+    environment = {**os.environ, "SSL_CERT_FILE": str(system_ca), "SSL_CERT_DIR": str(tmp_path)}
+    with ServerProcess("--tls-cert", str(chain), "--tls-key", str(key)) as system_signed:
+        urls = f"{https_server.url}/status/200\n{system_signed.url}/status/200\n"
+        done = subprocess.run(
+            [sys.executable, "-m", "corocrawl", "fetch", "-", "-q", "--retries", "0",
+             "--ca-bundle", https_server.ca_file, "--transport", transport],
+            input=urls, capture_output=True, text=True, timeout=120, check=False, env=environment,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [(record["status"], record["error"]) for record in records(done.stdout)] == [
+        (200, None),
+        (200, None),
+    ]
 
 
 @pytest.mark.parametrize(

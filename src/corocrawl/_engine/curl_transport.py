@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -131,7 +133,8 @@ class CurlTransport:
         # and driven by socket_action it let a silent transfer run on while others were busy.
         self._read_timeout = config.timeouts.read
         self._silence_check: asyncio.TimerHandle | None = None
-        self._tls = _tls_files(config.ca_bundle)
+        self._tls: tuple[str | None, str | None] = (None, None)  # (CAINFO, CAPATH), once open
+        self._made: Path | None = None  # a folder of files made for this transport
         self._http_version = _ASK_FOR[config.http_version]
         self._proxies = ProxyRotation(config.proxies) if config.proxies else None
         # Through a proxy, connections are the proxy's, shared by every server: not counted.
@@ -139,6 +142,9 @@ class CurlTransport:
 
     async def __aenter__(self) -> CurlTransport:
         self._loop = asyncio.get_running_loop()
+        if self._config.ca_bundle is not None:
+            self._made = Path(tempfile.mkdtemp(prefix="corocrawl-"))
+        self._tls = _tls_files(self._config.ca_bundle, self._made)
         multi = self._multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
@@ -155,6 +161,9 @@ class CurlTransport:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._made is not None:
+            shutil.rmtree(self._made, ignore_errors=True)
+            self._made = None
         if self._silence_check is not None:
             self._silence_check.cancel()
             self._silence_check = None
@@ -744,9 +753,14 @@ def _content_type(value: str | None) -> tuple[str | None, str | None]:
     return media.strip().lower() or None, charset
 
 
-def _tls_files(ca_bundle: Path | None) -> tuple[str | None, str | None]:
+def _tls_files(ca_bundle: Path | None, folder: Path | None) -> tuple[str | None, str | None]:
     """(CAINFO, CAPATH): the system's trusted authorities, as OpenSSL finds them here (the
-    wheel's libcurl was built for another system's paths), and `ca_bundle`'s besides."""
+    wheel's libcurl was built for another system's paths), and `ca_bundle`'s besides, in one
+    file written to `folder` where the system has a file of them.
+
+    A file alone is best: libcurl keeps the authorities it read from a file for every
+    connection, but reads them anew for each one when a directory is named too; and a
+    directory of them serves only where it is hashed (Debian's is, RHEL's is not)."""
     paths = ssl.get_default_verify_paths()
     system_file = next(
         (path for path in (paths.cafile, paths.openssl_cafile) if path and Path(path).is_file()),
@@ -757,7 +771,9 @@ def _tls_files(ca_bundle: Path | None) -> tuple[str | None, str | None]:
         None,
     )
     if ca_bundle is not None:
-        return str(ca_bundle), system_dir
-    # The file alone when there is one: libcurl keeps the authorities it read from a file for
-    # every connection, but reads them anew for each one when a directory is named too.
+        if system_file is None or folder is None:
+            return str(ca_bundle), system_dir
+        both = folder / "ca-bundle.pem"
+        both.write_bytes(Path(system_file).read_bytes() + b"\n" + ca_bundle.read_bytes())
+        return str(both), None
     return (system_file, None) if system_file is not None else (None, system_dir)
