@@ -144,7 +144,8 @@ class CurlTransport:
         self._loop = asyncio.get_running_loop()
         if self._config.ca_bundle is not None:
             self._made = Path(tempfile.mkdtemp(prefix="corocrawl-"))
-        self._tls = _tls_files(self._config.ca_bundle, self._made)
+        # Reads and may write a file of authorities: off the event loop.
+        self._tls = await asyncio.to_thread(_tls_files, self._config.ca_bundle, self._made)
         multi = self._multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
         multi.setopt(pycurl.M_TIMERFUNCTION, self._on_timer)
@@ -280,10 +281,14 @@ class CurlTransport:
         handle = transfer.handle
         # Only its own: once it has finished, its handle may carry another fetch's transfer.
         if self._transfers.get(handle) is transfer:
-            del self._transfers[handle]
-            self._ended(transfer)
-            self._multi.remove_handle(handle)
-            self._idle.append(handle)
+            self._take_back(handle, transfer)
+
+    def _take_back(self, handle: Any, transfer: _Transfer) -> None:
+        """Stop a transfer midway, and keep its handle for the next."""
+        del self._transfers[handle]
+        self._multi.remove_handle(handle)
+        self._ended(transfer)
+        self._idle.append(handle)
 
     def _new_handle(self) -> Any:
         """An easy handle with every option that is the same for all requests."""
@@ -352,10 +357,7 @@ class CurlTransport:
                 sent = handle.getinfo(pycurl.PRETRANSFER_TIME)
                 if not sent or now - (transfer.started + sent) < limit:
                     continue
-            del self._transfers[handle]
-            self._multi.remove_handle(handle)
-            self._ended(transfer)
-            self._idle.append(handle)
+            self._take_back(handle, transfer)
             transfer.fail(ReadTimeout(f"read timed out: nothing for {limit:g}s", url=transfer.url))
         if self._transfers:
             self._silence_check = loop.call_later(self._silence_step(), self._end_silent)
