@@ -144,8 +144,8 @@ async def test_a_silent_server_is_a_read_timeout_while_other_requests_are_in_fli
     ]
     by_url = {result.url: result for result in await fetch_list(urls, config)}
     silent = [by_url[urls[0]], by_url[urls[2]]]
+    # ReadTimeout, not the whole fetch's FetchTimeout (10 s): the silence ended each.
     assert [result.error.type if result.error else None for result in silent] == ["ReadTimeout"] * 2
-    assert all(result.elapsed < 3 for result in silent)  # the read timeout, not the total one
     assert by_url[urls[1]].status == 200  # 2 s of drip, never silent for 0.4 s
     assert all(by_url[url].status == 200 for url in urls[3:])
 
