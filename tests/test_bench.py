@@ -26,6 +26,8 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
         ("throughput", "--requests", "40", "--concurrency", "4", "--tls"),
         ("throughput", "--requests", "40", "--concurrency", "4", "--server", "corocrawl"),
         ("scale", "--sizes", "10,20", "--delay", "0.05", "--tls"),
+        ("scale", "--sizes", "10,20", "--delay", "0.05", "--server", "nginx"),  # its echo module
+        ("scale", "--sizes", "10,20", "--delay", "0.05", "--server", "corocrawl"),
     ],
 )
 def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Path) -> None:
@@ -41,6 +43,8 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
         assert ("nginx" in done.stderr) == ("--server" not in args)
     else:
         assert contenders == {"aiohttp", "corocrawl-aiohttp", "corocrawl-curl"}
+    if "--server" in args:
+        assert ("server: nginx" in done.stderr) == ("nginx" in args)
     if "--tls" in args and args[0] == "throughput":
         assert "over TLS" in done.stdout
     for row in rows:

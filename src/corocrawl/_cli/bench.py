@@ -20,7 +20,7 @@ from .._bench._seed import SEED_ROWS, run_seed, speedups
 from .._bench._suites import Row, run_throughput
 from .._urls import partition
 from ..testing import ServerProcess
-from ..testing._nginx import NginxServer, nginx_executable
+from ..testing._nginx import NginxServer, nginx_echo_module, nginx_executable
 from ..testing._tls import make_server_certificate
 
 __all__ = ["add_bench_commands"]
@@ -114,6 +114,14 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
         help="comma-separated N (default: 1000,5000,10000)",
     )
     scale.add_argument("--delay", type=float, default=1.0, help="endpoint delay (default: 1)")
+    scale.add_argument(
+        "--server",
+        choices=("auto", "nginx", "corocrawl"),
+        default="auto",
+        help="what answers: nginx with its echo module (echo_sleep: a timer, no Python, so the "
+        "clients are measured), or corocrawl serve's /delay/N (default: nginx where nginx and "
+        "its echo module are installed)",
+    )
     _common(scale, SCALE_CONTENDERS)
     scale.set_defaults(run=_run_scale)
 
@@ -212,8 +220,12 @@ def loopback_hosts(count: int) -> list[str]:
 
 
 def _run_scale(args: argparse.Namespace) -> int:
+    nginx = args.server == "nginx" or (
+        args.server == "auto" and nginx_executable() is not None and nginx_echo_module() is not None
+    )
     title = f"scale: N requests of /delay/{args.delay:g}, all in flight (ideal: {args.delay:g}s)"
-    return _bench(args, title, f"/delay/{args.delay:g}", [(size, size) for size in args.sizes])
+    return _bench(args, title, f"/delay/{args.delay:g}", [(size, size) for size in args.sizes],
+                  nginx=nginx, delay=args.delay)  # fmt: skip
 
 
 def _bench(
@@ -226,13 +238,14 @@ def _bench(
     baseline: str = "aiohttp",
     hosts: Sequence[str] = ("127.0.0.1",),
     nginx: bool = False,
+    delay: float | None = None,
 ) -> int:
     """Every contender at every (requests, concurrency) size, against one server process."""
     from rich.console import Console
 
     console = Console(stderr=True)
     rows: list[Row] = []
-    with _server(nginx, args.tls, server_args) as (server, ca_file):
+    with _server(nginx, args.tls, server_args, delay) as (server, ca_file):
         kind = "nginx, 1 worker" if nginx else "corocrawl serve (aiohttp.web)"
         console.print(f"server: {kind}, own process, at {server.url}")
         for requests, concurrency in sizes:
@@ -254,9 +267,10 @@ def _bench(
 
 @contextlib.contextmanager
 def _server(
-    nginx: bool, tls: bool, server_args: tuple[str, ...]
+    nginx: bool, tls: bool, server_args: tuple[str, ...], delay: float | None = None
 ) -> Iterator[tuple[ServerProcess | NginxServer, str | None]]:
-    """The server of a suite, and the CA file its clients must trust (with `tls`)."""
+    """The server of a suite, and the CA file its clients must trust (with `tls`): nginx
+    answers every path with a 1 KiB file, or with `delay` a short text after that delay."""
     if not nginx:
         with ServerProcess("--delay", "0", *server_args, *(("--tls",) if tls else ())) as server:
             yield server, server.ca_file
@@ -266,7 +280,10 @@ def _server(
         (root / "file").write_bytes(bytes(range(256)) * 4)  # 1 KiB
         made = make_server_certificate(root, ["127.0.0.1", "localhost"]) if tls else None
         with NginxServer(
-            root, every_path="file", tls=None if made is None else (made.chain, made.key)
+            root,
+            every_path="file",
+            tls=None if made is None else (made.chain, made.key),
+            delay=delay,
         ) as server:
             yield server, None if made is None else str(made.ca)
 

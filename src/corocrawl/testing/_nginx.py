@@ -13,9 +13,13 @@ from pathlib import Path
 
 from corocrawl.testing._running import Running, end_process
 
-__all__ = ["NginxServer", "nginx_executable"]
+__all__ = ["NginxServer", "nginx_echo_module", "nginx_executable"]
+
+_ECHO_MODULES = ("/usr/lib/nginx/modules/ngx_http_echo_module.so",
+                 "/usr/share/nginx/modules/ngx_http_echo_module.so")  # fmt: skip
 
 _CONFIG = """
+{modules}
 {user}
 worker_processes 1;
 daemon off;
@@ -49,12 +53,19 @@ def nginx_executable() -> str | None:
     )
 
 
+def nginx_echo_module() -> str | None:
+    """Where nginx's echo module is (Debian: apt-get install libnginx-mod-http-echo), or None.
+    It lets nginx answer after a delay without a thread or a process per request."""
+    return next((path for path in _ECHO_MODULES if os.path.exists(path)), None)
+
+
 class NginxServer(Running):
     """nginx serving `root` on a free port of 127.0.0.1, until `stop()`.
 
     With `every_path` set, every URL answers that one file (distinct URLs for a benchmark,
-    one file on disk). With `tls` ((certificate chain, key) PEM files) it serves HTTPS, and
-    HTTP/2 to clients that offer it (ALPN).
+    one file on disk). With `delay` set instead, every URL answers a short text after that many
+    seconds (this needs the echo module). With `tls` ((certificate chain, key) PEM files) it
+    serves HTTPS, and HTTP/2 to clients that offer it (ALPN).
     """
 
     def __init__(
@@ -63,6 +74,7 @@ class NginxServer(Running):
         *,
         every_path: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        delay: float | None = None,
     ) -> None:
         executable = nginx_executable()
         if executable is None:
@@ -70,13 +82,27 @@ class NginxServer(Running):
         self._executable = executable
         self._run = Path(tempfile.mkdtemp(prefix="corocrawl-nginx-"))
         self._port = port = _free_port()
-        location = f"try_files /{every_path} =404;" if every_path else "try_files $uri =404;"
+        modules = ""
+        if delay is not None:
+            module = nginx_echo_module()
+            if module is None:
+                raise RuntimeError(
+                    "nginx's echo module is not installed (Debian: apt-get install "
+                    "libnginx-mod-http-echo)"
+                )
+            modules = f"load_module {module};"
+            location = f"echo_sleep {delay:g}; echo ok;"
+        elif every_path:
+            location = f"try_files /{every_path} =404;"
+        else:
+            location = "try_files $uri =404;"
         tls_lines = ""
         if tls is not None:
             chain, key = tls
             tls_lines = f"ssl_certificate {chain}; ssl_certificate_key {key};"
         (self._run / "nginx.conf").write_text(
             _CONFIG.format(
+                modules=modules,
                 # Started by root, nginx's worker would drop to nobody, who cannot read the
                 # files of a root-only directory (pytest's temporary ones).
                 user="user root;" if os.geteuid() == 0 else "",
