@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import corocrawl
-from corocrawl import FetchConfig
+from corocrawl import FetchConfig, Limits
 from corocrawl.testing import NginxServer
 from corocrawl.testing._tls import make_server_certificate
 
@@ -61,3 +61,23 @@ def test_http_version_follows_the_options_and_the_transport(
 def test_http3_with_the_aiohttp_transport_is_a_clear_error() -> None:
     with pytest.raises(corocrawl.ConfigError, match="HTTP/3 needs the curl transport"):
         FetchConfig(transport="aiohttp", http_version="3")
+
+
+def test_many_requests_to_one_http2_server_share_a_few_connections(tmp_path: Path) -> None:
+    """Requests started together wait for the first connection to say it multiplexes, rather
+    than each opening its own (a TLS handshake each: at 10,000 in flight, the handshakes
+    alone outlast the connect timeout)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "page.html").write_bytes(PAGE)
+    made = make_server_certificate(tmp_path, ["127.0.0.1"])
+    log = tmp_path / "connections.log"
+    with NginxServer(root, tls=(made.chain, made.key), log_connections=log) as server:
+        urls = [f"{server.url}/page.html?n={number}" for number in range(400)]
+        config = FetchConfig(transport="curl", ca_bundle=made.ca, limits=Limits(concurrency=200))
+        results = corocrawl.fetch_all(urls, config)
+    assert {(result.status, result.http_version) for result in results} == {(200, "HTTP/2")}
+    lines = log.read_text().splitlines()
+    assert len(lines) == 400
+    # nginx allows 128 streams on a connection: 200 at once need at least 2 connections.
+    assert len({line.split()[0] for line in lines}) <= 4

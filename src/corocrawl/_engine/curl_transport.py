@@ -304,6 +304,12 @@ class CurlTransport:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.HTTP_VERSION, self._http_version)
+        if self._http_version != _HTTP1:
+            # Wait for a connection being opened to a server to say whether it multiplexes:
+            # many requests to one HTTP/2 server then share a few connections (one TLS
+            # handshake each) instead of opening one each. 10,000 at once over TLS: 45 s and
+            # 58% failed on the connect timeout (handshakes queued for the CPU) -> 2.5 s.
+            handle.setopt(pycurl.PIPEWAIT, 1)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(timeouts.connect * 1000)))
         if not config.verify_tls:
             for option in _NO_VERIFY:

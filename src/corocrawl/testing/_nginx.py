@@ -27,7 +27,8 @@ pid {run}/nginx.pid;
 error_log {run}/error.log warn;
 events {{ worker_connections 16384; }}
 http {{
-    access_log off;
+    log_format connections '$connection $server_protocol';
+    access_log {access_log};
     keepalive_requests 1000000;
     client_body_temp_path {run}/body;
     proxy_temp_path {run}/proxy;
@@ -65,7 +66,9 @@ class NginxServer(Running):
     With `every_path` set, every URL answers that one file (distinct URLs for a benchmark,
     one file on disk). With `delay` set instead, every URL answers a short text after that many
     seconds (this needs the echo module). With `tls` ((certificate chain, key) PEM files) it
-    serves HTTPS, and HTTP/2 to clients that offer it (ALPN).
+    serves HTTPS, and HTTP/2 to clients that offer it (ALPN). With `log_connections`, that file
+    gets a line per request: the serial number of the connection it came over, and its
+    protocol.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class NginxServer(Running):
         every_path: str | None = None,
         tls: tuple[Path, Path] | None = None,
         delay: float | None = None,
+        log_connections: Path | None = None,
     ) -> None:
         executable = nginx_executable()
         if executable is None:
@@ -103,6 +107,7 @@ class NginxServer(Running):
         (self._run / "nginx.conf").write_text(
             _CONFIG.format(
                 modules=modules,
+                access_log="off" if log_connections is None else f"{log_connections} connections",
                 # Started by root, nginx's worker would drop to nobody, who cannot read the
                 # files of a root-only directory (pytest's temporary ones).
                 user="user root;" if os.geteuid() == 0 else "",
