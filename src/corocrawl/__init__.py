@@ -24,6 +24,7 @@ from ._config import (
     RetryPolicy,
     Scope,
     Timeouts,
+    Traps,
 )
 from ._exceptions import (
     BackendUnavailable,
@@ -117,6 +118,7 @@ __all__ = [
     "TLSError",
     "Timeouts",
     "TooManyRedirects",
+    "Traps",
     "WorkerError",
     "__version__",
     "fetch",

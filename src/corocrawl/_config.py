@@ -48,6 +48,7 @@ __all__ = [
     "RetryPolicy",
     "Scope",
     "Timeouts",
+    "Traps",
     "proxy_url",
     "shown_proxy",
 ]
@@ -315,6 +316,10 @@ class Scope:
     searched in the canonical URL: with any `include`, one must match; no `exclude` may.
 
         Scope(allow_domains=("example.com",), exclude=(r"/login",), max_depth=3)
+
+    Budgets: `max_pages` counts the whole crawl's fetches; `max_pages_per_host` and
+    `max_bytes_per_host` (bodies as received) each host's. A host over its budget has its
+    remaining URLs recorded as skipped (`budget`), not fetched.
     """
 
     allow_domains: tuple[str, ...] = ()
@@ -322,12 +327,16 @@ class Scope:
     exclude: tuple[str, ...] = ()
     max_depth: int | None = None
     max_pages: int | None = None
+    max_pages_per_host: int | None = None
+    max_bytes_per_host: int | None = None
 
     def __post_init__(self) -> None:
         _require(self.max_depth is None or self.max_depth >= 0,
                  f"max depth must be >= 0, got {self.max_depth}")  # fmt: skip
-        _require(self.max_pages is None or self.max_pages >= 1,
-                 f"max pages must be >= 1, got {self.max_pages}")  # fmt: skip
+        for name in ("max_pages", "max_pages_per_host", "max_bytes_per_host"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1,
+                     f"{name.replace('_', ' ')} must be >= 1, got {value}")  # fmt: skip
         for pattern in (*self.include, *self.exclude):
             try:
                 re.compile(pattern)
@@ -365,6 +374,61 @@ class Politeness:
                  f"crawl delay max must be >= 0, got {self.crawl_delay_max}")  # fmt: skip
 
 
+SESSION_PARAMETERS = ("jsessionid", "phpsessid", "sid", "sessionid", "session_id",
+                      "aspsessionid", "cfid", "cftoken")  # fmt: skip
+TRACKING_PARAMETERS = ("utm_*", "fbclid", "gclid", "msclkid", "mc_cid", "mc_eid")
+
+
+@dataclass(frozen=True, slots=True)
+class Traps:
+    """Guards against URL spaces that never end: calendars, facets, session ids, paths that
+    grow on every page. A URL a guard stops is recorded as skipped, with the guard as the
+    reason, and counted in the summary. A limit of None turns its guard off.
+
+    - `max_url_length`: characters in the URL (`url-too-long`).
+    - `max_segment_repeats`: times one path segment may appear (`/a/b/a/b/a/b` has `a`
+      three times; `repeated-segment`).
+    - `max_path_segments`: path segments (`path-too-deep`).
+    - `max_queries_per_path`: URLs fetched of one host and path with different query strings
+      (facets, session ids, sorted views; `too-many-queries`).
+    - `max_urls_per_template`: URLs fetched of one host and path template, the path with its
+      numbers abstracted away (`/cal/2026/11` and `/cal/2027/1` are `/cal/#/#`;
+      `too-many-template-urls`). Only a path with two numbers or more has a template: a lone
+      number is an id (`/product/123`), and a site's ids are its pages.
+    - `strip_session_ids`: session ids (`SESSION_PARAMETERS`, and `;jsessionid=` in the path)
+      are dropped from URLs before dedupe, so one page under many sessions is one URL;
+      `strip_tracking` drops `TRACKING_PARAMETERS` too (`utm_*`, `fbclid`...).
+
+    The counting guards and the per-host budgets are kept where requests are claimed from the
+    frontier (the crawl's process, or each machine's for a shared crawl, whose hosts are
+    partitioned among machines), in memory: a resumed crawl counts again from zero.
+
+        Traps(max_queries_per_path=200, strip_tracking=True)
+    """
+
+    max_url_length: int | None = 2000
+    max_segment_repeats: int | None = 2
+    max_path_segments: int | None = 20
+    max_queries_per_path: int | None = 1000
+    max_urls_per_template: int | None = 1000
+    strip_session_ids: bool = True
+    strip_tracking: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_url_length", "max_segment_repeats", "max_path_segments",
+                     "max_queries_per_path", "max_urls_per_template"):  # fmt: skip
+            value = getattr(self, name)
+            _require(value is None or value >= 1,
+                     f"{name.replace('_', ' ')} must be >= 1, got {value}")  # fmt: skip
+
+    @property
+    def stripped_parameters(self) -> tuple[str, ...]:
+        """Query parameters dropped from URLs (a trailing * matches a prefix), lower case."""
+        return (SESSION_PARAMETERS if self.strip_session_ids else ()) + (
+            TRACKING_PARAMETERS if self.strip_tracking else ()
+        )
+
+
 DEFAULT_CRAWL_LIMITS = Limits(
     concurrency=DEFAULT_CRAWL_CONCURRENCY, per_host=DEFAULT_CRAWL_PER_HOST
 )
@@ -385,6 +449,7 @@ class CrawlConfig:
     fetch: FetchConfig = field(default_factory=lambda: FetchConfig(limits=DEFAULT_CRAWL_LIMITS))
     scope: Scope = field(default_factory=Scope)
     politeness: Politeness = field(default_factory=Politeness)
+    traps: Traps = field(default_factory=Traps)
     max_links_per_page: int = DEFAULT_MAX_LINKS_PER_PAGE
     sort_query: bool = False
     page_requisites: bool = False

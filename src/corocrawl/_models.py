@@ -19,6 +19,12 @@ class SkipReason(StrEnum):
     EXCLUDED = "excluded"
     DEPTH = "depth"
     MAX_PAGES = "max-pages"
+    BUDGET = "budget"  # its host is over --max-pages-per-host or --max-bytes-per-host
+    URL_TOO_LONG = "url-too-long"  # the crawl-trap guards: see Traps
+    REPEATED_SEGMENT = "repeated-segment"
+    PATH_TOO_DEEP = "path-too-deep"
+    TOO_MANY_QUERIES = "too-many-queries"
+    TOO_MANY_TEMPLATE_URLS = "too-many-template-urls"
     INTERRUPTED = "interrupted"  # read from the input, not finished when the run was stopped
 
 

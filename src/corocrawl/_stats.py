@@ -72,6 +72,7 @@ class StatsSnapshot:
     worker_restarts: int = 0
     # (URLs recorded through it, attempts it failed: retried ones too)
     by_proxy: dict[str, tuple[int, int]] = field(default_factory=dict)
+    by_skip: dict[str, int] = field(default_factory=dict)  # skipped URLs, by reason
 
     @property
     def fetched(self) -> int:
@@ -97,6 +98,7 @@ class StatsSnapshot:
             "http_errors": self.http_errors,
             "failed": self.failed,
             "skipped": self.skipped,
+            "by_skip": dict(sorted(self.by_skip.items())),
             "retries": self.retries,
             "bytes": self.bytes,
             "requests_per_second": round(self.rate, 1),
@@ -130,6 +132,7 @@ class Stats:
     by_status: Counter[int] = field(default_factory=Counter)
     by_error: Counter[str] = field(default_factory=Counter)
     by_proxy: Counter[str] = field(default_factory=Counter)  # final records, by proxy
+    by_skip: Counter[str] = field(default_factory=Counter)
     proxy_failures: Counter[str] = field(default_factory=Counter)  # attempts it failed
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
@@ -137,6 +140,7 @@ class Stats:
         self.recorded += 1
         if result.skip is not None:
             self.skipped += 1
+            self.by_skip[result.skip.value] += 1
             return
         self.bytes += result.size
         self.latency_sum += result.elapsed
@@ -173,4 +177,5 @@ class Stats:
                 proxy: (self.by_proxy[proxy], self.proxy_failures[proxy])
                 for proxy in self.by_proxy.keys() | self.proxy_failures.keys()
             },
+            by_skip=dict(self.by_skip),
         )

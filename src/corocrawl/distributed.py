@@ -25,11 +25,11 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ._config import CrawlConfig, Politeness, Scope
+from ._config import CrawlConfig, Politeness, Scope, Traps
 from ._crawl.crawler import Crawler, seed_requests
 from ._exceptions import ConfigError, CrawlNotFound
 from ._export import export_best_records
@@ -86,6 +86,7 @@ class SharedSettings:
     max_links_per_page: int
     sort_query: bool
     page_requisites: bool = False
+    traps: Traps = field(default_factory=Traps)
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -98,6 +99,7 @@ class SharedSettings:
             max_links_per_page=config.max_links_per_page,
             sort_query=config.sort_query,
             page_requisites=config.page_requisites,
+            traps=config.traps,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
@@ -111,6 +113,7 @@ class SharedSettings:
             max_links_per_page=self.max_links_per_page,
             sort_query=self.sort_query,
             page_requisites=self.page_requisites,
+            traps=self.traps,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +131,9 @@ class SharedSettings:
             "crawl_delay_max": self.politeness.crawl_delay_max,
             "per_host": self.per_host,
             "page_requisites": self.page_requisites,
+            "max_pages_per_host": self.scope.max_pages_per_host,
+            "max_bytes_per_host": self.scope.max_bytes_per_host,
+            **{name: getattr(self.traps, name) for name in _TRAP_SETTINGS},
         }
 
     @classmethod
@@ -139,6 +145,8 @@ class SharedSettings:
                 include=tuple(saved["include"]),
                 exclude=tuple(saved["exclude"]),
                 max_depth=saved["max_depth"],
+                max_pages_per_host=saved.get("max_pages_per_host"),
+                max_bytes_per_host=saved.get("max_bytes_per_host"),
             ),
             # A crawl started by an older corocrawl saved only delay and ignore_robots.
             politeness=Politeness(
@@ -152,7 +160,12 @@ class SharedSettings:
             max_links_per_page=saved["max_links_per_page"],
             sort_query=saved["sort_query"],
             page_requisites=saved.get("page_requisites", False),
+            # A crawl started before the trap guards has their defaults.
+            traps=Traps(**{name: saved[name] for name in _TRAP_SETTINGS if name in saved}),
         )
+
+
+_TRAP_SETTINGS = tuple(one.name for one in fields(Traps))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +190,13 @@ async def start(
         warnings = tuple(await frontier.server_warnings())
         saved = await frontier.shared_settings()
         current = settings if saved is None else SharedSettings.from_dict(saved)
-        added = await frontier.add(seed_requests(seeds, sort_query=current.sort_query))
+        added = await frontier.add(
+            seed_requests(
+                seeds,
+                sort_query=current.sort_query,
+                stripped=current.traps.stripped_parameters,
+            )
+        )
         # Saved only now: a worker that finds the settings finds the seeds queued too.
         await frontier.save_settings(settings.to_dict())
         return StartReport(added, saved is not None, current != settings, warnings)

@@ -36,6 +36,7 @@ from .._config import (
     RetryPolicy,
     Scope,
     Timeouts,
+    Traps,
     proxy_url,
 )
 from .._exceptions import ConfigError
@@ -451,6 +452,7 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_LINKS_PER_PAGE,
         help=f"links taken from one page at most (default: {DEFAULT_MAX_LINKS_PER_PAGE})",
     )
+    _add_trap_options(crawl)
     defaults = Politeness()
     polite = crawl.add_argument_group("politeness")
     polite.add_argument(
@@ -466,6 +468,53 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_trap_options(crawl: argparse.ArgumentParser) -> None:
+    traps = crawl.add_argument_group(
+        "budgets and crawl-trap guards (a URL stopped is recorded as skipped, with the reason; "
+        "0 turns a guard off)"
+    )
+    traps.add_argument("--max-pages-per-host", type=int, metavar="N",
+                       help="requests fetched from one host at most")  # fmt: skip
+    traps.add_argument("--max-bytes-per-host", type=_byte_size, metavar="SIZE",
+                       help="bytes received from one host at most (e.g. 100MiB)")  # fmt: skip
+    defaults = Traps()
+    for option, dest, help_text in (
+        ("--max-url-length", "max_url_length", "characters in a URL"),
+        ("--max-segment-repeats", "max_segment_repeats",
+         "times one path segment may appear (/a/b/a/b/a/b)"),
+        ("--max-path-segments", "max_path_segments", "path segments"),
+        ("--max-queries-per-path", "max_queries_per_path",
+         "URLs fetched of one host and path with different queries (facets)"),
+        ("--max-urls-per-template", "max_urls_per_template",
+         "URLs fetched of one host and path template, numbers abstracted (/cal/2026/11)"),
+    ):  # fmt: skip
+        traps.add_argument(
+            option,
+            type=_limit_or_off,
+            default=getattr(defaults, dest),
+            metavar="N",
+            help=f"{help_text} (default: {getattr(defaults, dest)})",
+        )
+    traps.add_argument(
+        "--keep-session-ids",
+        action="store_true",
+        help="keep session ids (jsessionid, phpsessid, sid...) in URLs; they are dropped by "
+        "default, so one page under many sessions is one URL",
+    )
+    traps.add_argument(
+        "--strip-tracking",
+        action="store_true",
+        help="drop tracking parameters (utm_*, fbclid, gclid...) from URLs",
+    )
+
+
+def _limit_or_off(text: str) -> int | None:
+    value = int(text) if text.strip().isdigit() else -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0 turns the guard off)")
+    return value or None
+
+
 def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
     """Map the crawl options onto a CrawlConfig; ConfigError names the bad value."""
     return CrawlConfig(
@@ -476,6 +525,17 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
             exclude=tuple(args.exclude),
             max_depth=args.max_depth,
             max_pages=args.max_pages,
+            max_pages_per_host=args.max_pages_per_host,
+            max_bytes_per_host=args.max_bytes_per_host,
+        ),
+        traps=Traps(
+            max_url_length=args.max_url_length,
+            max_segment_repeats=args.max_segment_repeats,
+            max_path_segments=args.max_path_segments,
+            max_queries_per_path=args.max_queries_per_path,
+            max_urls_per_template=args.max_urls_per_template,
+            strip_session_ids=not args.keep_session_ids,
+            strip_tracking=args.strip_tracking,
         ),
         politeness=Politeness(delay=args.delay, respect_robots=not args.ignore_robots),
         max_links_per_page=args.max_links_per_page,

@@ -104,6 +104,9 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
     if snap.by_error:
         counts = ", ".join(f"{name} x{n:,}" for name, n in sorted(snap.by_error.items()))
         lines.append(f"  errors: {counts}")
+    if snap.by_skip:
+        counts = ", ".join(f"{reason} x{n:,}" for reason, n in sorted(snap.by_skip.items()))
+        lines.append(f"  skipped: {counts}")
     if snap.by_proxy:
         counts = ", ".join(
             f"{proxy} {fetched:,}" + (f" ({failed:,} attempts failed)" if failed else "")

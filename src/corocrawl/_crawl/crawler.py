@@ -32,6 +32,7 @@ from .._workers.pool import WorkerPool, require_workers
 from ..frontier import Discovered, Frontier, Leased
 from .job import CrawlJob
 from .pages import Handler, PageProcessor, ProcessedPage
+from .traps import ClaimGuards, without_parameters
 
 __all__ = ["Crawler", "seed_requests"]
 
@@ -86,6 +87,8 @@ class Crawler:
         self._commit_lock = asyncio.Lock()
         self._written: dict[Outcome, list[int]] = {outcome: [] for outcome in Outcome}
         self._fetches_allowed = config.scope.max_pages
+        guards = ClaimGuards(config.scope, config.traps)
+        self._guards = guards if guards.active else None
         self._batch: list[Leased] = []  # the last claimed batch, handed out up to _next_in_batch
         self._next_in_batch = 0
 
@@ -170,7 +173,12 @@ class Crawler:
 
     async def _add_seeds(self, seeds: Iterable[str]) -> list[str]:
         """Queue the seeds; return all of the crawl's, which make its scope."""
-        await self._frontier.add(seed_requests(seeds, sort_query=self.config.sort_query))
+        config = self.config
+        await self._frontier.add(
+            seed_requests(
+                seeds, sort_query=config.sort_query, stripped=config.traps.stripped_parameters
+            )
+        )
         # On a resume the seeds may not be given again: the scope comes from the state too.
         return await self._frontier.seeds()
 
@@ -187,9 +195,13 @@ class Crawler:
                 # lease expires.
                 self._next_in_batch = position + 1
                 skip = leased.skip
+                if skip is None and self._guards is not None:
+                    skip = self._guards.admit(leased.url)
                 if skip is None and self._fetches_allowed is not None:
                     if self._fetches_allowed <= 0:
                         skip = SkipReason.MAX_PAGES
+                        if self._guards is not None:
+                            self._guards.not_fetched(leased.url)
                     self._fetches_allowed -= 1
                 yield Request(
                     leased.url,
@@ -220,8 +232,14 @@ class Crawler:
         request = page.result.request
         assert request is not None
         assert request.frontier_id is not None
-        if page.result.skip and request.skip is None and self._fetches_allowed is not None:
-            self._fetches_allowed += 1  # refused by robots.txt after taking a page of the budget
+        if page.result.skip and request.skip is None:
+            # Refused by robots.txt after taking a page of the budgets.
+            if self._fetches_allowed is not None:
+                self._fetches_allowed += 1
+            if self._guards is not None:
+                self._guards.not_fetched(request.url)
+        elif self._guards is not None and page.result.skip is None:
+            self._guards.fetched(request.url, page.result.size)
         self._batch_links.extend(page.links)
         self._batch_items.extend(page.items)
         self._batch_records.append((page.record, request.frontier_id, page.outcome))
@@ -283,10 +301,14 @@ class Crawler:
         return {sink.file: sink.length for sink in self._outputs if sink.file is not None}
 
 
-def seed_requests(seeds: Iterable[str], *, sort_query: bool) -> list[Discovered]:
-    """Seeds as frontier entries at depth 0; ValueError names a seed that is no http(s) URL."""
+def seed_requests(
+    seeds: Iterable[str], *, sort_query: bool, stripped: tuple[str, ...] = ()
+) -> list[Discovered]:
+    """Seeds as frontier entries at depth 0, without the `stripped` query parameters (see
+    Traps); ValueError names a seed that is no http(s) URL."""
     discovered = []
     for text in seeds:
-        canonical = canonical_url(fetchable_url(text), sort_query=sort_query)
+        url = without_parameters(fetchable_url(text), stripped)
+        canonical = canonical_url(url, sort_query=sort_query)
         discovered.append(Discovered(fingerprint(canonical), canonical, depth=0))
     return discovered

@@ -29,6 +29,7 @@ from ..frontier import Discovered
 from .parse import Page, parse_html, resolve_link
 from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
+from .traps import without_parameters
 
 __all__ = ["Handler", "PageProcessor", "ProcessedPage", "page_record"]
 
@@ -93,7 +94,8 @@ class PageProcessor:
         stats: Stats | None = None,
     ) -> None:
         self.config = config
-        self._rules = ScopeRules(config.scope, seed_hosts)
+        self._rules = ScopeRules(config.scope, seed_hosts, config.traps)
+        self._stripped = config.traps.stripped_parameters
         self._handler = handler
         # Redirects are not followed by the transport: each target is discovered like a link,
         # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
@@ -216,6 +218,7 @@ class PageProcessor:
         for link in links:
             if link.scheme not in ("http", "https") or not link.raw_host:
                 continue
+            link = without_parameters(link, self._stripped)
             canonical = canonical_url(link, sort_query=self.config.sort_query)
             skip = self._rules.skip_reason(link, canonical, depth)
             discovered.append(Discovered(fingerprint(canonical), canonical, depth, referrer, skip))

@@ -7,18 +7,23 @@ from collections.abc import Iterable
 
 from yarl import URL
 
-from .._config import Scope
+from .._config import Scope, Traps
 from .._models import SkipReason
 from .._urls import host_key
+from .traps import shape_trap
 
 __all__ = ["ScopeRules"]
 
 
 class ScopeRules:
-    """A Scope applied to the hosts of a crawl's seeds."""
+    """A Scope applied to the hosts of a crawl's seeds, and the trap guards that judge a URL
+    by its shape."""
 
-    def __init__(self, scope: Scope, seed_hosts: Iterable[str] = ()) -> None:
+    def __init__(
+        self, scope: Scope, seed_hosts: Iterable[str] = (), traps: Traps | None = None
+    ) -> None:
         self.scope = scope
+        self._traps = Traps() if traps is None else traps
         self._hosts = {host.lower() for host in seed_hosts}
         self._domains = tuple(domain.lower().lstrip(".") for domain in scope.allow_domains)
         self._include = [re.compile(pattern) for pattern in scope.include]
@@ -37,7 +42,7 @@ class ScopeRules:
             return SkipReason.EXCLUDED
         if self.scope.max_depth is not None and depth > self.scope.max_depth:
             return SkipReason.DEPTH
-        return None
+        return shape_trap(url, canonical, self._traps)
 
     def _on_site(self, host: str) -> bool:
         if host in self._hosts:

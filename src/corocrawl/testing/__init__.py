@@ -27,6 +27,9 @@ Routes of the app built by `make_app` (all GET):
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).
+- ``/trap/`` is a small site of ``TRAP_PAGES`` real pages and crawl traps (an infinite calendar,
+  a page linking to itself with a growing path, a URL that doubles, a facet explosion, session
+  ids in URLs): a crawl with its guards on must finish and reach every real page.
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None; with
   ``robots_redirect`` it redirects there (301), and ``/robots-moved.txt`` has the rules.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two
@@ -41,11 +44,13 @@ from corocrawl.testing._nginx import NginxServer
 from corocrawl.testing._process import ServerProcess
 from corocrawl.testing._proxy import TestProxy
 from corocrawl.testing._site import site_links
+from corocrawl.testing._traps import TRAP_PAGES
 
 if TYPE_CHECKING:
     from corocrawl.testing._server import make_app, run_server
 
 __all__ = [
+    "TRAP_PAGES",
     "NginxServer",
     "ServerConfig",
     "ServerProcess",

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._site import render_site_page
+from corocrawl.testing._traps import render_trap_page
 
 HELLO = "Hello!"
 MAX_DELAY_SECONDS = 600.0
@@ -402,6 +403,12 @@ class _Endpoints:
         html = render_site_page(page, config.site_pages, config.site_links, config.site_page_bytes)
         return web.Response(text=html, content_type="text/html")
 
+    async def trap(self, request: web.Request) -> web.Response:
+        html = render_trap_page(request.match_info["tail"], dict(request.query))
+        if html is None:
+            raise web.HTTPNotFound(text="404: no such page among the traps\n")
+        return web.Response(text=html, content_type="text/html")
+
     async def links(self, request: web.Request) -> web.Response:
         count = min(_parse_int(request.match_info["n"], "n"), MAX_LINKS)
         html = await asyncio.to_thread(link_bomb_html, count)
@@ -454,6 +461,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/site/{page:[0-9]+}", endpoints.site_page),
         ("/site/style.css", endpoints.site_style),
         ("/links/{n}", endpoints.links),  # anything else under /site is a 404
+        ("/trap/{tail:.*}", endpoints.trap),
         ("/robots.txt", endpoints.robots_txt),
         ("/robots-moved.txt", endpoints.robots_moved),
         ("/stats", endpoints.stats_snapshot),

@@ -1,0 +1,143 @@
+"""Crawl traps and budgets: a crawl of the bundled server's /trap/ site, full of URL spaces that
+never end, must finish, reach every real page, and say how many URLs each guard stopped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from yarl import URL
+
+from corocrawl import Scope, SkipReason, Traps
+from corocrawl._crawl.traps import ClaimGuards, path_template, shape_trap, without_parameters
+from corocrawl.testing import TRAP_PAGES, ServerProcess
+
+# Small limits, so that the counting guards stop their traps after a few dozen requests.
+SMALL = ("--max-queries-per-path", "15", "--max-urls-per-template", "12")
+
+
+def crawl_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corocrawl", "crawl", "--ignore-robots", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def records_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_crawl_of_the_trap_site_finishes_reaches_every_real_page_and_counts_each_guard(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out, stats = tmp_path / "pages.jsonl", tmp_path / "stats.json"
+    done = crawl_cli(f"{server.url}/trap/", "-o", str(out), "--stats-json", str(stats), *SMALL)
+    assert done.returncode == 0, done.stderr
+    records = records_of(out)
+    fetched = {URL(record["url"]).path for record in records if record["skip"] is None}
+    assert {f"/trap/page/{number}" for number in range(TRAP_PAGES)} <= fetched
+    skips = Counter(record["skip"] for record in records if record["skip"] is not None)
+    for guard in (SkipReason.REPEATED_SEGMENT, SkipReason.PATH_TOO_DEEP, SkipReason.URL_TOO_LONG,
+                  SkipReason.TOO_MANY_QUERIES, SkipReason.TOO_MANY_TEMPLATE_URLS):  # fmt: skip
+        assert skips[guard] >= 1, guard
+    # The calendar's template (/trap/calendar/#/#) is fetched 12 times, the shop's path with
+    # a query 15 times, and the session page once: its session ids are dropped, so every
+    # "new" session is the same URL.
+    paths = Counter(URL(record["url"]).path for record in records if record["skip"] is None)
+    assert sum(n for path, n in paths.items() if path.startswith("/trap/calendar/")) == 12
+    assert paths["/trap/shop"] == 1 + 15
+    assert paths["/trap/session"] == 1
+    assert done.stderr.count("skipped: ") == 1
+    summary = json.loads(stats.read_text())
+    assert summary["by_skip"] == dict(sorted(skips.items()))
+
+
+def test_session_ids_kept_on_request_are_stopped_by_the_query_guard(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "pages.jsonl"
+    done = crawl_cli(f"{server.url}/trap/session?sid=1", "-o", str(out), "--keep-session-ids",
+                     "--max-queries-per-path", "5")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sessions = [record for record in records_of(out) if "/trap/session" in record["url"]]
+    assert sum(record["skip"] is None for record in sessions) == 5
+    assert [record["skip"] for record in sessions if record["skip"]] == ["too-many-queries"]
+
+
+def test_a_host_over_its_page_budget_has_the_rest_recorded_as_skipped(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "pages.jsonl"
+    done = crawl_cli(f"{server.url}/site/0", "-o", str(out), "--max-pages-per-host", "7")
+    assert done.returncode == 0, done.stderr
+    records = records_of(out)
+    assert sum(record["skip"] is None for record in records) == 7
+    budget = [record for record in records if record["skip"] == "budget"]
+    assert budget
+    assert "budget x" in done.stderr
+
+
+def test_a_host_over_its_byte_budget_is_fetched_no_more(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "pages.jsonl"
+    # One request at a time, so the budget is seen as soon as it is spent.
+    done = crawl_cli(f"{server.url}/site/0", "-o", str(out), "--max-bytes-per-host", "3k",
+                     "--concurrency", "1")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fetched = [record for record in records_of(out) if record["skip"] is None]
+    assert sum(record["bytes"] for record in fetched[:-1]) < 3 * 1024
+    assert sum(record["bytes"] for record in fetched) >= 3 * 1024
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://h/a/b/a/b/a/b", SkipReason.REPEATED_SEGMENT),
+        ("http://h/a/b/a/b", None),  # twice is allowed
+        ("http://h/" + "/".join(f"s{n}" for n in range(21)), SkipReason.PATH_TOO_DEEP),
+        ("http://h/" + "/".join(f"s{n}" for n in range(20)), None),
+        ("http://h/" + "x" * 2000, SkipReason.URL_TOO_LONG),
+    ],
+)
+def test_a_urls_shape_alone_can_stop_it(url: str, reason: SkipReason | None) -> None:
+    assert shape_trap(URL(url), url, Traps()) == reason
+
+
+def test_guards_set_to_none_are_off() -> None:
+    off = Traps(max_url_length=None, max_segment_repeats=None, max_path_segments=None)
+    url = "http://h/" + "/".join(["a"] * 30) + "x" * 3000
+    assert shape_trap(URL(url), url, off) is None
+
+
+def test_templates_abstract_numbers_only_where_a_path_has_two() -> None:
+    assert path_template("/cal/2026/11") == path_template("/cal/1999/2") == "/cal/#/#"
+    assert path_template("/day/2026-11-30") == "/day/#-#-#"
+    assert path_template("/product/123") is None  # an id: a site's ids are its pages
+
+
+def test_session_and_tracking_parameters_are_dropped() -> None:
+    url = URL("http://h/p;jsessionid=AB12?q=1&PHPSESSID=x&utm_source=y&sid=3")
+    assert (
+        str(without_parameters(url, Traps().stripped_parameters)) == "http://h/p?q=1&utm_source=y"
+    )
+    both = Traps(strip_tracking=True).stripped_parameters
+    assert str(without_parameters(url, both)) == "http://h/p?q=1"
+    assert without_parameters(url, ()) is url
+
+
+def test_claim_guards_count_per_host_and_forget_what_was_not_fetched() -> None:
+    guards = ClaimGuards(Scope(max_pages_per_host=2), Traps())
+    assert guards.admit("http://a/1") is None
+    assert guards.admit("http://a/2") is None
+    assert guards.admit("http://b/1") is None  # another host: its own budget
+    assert guards.admit("http://a/3") == SkipReason.BUDGET
+    guards.not_fetched("http://a/2")  # refused by robots.txt after all
+    assert guards.admit("http://a/3") is None
