@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from corocrawl import (
     Limits,
     Politeness,
     Scope,
+    Traps,
     distributed,
 )
 from corocrawl._config import TRANSPORT_NAMES
@@ -446,6 +448,16 @@ def test_a_shared_crawl_runs_from_python_without_the_command_line(
     assert len(fetched) == len({r["url"] for r in records if r["depth"] <= 2})
 
 
+def test_every_worker_of_a_shared_crawl_gets_its_budgets_and_trap_guards() -> None:
+    config = CrawlConfig(
+        scope=Scope(max_pages_per_host=10, max_bytes_per_host=1 << 20),
+        traps=Traps(max_url_length=None, max_queries_per_path=50, strip_tracking=True),
+    )
+    settings = distributed.SharedSettings.of(config)
+    applied = settings.from_dict(settings.to_dict()).apply(CrawlConfig())
+    assert (applied.scope, applied.traps) == (config.scope, config.traps)
+
+
 def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
     config = CrawlConfig(
         scope=Scope(allow_domains=("example.org",), exclude=("/login",), max_depth=4),
@@ -459,11 +471,16 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "allow_domain": ["example.org"], "include": [], "exclude": ["/login"], "max_depth": 4,
         "sort_query": True, "max_links_per_page": 1000, "delay": 0.5, "ignore_robots": True,
         "robots_retry": 5.0, "robots_tries": 3, "crawl_delay_max": 30.0, "per_host": 3,
-        "page_requisites": False,
+        "page_requisites": False, "max_pages_per_host": None, "max_bytes_per_host": None,
+        "max_url_length": 2000, "max_segment_repeats": 2, "max_path_segments": 20,
+        "max_queries_per_path": 1000, "max_urls_per_template": 1000,
+        "strip_session_ids": True, "strip_tracking": False,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
-    newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites")
+    newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
+             "max_pages_per_host", "max_bytes_per_host",
+             *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))
