@@ -15,7 +15,8 @@ from yarl import URL
 
 from corocrawl import Scope, SkipReason, Traps
 from corocrawl._crawl.traps import ClaimGuards, path_template, shape_trap, without_parameters
-from corocrawl.testing import TRAP_PAGES, ServerProcess
+from corocrawl.testing import ServerProcess
+from corocrawl.testing._traps import TRAP_PAGES
 
 # Small limits, so that the counting guards stop their traps after a few dozen requests.
 SMALL = ("--max-queries-per-path", "15", "--max-urls-per-template", "12")

@@ -288,6 +288,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
         "by_error",
         "latency",
         "skipped",
+        "by_skip",
         "skipped_input_lines",
         "worker_restarts",
         "by_proxy",

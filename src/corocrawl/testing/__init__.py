@@ -44,13 +44,11 @@ from corocrawl.testing._nginx import NginxServer
 from corocrawl.testing._process import ServerProcess
 from corocrawl.testing._proxy import TestProxy
 from corocrawl.testing._site import site_links
-from corocrawl.testing._traps import TRAP_PAGES
 
 if TYPE_CHECKING:
     from corocrawl.testing._server import make_app, run_server
 
 __all__ = [
-    "TRAP_PAGES",
     "NginxServer",
     "ServerConfig",
     "ServerProcess",
