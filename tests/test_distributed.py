@@ -452,10 +452,13 @@ def test_every_worker_of_a_shared_crawl_gets_its_budgets_and_trap_guards() -> No
     config = CrawlConfig(
         scope=Scope(max_pages_per_host=10, max_bytes_per_host=1 << 20),
         traps=Traps(max_url_length=None, max_queries_per_path=50, strip_tracking=True),
+        respect_nofollow=True,
+        canonical_dedupe=True,
     )
     settings = distributed.SharedSettings.of(config)
     applied = settings.from_dict(settings.to_dict()).apply(CrawlConfig())
     assert (applied.scope, applied.traps) == (config.scope, config.traps)
+    assert (applied.respect_nofollow, applied.canonical_dedupe) == (True, True)
 
 
 def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
@@ -475,12 +478,13 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "max_url_length": 2000, "max_segment_repeats": 2, "max_path_segments": 20,
         "max_queries_per_path": 1000, "max_urls_per_template": 1000,
         "strip_session_ids": True, "strip_tracking": False,
+        "respect_nofollow": False, "canonical_dedupe": False,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
     newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
-             "max_pages_per_host", "max_bytes_per_host",
-             *(one.name for one in fields(Traps)))  # fmt: skip
+             "max_pages_per_host", "max_bytes_per_host", "respect_nofollow",
+             "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))

@@ -443,6 +443,12 @@ class CrawlConfig:
     show a page (stylesheets, scripts, images, `<link href>`) is crawled too, at the page's
     own depth, through the same checks, so a site check finds broken assets.
 
+    Robots directives in pages are obeyed: a page whose `<meta name="robots">` or X-Robots-Tag
+    says `nofollow` has its links recorded but not followed, and `noindex` marks its record.
+    `<a rel="nofollow">` links are followed unless `respect_nofollow`. With
+    `canonical_dedupe`, a page whose `<link rel="canonical">` names a page already fetched is
+    recorded as a duplicate of it, and its links are not followed.
+
         CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
     """
 
@@ -453,6 +459,8 @@ class CrawlConfig:
     max_links_per_page: int = DEFAULT_MAX_LINKS_PER_PAGE
     sort_query: bool = False
     page_requisites: bool = False
+    respect_nofollow: bool = False
+    canonical_dedupe: bool = False
 
     def __post_init__(self) -> None:
         _require(

@@ -87,6 +87,8 @@ class SharedSettings:
     sort_query: bool
     page_requisites: bool = False
     traps: Traps = field(default_factory=Traps)
+    respect_nofollow: bool = False
+    canonical_dedupe: bool = False
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -100,6 +102,8 @@ class SharedSettings:
             sort_query=config.sort_query,
             page_requisites=config.page_requisites,
             traps=config.traps,
+            respect_nofollow=config.respect_nofollow,
+            canonical_dedupe=config.canonical_dedupe,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
@@ -114,6 +118,8 @@ class SharedSettings:
             sort_query=self.sort_query,
             page_requisites=self.page_requisites,
             traps=self.traps,
+            respect_nofollow=self.respect_nofollow,
+            canonical_dedupe=self.canonical_dedupe,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +140,8 @@ class SharedSettings:
             "max_pages_per_host": self.scope.max_pages_per_host,
             "max_bytes_per_host": self.scope.max_bytes_per_host,
             **{name: getattr(self.traps, name) for name in _TRAP_SETTINGS},
+            "respect_nofollow": self.respect_nofollow,
+            "canonical_dedupe": self.canonical_dedupe,
         }
 
     @classmethod
@@ -162,6 +170,8 @@ class SharedSettings:
             page_requisites=saved.get("page_requisites", False),
             # A crawl started before the trap guards has their defaults.
             traps=Traps(**{name: saved[name] for name in _TRAP_SETTINGS if name in saved}),
+            respect_nofollow=saved.get("respect_nofollow", False),
+            canonical_dedupe=saved.get("canonical_dedupe", False),
         )
 
 

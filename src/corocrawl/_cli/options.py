@@ -447,6 +447,18 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         "<link href>), at the page's depth, like wget -p",
     )
     scope.add_argument(
+        "--respect-nofollow",
+        action="store_true",
+        help='do not follow <a rel="nofollow"> links (a page\'s meta robots or X-Robots-Tag '
+        "nofollow is always obeyed)",
+    )
+    scope.add_argument(
+        "--canonical-dedupe",
+        action="store_true",
+        help='a page whose <link rel="canonical"> names a page already fetched is recorded as '
+        "its duplicate (duplicate_of), and its links are not followed",
+    )
+    scope.add_argument(
         "--max-links-per-page",
         type=int,
         default=DEFAULT_MAX_LINKS_PER_PAGE,
@@ -541,6 +553,8 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         max_links_per_page=args.max_links_per_page,
         sort_query=args.sort_query,
         page_requisites=args.page_requisites,
+        respect_nofollow=args.respect_nofollow,
+        canonical_dedupe=args.canonical_dedupe,
     )
 
 

@@ -26,6 +26,7 @@ from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
+from .directives import FetchedCanonicals, robots_directives
 from .parse import Page, parse_html, resolve_link
 from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
@@ -71,7 +72,12 @@ def page_record(result: FetchResult) -> dict[str, Any]:
     assert request is not None
     record = result.to_record()
     record.update(
-        depth=request.depth, found_on=request.referrer, title=None, links=None, skip=result.skip
+        depth=request.depth,
+        found_on=request.referrer,
+        title=None,
+        links=None,
+        canonical=None,
+        skip=result.skip,
     )
     return record
 
@@ -99,7 +105,12 @@ class PageProcessor:
         self._handler = handler
         # Redirects are not followed by the transport: each target is discovered like a link,
         # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
-        self._fetch_config = replace(config.fetch, keep_body=True, follow_redirects=False)
+        # X-Robots-Tag is read for its directives, so it is kept with the page's headers.
+        record_headers = tuple(dict.fromkeys((*config.fetch.record_headers, "x-robots-tag")))
+        self._fetch_config = replace(
+            config.fetch, keep_body=True, follow_redirects=False, record_headers=record_headers
+        )
+        self._canonicals = FetchedCanonicals() if config.canonical_dedupe else None
         self.engine = Engine(
             self._fetch_config,
             stats=stats,
@@ -181,12 +192,23 @@ class PageProcessor:
                 status=result.status,
                 headers=result.headers,
                 requisites=self.config.page_requisites,
+                respect_nofollow=self.config.respect_nofollow,
             )
-            record.update(title=page.title, links=page.links_found)
+            page.robots |= robots_directives(result.headers.get("x-robots-tag"))
+            canonical = self._canonical(page.canonical)
+            record.update(title=page.title, links=page.links_found, canonical=canonical)
+            if "noindex" in page.robots:
+                record["noindex"] = True
             taken = len(page.links) + len(page.requisites)
             if page.links_found > taken:
                 record["links_dropped"] = page.links_found - taken
             follow = list(page.links)
+            if "nofollow" in page.robots:
+                record["nofollow"] = True
+                follow = []
+            if self._canonicals is not None and self._canonicals.duplicate(request.url, canonical):
+                record["duplicate_of"] = canonical
+                follow = []
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url))
@@ -194,6 +216,13 @@ class PageProcessor:
             # crawl is shown whole, as wget -p does.
             links += self._discover(page.requisites, request.depth, str(page.url))
         return ProcessedPage(result, record, links, items)
+
+    def _canonical(self, link: URL | None) -> str | None:
+        """A page's canonical link in the form the frontier keeps URLs in."""
+        if link is None:
+            return None
+        link = without_parameters(link, self._stripped)
+        return canonical_url(link, sort_query=self.config.sort_query)
 
     async def _run_handler(
         self, page: Page, follow: list[URL], items: list[dict[str, Any]]

@@ -9,6 +9,7 @@ from yarl import URL
 
 from .._models import decode_text
 from .._urls import FETCHABLE_SCHEMES
+from .directives import robots_directives
 
 __all__ = ["Page", "parse_html", "resolve_link"]
 
@@ -33,8 +34,10 @@ class Page:
     `links_found - len(links)` were dropped (past the cap a link is counted without being
     resolved, so a repeat there counts again). With a crawl's page requisites on, `requisites`
     are what a browser fetches to show the page (stylesheets, scripts, images...), counted in
-    `links_found` and within the cap too. `text` is the decoded HTML, and `tree` the parsed
-    document (selectolax's lexbor), parsed once for the links and the handler alike:
+    `links_found` and within the cap too. `canonical` is its `<link rel="canonical">`, and
+    `robots` the directives of its `<meta name="robots">` (lower case: "noindex", "nofollow"...;
+    a crawl adds those of the X-Robots-Tag header). `text` is the decoded HTML, and `tree` the
+    parsed document (selectolax's lexbor), parsed once for the links and the handler alike:
 
         async def headings(page: Page):
             for node in page.css("h1, h2"):
@@ -50,6 +53,8 @@ class Page:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     tree: LexborHTMLParser | None = field(default=None, repr=False)
+    canonical: URL | None = None
+    robots: frozenset[str] = frozenset()
 
     def css(self, selector: str) -> list[LexborNode]:
         """The document's elements that match the CSS `selector`, in document order."""
@@ -69,9 +74,11 @@ def parse_html(
     status: int | None = None,
     headers: dict[str, str] | None = None,
     requisites: bool = False,
+    respect_nofollow: bool = False,
 ) -> Page:
     """Parse `body` (fetched from `url`, with that status and those headers); malformed HTML
-    and bad bytes never raise."""
+    and bad bytes never raise. With `respect_nofollow`, `<a rel="nofollow">` links are left
+    out."""
     text = decode_text(body, charset) if body else ""
     tree = LexborHTMLParser(text)
     title_node = tree.css_first("title")
@@ -80,7 +87,18 @@ def parse_html(
     base_node = tree.css_first("base[href]")
     if base_node is not None:
         base = resolve_link(url, base_node.attributes.get("href") or "") or url
-    links, needed, found = _collect_links(tree, base, max_links, requisites=requisites)
+    links, needed, found = _collect_links(
+        tree, base, max_links, requisites=requisites, respect_nofollow=respect_nofollow
+    )
+    canonical_node = tree.css_first("link[rel~=canonical][href]")
+    canonical = None if canonical_node is None else _target(base, canonical_node.attrs.get("href"))
+    robots = robots_directives(
+        *(
+            node.attrs.get("content")
+            for node in tree.css("meta[name][content]")
+            if (node.attrs.get("name") or "").strip().lower() == "robots"
+        )
+    )
     return Page(
         url=url,
         title=title or None,
@@ -91,11 +109,13 @@ def parse_html(
         status=status,
         headers={} if headers is None else headers,
         tree=tree,
+        canonical=canonical,
+        robots=robots,
     )
 
 
 def _collect_links(
-    tree: LexborHTMLParser, base: URL, max_links: int, *, requisites: bool
+    tree: LexborHTMLParser, base: URL, max_links: int, *, requisites: bool, respect_nofollow: bool
 ) -> tuple[list[URL], list[URL], int]:
     """The page's links, then its requisites, each once, at most `max_links` together, and
     how many were found. Past the cap a link is only counted (neither resolved nor deduped),
@@ -108,6 +128,8 @@ def _collect_links(
     for kept, selector in groups:
         for node in tree.css(selector):
             href = (node.attrs.get("href") if kept is links else _href_or_src(node)) or ""
+            if respect_nofollow and kept is links and _nofollow(node):
+                continue
             if len(links) + len(needed) >= max_links:
                 past_the_cap += _is_reference(href)
                 continue
@@ -117,6 +139,10 @@ def _collect_links(
             seen.add(key)
             kept.append(link)
     return links, needed, len(seen) + past_the_cap
+
+
+def _nofollow(node: LexborNode) -> bool:
+    return "nofollow" in (node.attrs.get("rel") or "").lower().split()
 
 
 def _href_or_src(node: LexborNode) -> str | None:

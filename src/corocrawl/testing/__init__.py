@@ -27,6 +27,8 @@ Routes of the app built by `make_app` (all GET):
 - ``/bad-charset`` is HTML declared as UTF-8 holding invalid UTF-8.
 - ``/site/{page}`` is a synthetic site of ``site_pages`` pages linking per `site_links`; each
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).
+- ``/directives?meta=...&header=...&canonical=...`` is a page with that meta robots, X-Robots-Tag
+  and canonical link; it links to ``/bytes/11``, and to ``/bytes/12`` with rel="nofollow".
 - ``/trap/`` is a small site of ``TRAP_PAGES`` real pages and crawl traps (an infinite calendar,
   a page linking to itself with a growing path, a URL that doubles, a facet explosion, session
   ids in URLs): a crawl with its guards on must finish and reach every real page.

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import gzip
+import html
 import math
 import ssl
 import struct
@@ -409,6 +410,26 @@ class _Endpoints:
             raise web.HTTPNotFound(text="404: no such page among the traps\n")
         return web.Response(text=html, content_type="text/html")
 
+    async def directives(self, request: web.Request) -> web.Response:
+        """A page with the robots directives and canonical link its query asks for: `meta`
+        (meta robots), `header` (X-Robots-Tag), `canonical`; it links to /bytes/11, and to
+        /bytes/12 with rel="nofollow"."""
+        query = request.query
+        head = ""
+        if "meta" in query:
+            head += f'<meta name="robots" content="{html.escape(query["meta"])}">'
+        if "canonical" in query:
+            head += f'<link rel="canonical" href="{html.escape(query["canonical"])}">'
+        body = '<a href="/bytes/11">followed</a> <a rel="nofollow" href="/bytes/12">nofollow</a>'
+        headers = (
+            {"X-Robots-Tag": _header_value(query["header"], "header")} if "header" in query else {}
+        )
+        return web.Response(
+            text=f"<html><head><title>directives</title>{head}</head><body>{body}</body></html>",
+            content_type="text/html",
+            headers=headers,
+        )
+
     async def links(self, request: web.Request) -> web.Response:
         count = min(_parse_int(request.match_info["n"], "n"), MAX_LINKS)
         html = await asyncio.to_thread(link_bomb_html, count)
@@ -462,6 +483,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/site/style.css", endpoints.site_style),
         ("/links/{n}", endpoints.links),  # anything else under /site is a 404
         ("/trap/{tail:.*}", endpoints.trap),
+        ("/directives", endpoints.directives),
         ("/robots.txt", endpoints.robots_txt),
         ("/robots-moved.txt", endpoints.robots_moved),
         ("/stats", endpoints.stats_snapshot),
