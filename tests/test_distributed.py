@@ -479,11 +479,13 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "max_queries_per_path": 1000, "max_urls_per_template": 1000,
         "strip_session_ids": True, "strip_tracking": False,
         "respect_nofollow": False, "canonical_dedupe": False,
+        "adaptive": True, "max_delay": 60.0, "target_concurrency": None,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
     newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
-             "max_pages_per_host", "max_bytes_per_host", "respect_nofollow",
+             "max_pages_per_host", "max_bytes_per_host", "respect_nofollow", "adaptive",
+             "max_delay", "target_concurrency",
              "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings

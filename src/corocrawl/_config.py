@@ -356,6 +356,12 @@ class Politeness:
     the error), as RFC 9309 allows, so that a crawl always ends. The User-Agent sent (and
     matched against robots.txt) is `FetchConfig.user_agent`, since every request carries it.
 
+    The delay adapts to each host, between `delay` and `max_delay`: with `adaptive`, it follows
+    the host's latency so that about `target_concurrency` requests (default: the per-host
+    limit) are in flight there, moving up fast and down gently; whether adaptive or not, a 429
+    or a 503 doubles it at once (Retry-After, when given, pauses the host besides), and the
+    pace the host had then, made 25% slower, is its least delay for the rest of the crawl.
+
         Politeness(delay=1.0, respect_robots=True)
     """
 
@@ -364,10 +370,17 @@ class Politeness:
     robots_retry: float = 5.0
     robots_tries: int = 3
     crawl_delay_max: float = 30.0
+    adaptive: bool = True
+    max_delay: float = 60.0
+    target_concurrency: float | None = None
 
     def __post_init__(self) -> None:
         _require(math.isfinite(self.delay) and self.delay >= 0,
                  f"delay must be >= 0, got {self.delay}")  # fmt: skip
+        _require(math.isfinite(self.max_delay) and self.max_delay >= self.delay,
+                 f"max delay must be >= delay ({self.delay}), got {self.max_delay}")  # fmt: skip
+        _require(self.target_concurrency is None or self.target_concurrency > 0,
+                 f"target concurrency must be > 0, got {self.target_concurrency}")  # fmt: skip
         _positive(self.robots_retry, "robots retry")
         _require(self.robots_tries >= 1, f"robots tries must be >= 1, got {self.robots_tries}")
         _require(self.crawl_delay_max >= 0,

@@ -474,6 +474,27 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         help=f"least time between two requests to one host, in s (default: {defaults.delay:g})",
     )
     polite.add_argument(
+        "--max-delay",
+        type=float,
+        default=defaults.max_delay,
+        metavar="S",
+        help="the most a host's adaptive delay grows to, after 429s or as its latency grows "
+        f"(default: {defaults.max_delay:g})",
+    )
+    polite.add_argument(
+        "--target-concurrency",
+        type=float,
+        metavar="N",
+        help="requests in flight a host's delay aims at, from its latency (AutoThrottle's "
+        "target; default: --per-host)",
+    )
+    polite.add_argument(
+        "--fixed-delay",
+        action="store_true",
+        help="keep --delay as it is instead of adapting it to each host's latency (a 429 or "
+        "503 still slows a host down)",
+    )
+    polite.add_argument(
         "--ignore-robots",
         action="store_true",
         help="do not read robots.txt (it is obeyed by default)",
@@ -549,7 +570,13 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
             strip_session_ids=not args.keep_session_ids,
             strip_tracking=args.strip_tracking,
         ),
-        politeness=Politeness(delay=args.delay, respect_robots=not args.ignore_robots),
+        politeness=Politeness(
+            delay=args.delay,
+            respect_robots=not args.ignore_robots,
+            adaptive=not args.fixed_delay,
+            max_delay=max(args.max_delay, args.delay),
+            target_concurrency=args.target_concurrency,
+        ),
         max_links_per_page=args.max_links_per_page,
         sort_query=args.sort_query,
         page_requisites=args.page_requisites,

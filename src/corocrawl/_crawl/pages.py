@@ -20,6 +20,7 @@ from yarl import URL
 
 from .._config import CrawlConfig
 from .._engine.engine import FETCH, Engine, GateVerdict
+from .._engine.throttle import Throttle
 from .._engine.transport import REDIRECT_STATUSES
 from .._engine.transports import open_transport
 from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
@@ -116,6 +117,7 @@ class PageProcessor:
             stats=stats,
             delay=config.politeness.delay,
             gate=_RobotsGate(self) if config.politeness.respect_robots else None,
+            throttle=throttle_for(config),
         )
         self.robots: RobotsCache | None = None  # for a run: shares its transport
         self._last_handler = ""
@@ -262,6 +264,14 @@ class PageProcessor:
             if lag > _LAG_REPORTED:
                 culprit = f" (last handler run: {self._last_handler})" if self._last_handler else ""
                 logger.warning("the event loop was blocked for %.2fs%s", lag, culprit)
+
+
+def throttle_for(config: CrawlConfig) -> Throttle:
+    """The adaptive politeness of a crawl: see `Politeness`."""
+    politeness = config.politeness
+    target = politeness.target_concurrency or float(config.fetch.limits.host_slots)
+    return Throttle(least=politeness.delay, most=politeness.max_delay, target=target,
+                    adaptive=politeness.adaptive)  # fmt: skip
 
 
 class _RobotsGate:

@@ -26,6 +26,7 @@ from .._urls import fetchable_url, host_key
 from .bodies import BodyStore
 from .retry import decide_retry
 from .scheduler import Scheduler
+from .throttle import Throttle
 from .transport import Response, Transport
 from .transports import open_transport
 
@@ -97,10 +98,12 @@ class Engine:
         stats: Stats | None = None,
         delay: float = 0.0,
         gate: Gate | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.config = config
         self.stats = stats if stats is not None else Stats()
         self._gate = gate
+        self._throttle = throttle
         limits = config.limits
         self._scheduler: Scheduler[_Pending] = Scheduler(
             concurrency=limits.concurrency, per_host=limits.host_slots, delay=delay
@@ -264,6 +267,12 @@ class Engine:
                 retry_after=None if response is None else response.retry_after,
             )
             now = time.monotonic()
+            if self._throttle is not None:
+                status = None if response is None else response.status
+                paced = self._throttle.observe(
+                    host, latency=elapsed, status=status, now=now, started=started
+                )
+                self._scheduler.pace(host, paced, now=now)
             if decision.retry and self._stopping:
                 # Not final: given back like the retries still waiting, so a resumable crawl
                 # fetches it again rather than keep a temporary error for good.

@@ -27,6 +27,7 @@ class _Host(Generic[T]):
     delayed: int = 0
     ready_at: float = 0.0
     delay: float | None = None  # this host's own least time between starts (Crawl-delay)
+    paced: float = 0.0  # the adaptive delay of politeness (see throttle.py), if larger
     in_ready_ring: bool = False
     timer_at: float | None = None
     # The last start's effect on ready_at (before, after), so an unused start gives it back.
@@ -53,6 +54,7 @@ class Scheduler(Generic[T]):
         self._in_flight = 0
         # Hosts' own delays (Crawl-delay) outlive the host's state, which is dropped when idle.
         self._host_delays: OrderedDict[str, float] = OrderedDict()
+        self._paces: OrderedDict[str, float] = OrderedDict()
 
     @property
     def in_flight(self) -> int:
@@ -71,7 +73,9 @@ class Scheduler(Generic[T]):
         """Queue `item` for `host`; with `not_before` in the future it waits for that time."""
         state = self._hosts.get(host)
         if state is None:
-            state = self._hosts[host] = _Host(delay=self._host_delays.get(host))
+            state = self._hosts[host] = _Host(
+                delay=self._host_delays.get(host), paced=self._paces.get(host, 0.0)
+            )
         if not_before > now:
             state.delayed += 1
             heapq.heappush(self._delayed, (not_before, next(self._tiebreak), host, item))
@@ -96,6 +100,7 @@ class Scheduler(Generic[T]):
             state.in_flight += 1
             self._in_flight += 1
             delay = self._delay if state.delay is None else state.delay
+            delay = max(delay, state.paced)
             if delay:
                 state.last_start = (state.ready_at, now + delay)
                 state.ready_at = now + delay
@@ -105,14 +110,21 @@ class Scheduler(Generic[T]):
 
     def set_delay(self, host: str, delay: float, *, now: float) -> None:
         """Space this host's starts by `delay` seconds, starting now."""
-        self._host_delays[host] = delay
-        self._host_delays.move_to_end(host)
-        if len(self._host_delays) > _REMEMBERED_DELAYS:
-            self._host_delays.popitem(last=False)
+        _remember(self._host_delays, host, delay)
         state = self._hosts.get(host)
         if state is not None:
             state.delay = delay
             state.ready_at = max(state.ready_at, now + delay)
+
+    def pace(self, host: str, delay: float, *, now: float) -> None:
+        """Space this host's starts by at least `delay` (adaptive politeness); a larger delay
+        than before holds the host back from now on, a smaller one applies from its next start."""
+        _remember(self._paces, host, delay)
+        state = self._hosts.get(host)
+        if state is not None:
+            if delay > state.paced:
+                state.ready_at = max(state.ready_at, now + delay)
+            state.paced = delay
 
     def release(self, host: str, *, now: float, pause: float = 0.0, unused: bool = False) -> None:
         """An item of `host` has finished; `pause` keeps the host from starting more for a while.
@@ -183,3 +195,11 @@ class Scheduler(Generic[T]):
         elif not state.queue and not state.in_flight and not state.delayed:
             # Forgotten only once its pause is over, so a host never escapes its delay.
             del self._hosts[host]
+
+
+def _remember(delays: OrderedDict[str, float], host: str, delay: float) -> None:
+    """Keep a host's delay past its state (dropped when idle), for the most recent hosts."""
+    delays[host] = delay
+    delays.move_to_end(host)
+    if len(delays) > _REMEMBERED_DELAYS:
+        delays.popitem(last=False)

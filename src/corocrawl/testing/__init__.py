@@ -29,6 +29,9 @@ Routes of the app built by `make_app` (all GET):
   page also needs ``/site/style.css`` (served) and ``/site/logo.png`` (a 404: a broken asset).
 - ``/directives?meta=...&header=...&canonical=...`` is a page with that meta robots, X-Robots-Tag
   and canonical link; it links to ``/bytes/11``, and to ``/bytes/12`` with rel="nofollow".
+- ``/limited/{key}/{rate}/{page}`` is a site of 2,000 pages that answers 429 past ``rate``
+  requests a second (``?retry_after=1``: with Retry-After); ``/limited-log/{key}`` lists every
+  request it saw, as [seconds since the first, status].
 - ``/trap/`` is a small site of ``TRAP_PAGES`` real pages and crawl traps (an infinite calendar,
   a page linking to itself with a growing path, a URL that doubles, a facet explosion, session
   ids in URLs): a crawl with its guards on must finish and reach every real page.

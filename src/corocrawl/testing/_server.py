@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import gzip
@@ -30,6 +31,7 @@ MAX_LINKS = 10_000_000
 MAX_DRIP_BYTES = 1 << 20
 MAX_GZIP_BOMB_MEGABYTES = 4096
 MAX_TRACKED_KEYS = 100_000
+LIMITED_PAGES = 2_000
 BIG_LENGTH = 10 * (1 << 30)
 RESET_LENGTH = 100_000
 
@@ -262,6 +264,29 @@ def _coding_label(coding: str) -> str:
     return "deflate" if coding == "raw-deflate" else coding.removeprefix("claim-")
 
 
+class _RateLimit:
+    """A sliding one-second window of admitted requests, and a bounded log of every request
+    as [seconds since the first, status]."""
+
+    def __init__(self) -> None:
+        self.admitted: collections.deque[float] = collections.deque()
+        self.log: list[tuple[float, int]] = []
+        self._first: float | None = None
+
+    def admit(self, rate: int, now: float) -> bool:
+        if self._first is None:
+            self._first = now
+        admitted = self.admitted
+        while admitted and admitted[0] <= now - 1.0:
+            admitted.popleft()
+        allowed = len(admitted) < rate
+        if allowed:
+            admitted.append(now)
+        if len(self.log) < MAX_TRACKED_KEYS:
+            self.log.append((round(now - self._first, 4), 200 if allowed else 429))
+        return allowed
+
+
 class _Endpoints:
     """The route handlers, sharing the config and the per-app state."""
 
@@ -269,6 +294,7 @@ class _Endpoints:
         self.config = config
         self.stats = _RequestStats()
         self._flaky_requests: dict[str, int] = {}
+        self._limited: dict[str, _RateLimit] = {}
 
     async def root(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.config.delay)
@@ -410,6 +436,37 @@ class _Endpoints:
             raise web.HTTPNotFound(text="404: no such page among the traps\n")
         return web.Response(text=html, content_type="text/html")
 
+    async def limited(self, request: web.Request) -> web.Response:
+        """A site of LIMITED_PAGES pages (each links to the next five) that answers 429 to
+        requests past `rate` a second (over the last second), with Retry-After: 1 when asked
+        (`?retry_after=1`). `/limited-log/{key}` lists what it saw."""
+        key = request.match_info["key"]
+        rate = _parse_int(request.match_info["rate"], "rate", minimum=1)
+        page = _parse_int(request.match_info["page"], "page")
+        limit = self._limited.get(key)
+        if limit is None:
+            if len(self._limited) >= MAX_TRACKED_KEYS:
+                del self._limited[next(iter(self._limited))]
+            limit = self._limited[key] = _RateLimit()
+        if not limit.admit(rate, time.monotonic()):
+            headers = {hdrs.RETRY_AFTER: "1"} if request.query.get("retry_after") == "1" else {}
+            return web.Response(status=429, headers=headers, text="Too Many Requests\n")
+        if page >= LIMITED_PAGES:
+            raise web.HTTPNotFound()
+        query = f"?{request.query_string}" if request.query_string else ""
+        links = "".join(
+            f'<a href="/limited/{key}/{rate}/{target}{query}">{target}</a>\n'
+            for target in range(page * 5 + 1, min(page * 5 + 6, LIMITED_PAGES))
+        )
+        return web.Response(
+            text=f"<html><head><title>{page}</title></head><body>{links}</body></html>",
+            content_type="text/html",
+        )
+
+    async def limited_log(self, request: web.Request) -> web.Response:
+        limit = self._limited.get(request.match_info["key"])
+        return web.json_response([] if limit is None else limit.log)
+
     async def directives(self, request: web.Request) -> web.Response:
         """A page with the robots directives and canonical link its query asks for: `meta`
         (meta robots), `header` (X-Robots-Tag), `canonical`; it links to /bytes/11, and to
@@ -484,6 +541,8 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/links/{n}", endpoints.links),  # anything else under /site is a 404
         ("/trap/{tail:.*}", endpoints.trap),
         ("/directives", endpoints.directives),
+        ("/limited/{key}/{rate}/{page}", endpoints.limited),
+        ("/limited-log/{key}", endpoints.limited_log),
         ("/robots.txt", endpoints.robots_txt),
         ("/robots-moved.txt", endpoints.robots_moved),
         ("/stats", endpoints.stats_snapshot),
