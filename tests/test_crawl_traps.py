@@ -142,3 +142,20 @@ def test_claim_guards_count_per_host_and_forget_what_was_not_fetched() -> None:
     assert guards.admit("http://a/3") == SkipReason.BUDGET
     guards.not_fetched("http://a/2")  # refused by robots.txt after all
     assert guards.admit("http://a/3") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("http://Example.org:8080/a/b?x=1", ("example.org", "/a/b", "x=1")),
+        ("https://user:pw@h/p", ("h", "/p", "")),
+        ("http://[::1]:80/?q", ("[::1]", "/", "q")),
+        ("http://h", ("h", "/", "")),
+    ],
+)
+def test_the_claim_guards_read_host_path_and_query_of_a_canonical_url(
+    url: str, parts: tuple[str, str, str]
+) -> None:
+    from corocrawl._crawl.traps import _parts
+
+    assert _parts(url) == parts

@@ -435,6 +435,12 @@ class Traps:
                      f"{name.replace('_', ' ')} must be >= 1, got {value}")  # fmt: skip
 
     @property
+    def shortest_path_checked(self) -> int:
+        """Paths with at most this many slashes pass both path guards unchecked."""
+        limits = [limit for limit in (self.max_path_segments, self.max_segment_repeats) if limit]
+        return min(limits) if limits else 1 << 30
+
+    @property
     def stripped_parameters(self) -> tuple[str, ...]:
         """Query parameters dropped from URLs (a trailing * matches a prefix), lower case."""
         return (SESSION_PARAMETERS if self.strip_session_ids else ()) + (

@@ -155,6 +155,9 @@ CONTENDERS: dict[str, Contender] = {
         )
         for count in WORKER_COUNTS
     },
+    "crawl-corocrawl-curl-unguarded": _on_event_loop(
+        functools.partial(crawl_corocrawl, transport="curl", guarded=False)
+    ),
 }
 
 

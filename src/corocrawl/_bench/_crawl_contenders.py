@@ -58,11 +58,18 @@ async def crawl_aiohttp(seeds: str, pages: int, concurrency: int) -> tuple[int, 
 
 
 async def crawl_corocrawl(
-    seeds: str, pages: int, concurrency: int, *, workers: int = 1, transport: str | None = None
+    seeds: str,
+    pages: int,
+    concurrency: int,
+    *,
+    workers: int = 1,
+    transport: str | None = None,
+    guarded: bool = True,
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
     `workers`, pages are fetched and parsed in that many processes; on `transport`, or the
-    default one."""
+    default one. Not `guarded`: its crawl-trap guards and adaptive politeness off, to show
+    what they cost."""
     import corocrawl
     from corocrawl.frontier import SqliteFrontier
 
@@ -71,7 +78,8 @@ async def crawl_corocrawl(
     )
     config = corocrawl.CrawlConfig(
         fetch=fetch if transport is None else dataclasses.replace(fetch, transport=transport),
-        politeness=corocrawl.Politeness(respect_robots=False),
+        politeness=corocrawl.Politeness(respect_robots=False, adaptive=guarded),
+        traps=corocrawl.Traps() if guarded else _no_traps(),
     )
     with tempfile.TemporaryDirectory() as folder:
         frontier = await SqliteFrontier.open(Path(folder) / "crawl.db")
@@ -122,7 +130,17 @@ CRAWL_CONTENDERS = (
     "crawl-corocrawl-curl",
     "crawl-scrapy",
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),
+    "crawl-corocrawl-curl-unguarded",
 )
+
+
+def _no_traps() -> Any:
+    import corocrawl
+
+    return corocrawl.Traps(
+        max_url_length=None, max_segment_repeats=None, max_path_segments=None,
+        max_queries_per_path=None, max_urls_per_template=None, strip_session_ids=False,
+    )  # fmt: skip
 
 
 def scrapy_settings(concurrency: int) -> dict[str, object]:

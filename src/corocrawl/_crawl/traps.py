@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from urllib.parse import urlsplit
 
 from yarl import URL
 
@@ -71,7 +70,10 @@ def shape_trap(url: URL, canonical: str, traps: Traps) -> SkipReason | None:
     """The guard a URL's shape alone fails, or None."""
     if traps.max_url_length is not None and len(canonical) > traps.max_url_length:
         return SkipReason.URL_TOO_LONG
-    segments = [segment for segment in url.raw_path.split("/") if segment]
+    path = url.raw_path
+    if path.count("/") <= traps.shortest_path_checked:
+        return None  # too few segments for either guard (the common case, made cheap)
+    segments = [segment for segment in path.split("/") if segment]
     if traps.max_path_segments is not None and len(segments) > traps.max_path_segments:
         return SkipReason.PATH_TOO_DEEP
     repeats = traps.max_segment_repeats
@@ -154,8 +156,13 @@ class ClaimGuards:
 
 
 def _parts(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url)
-    return (parts.hostname or ""), parts.path, parts.query
+    """(host, path, query) of a canonical URL (absolute, no fragment); cheaper than urlsplit."""
+    authority, slash, rest = url.partition("://")[2].partition("/")
+    path, _, query = (slash + rest).partition("?")
+    host = authority.rpartition("@")[2]
+    bracketed = host.startswith("[")  # an IPv6 address, whose colons are not a port's
+    host = host[: host.find("]") + 1] if bracketed else host.partition(":")[0]
+    return host.lower(), path or "/", query
 
 
 class _Counts:
