@@ -83,6 +83,8 @@ def test_the_delay_follows_latency_up_fast_and_down_gently() -> None:
         0.475
     )
     assert throttle.observe("h", latency=100.0, status=None, now=4.0, started=4.0) == 5.0  # at most
+    quick = Throttle(least=0.0, most=5.0, target=4)  # 5 ms would only cost a timer a request
+    assert quick.observe("q", latency=0.02, status=200, now=1.0, started=1.0) == 0.0
     fixed = Throttle(least=1.0, most=5.0, target=2, adaptive=False)
     assert fixed.observe("h", latency=9.0, status=200, now=1.0, started=1.0) == 1.0
     assert fixed.observe("h", latency=0.0, status=503, now=2.0, started=2.0) == 2.0

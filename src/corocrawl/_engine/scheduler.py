@@ -119,8 +119,10 @@ class Scheduler(Generic[T]):
     def pace(self, host: str, delay: float, *, now: float) -> None:
         """Space this host's starts by at least `delay` (adaptive politeness); a larger delay
         than before holds the host back from now on, a smaller one applies from its next start."""
-        _remember(self._paces, host, delay)
         state = self._hosts.get(host)
+        if state is not None and state.paced == delay:
+            return  # the common case: nothing changed
+        _remember(self._paces, host, delay)
         if state is not None:
             if delay > state.paced:
                 state.ready_at = max(state.ready_at, now + delay)

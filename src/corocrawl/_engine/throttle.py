@@ -20,6 +20,7 @@ _BACKOFF = 2.0  # a 429 doubles the delay...
 _MARGIN = 1.25  # ...and its pace then, made 25% slower, is the least delay from then on
 _RECOVERY = 0.95  # the most a delay shrinks at one response
 _LEAST_BACKOFF = 0.1  # a 429 on a host with no delay yet starts it here (seconds)
+_NEGLIGIBLE = 0.01  # an adaptive delay below this is not applied (seconds)
 _EPISODE = 1.0  # 429s this soon after a slow-down are of the same episode (seconds)
 
 
@@ -75,6 +76,10 @@ class Throttle:
         elif status is not None and status < 400:  # only a success may speed a host up
             pace.delay = max(wanted, pace.delay * _RECOVERY)
         pace.delay = min(self._most, max(pace.delay, pace.floor))
+        if pace.delay < _NEGLIGIBLE:
+            # A host this quick is not strained: spacing its requests would only cost a
+            # timer a request. What a 429 taught (the floor) is kept all the same.
+            return max(self._least, pace.floor)
         return pace.delay
 
     def _pace(self, host: str) -> _Pace:
