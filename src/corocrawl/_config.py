@@ -400,21 +400,28 @@ class Traps:
 
     - `max_url_length`: characters in the URL (`url-too-long`).
     - `max_segment_repeats`: times one path segment may appear (`/a/b/a/b/a/b` has `a`
-      three times; `repeated-segment`).
+      three times; `repeated-segment`); number segments may repeat (`/2026/11/11/`).
     - `max_path_segments`: path segments (`path-too-deep`).
     - `max_queries_per_path`: URLs fetched of one host and path with different query strings
       (facets, session ids, sorted views; `too-many-queries`).
     - `max_urls_per_template`: URLs fetched of one host and path template, the path with its
-      numbers abstracted away (`/cal/2026/11` and `/cal/2027/1` are `/cal/#/#`;
-      `too-many-template-urls`). Only a path with two numbers or more has a template: a lone
-      number is an id (`/product/123`), and a site's ids are its pages.
+      number segments abstracted away (`/cal/2026/11` and `/cal/2027/1` are `/cal/#/#`;
+      `too-many-template-urls`). Only a path with two number segments or more has a
+      template: a lone number is an id (`/product/123`), and a site's ids are its pages.
+
+    The counting guards' defaults are high (10,000), so that a large site's ids are not taken
+    for a trap (`item.php?id=`, `/forum/12/thread/3456`); a trap costs at most that many
+    fetches. Lower them for a crawl of many unknown sites.
     - `strip_session_ids`: session ids (`SESSION_PARAMETERS`, and `;jsessionid=` in the path)
-      are dropped from URLs before dedupe, so one page under many sessions is one URL;
+      are dropped from URLs before dedupe, so one page under many sessions is one URL (`sid`
+      only when its value looks like a token: 16 letters and digits or more);
       `strip_tracking` drops `TRACKING_PARAMETERS` too (`utm_*`, `fbclid`...).
 
     The counting guards and the per-host budgets are kept where requests are claimed from the
     frontier (the crawl's process, or each machine's for a shared crawl, whose hosts are
-    partitioned among machines), in memory: a resumed crawl counts again from zero.
+    partitioned among machines), in memory: a resumed crawl counts again from zero, and so
+    does a machine that takes a host's partition over from another. `Scope.max_bytes_per_host`
+    is kept where the host's pages are fetched, and checked right before each fetch.
 
         Traps(max_queries_per_path=200, strip_tracking=True)
     """
@@ -422,8 +429,8 @@ class Traps:
     max_url_length: int | None = 2000
     max_segment_repeats: int | None = 2
     max_path_segments: int | None = 20
-    max_queries_per_path: int | None = 1000
-    max_urls_per_template: int | None = 1000
+    max_queries_per_path: int | None = 10_000
+    max_urls_per_template: int | None = 10_000
     strip_session_ids: bool = True
     strip_tracking: bool = False
 

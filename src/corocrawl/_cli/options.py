@@ -506,10 +506,11 @@ def _add_trap_options(crawl: argparse.ArgumentParser) -> None:
         "budgets and crawl-trap guards (a URL stopped is recorded as skipped, with the reason; "
         "0 turns a guard off)"
     )
-    traps.add_argument("--max-pages-per-host", type=int, metavar="N",
+    traps.add_argument("--max-pages-per-host", type=_limit_or_off, metavar="N",
                        help="requests fetched from one host at most")  # fmt: skip
     traps.add_argument("--max-bytes-per-host", type=_byte_size, metavar="SIZE",
-                       help="bytes received from one host at most (e.g. 100MiB)")  # fmt: skip
+                       help="bytes received from one host at most (e.g. 100MiB); its last "
+                       "requests may still be in flight when it is reached")  # fmt: skip
     defaults = Traps()
     for option, dest, help_text in (
         ("--max-url-length", "max_url_length", "characters in a URL"),
@@ -559,7 +560,7 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
             max_depth=args.max_depth,
             max_pages=args.max_pages,
             max_pages_per_host=args.max_pages_per_host,
-            max_bytes_per_host=args.max_bytes_per_host,
+            max_bytes_per_host=args.max_bytes_per_host or None,
         ),
         traps=Traps(
             max_url_length=args.max_url_length,

@@ -238,8 +238,6 @@ class Crawler:
                 self._fetches_allowed += 1
             if self._guards is not None:
                 self._guards.not_fetched(request.url)
-        elif self._guards is not None and page.result.skip is None:
-            self._guards.fetched(request.url, page.result.size)
         self._batch_links.extend(page.links)
         self._batch_items.extend(page.items)
         self._batch_records.append((page.record, request.frontier_id, page.outcome))

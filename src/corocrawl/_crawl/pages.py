@@ -31,7 +31,7 @@ from .directives import FetchedCanonicals, robots_directives
 from .parse import Page, parse_html, resolve_link
 from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
-from .traps import without_parameters
+from .traps import HostBytes, without_parameters
 
 __all__ = ["Handler", "PageProcessor", "ProcessedPage", "page_record"]
 
@@ -112,11 +112,17 @@ class PageProcessor:
             config.fetch, keep_body=True, follow_redirects=False, record_headers=record_headers
         )
         self._canonicals = FetchedCanonicals() if config.canonical_dedupe else None
+        # Kept here, where the host's pages are fetched, so the budget is checked right
+        # before each fetch rather than when requests are claimed, far ahead.
+        byte_budget = config.scope.max_bytes_per_host
+        self._bytes = None if byte_budget is None else HostBytes(byte_budget)
         self.engine = Engine(
             self._fetch_config,
             stats=stats,
             delay=config.politeness.delay,
-            gate=_RobotsGate(self) if config.politeness.respect_robots else None,
+            gate=_PageGate(self)
+            if config.politeness.respect_robots or self._bytes is not None
+            else None,
             throttle=throttle_for(config),
         )
         self.robots: RobotsCache | None = None  # for a run: shares its transport
@@ -139,6 +145,9 @@ class PageProcessor:
 
     def not_started(self) -> list[Request]:
         return self.engine.not_started()
+
+    def over_byte_budget(self, url: URL) -> bool:
+        return self._bytes is not None and self._bytes.over(host_key(url))
 
     def add_seed_host(self, host: str) -> None:
         self._rules.add_seed_host(host)
@@ -176,6 +185,8 @@ class PageProcessor:
             # A seed: its host is in scope here even if it joined the crawl after this process
             # started (a seed added to a running shared crawl).
             self._rules.add_seed_host(host_key(URL(request.url)))
+        if self._bytes is not None and result.size:
+            self._bytes.add(host_key(URL(request.url)), result.size)
         record = page_record(result)
         links: list[Discovered] = []
         items: list[dict[str, Any]] = []
@@ -274,18 +285,32 @@ def throttle_for(config: CrawlConfig) -> Throttle:
                     adaptive=politeness.adaptive)  # fmt: skip
 
 
-class _RobotsGate:
-    """The engine's gate for a crawl: robots.txt's verdict, through the processor's cache."""
+_OVER_BUDGET = GateVerdict(skip=SkipReason.BUDGET)
+
+
+class _PageGate:
+    """The engine's gate for a crawl: the host's byte budget, then robots.txt's verdict
+    (through the processor's cache, when robots.txt is obeyed)."""
 
     def __init__(self, pages: PageProcessor) -> None:
         self._pages = pages
 
     def known(self, request: Request, url: URL) -> GateVerdict | None:
+        if self._pages.over_byte_budget(url):
+            return _OVER_BUDGET
         robots = self._pages.robots
+        if not self._pages.config.politeness.respect_robots:
+            return FETCH
         verdict = None if robots is None else robots.known_verdict(url)
         return None if verdict is None else self._translated(verdict)
 
     async def ask(self, request: Request, url: URL) -> GateVerdict:
+        # Asked again at the host's turn: the requests taken in ahead of it may have spent
+        # the budget since it came in.
+        if self._pages.over_byte_budget(url):
+            return _OVER_BUDGET
+        if not self._pages.config.politeness.respect_robots:
+            return FETCH
         robots = self._pages.robots
         assert robots is not None  # set for the run
         return self._translated(await robots.verdict(url))

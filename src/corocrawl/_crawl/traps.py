@@ -11,6 +11,7 @@ only its own partitions of the hosts.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Hashable
 
 from yarl import URL
@@ -18,12 +19,16 @@ from yarl import URL
 from .._config import Scope, Traps
 from .._models import SkipReason
 
-__all__ = ["ClaimGuards", "shape_trap", "without_parameters"]
+__all__ = ["ClaimGuards", "HostBytes", "path_template", "shape_trap", "without_parameters"]
 
+_AMBIGUOUS = frozenset({"sid"})
 _PATH_SESSION = re.compile(r";jsessionid=[^/?;]*", re.IGNORECASE)
-_NUMBER = re.compile(r"[0-9]+")
+_NUMBER_SEGMENT = re.compile(r"[0-9]+(?:[-_.][0-9]+)*")
+_DIGITS = re.compile(r"[0-9]+")
+_TOKEN = re.compile(r"[0-9A-Za-z]{16,}")
 # Counters forget the key touched longest ago past these sizes: a trap's key is touched on
-# every one of its URLs, so it stays; memory stays bounded however large the crawl.
+# every one of its URLs (refused ones too), so it stays; memory stays bounded however large
+# the crawl.
 _MAX_PATHS = 100_000
 _MAX_HOSTS = 1_000_000
 
@@ -41,7 +46,7 @@ def without_parameters(url: URL, stripped: tuple[str, ...]) -> URL:
     new_query = query
     if query:
         pairs = query.split("&")
-        kept = [pair for pair in pairs if not _named(pair.partition("=")[0].lower(), stripped)]
+        kept = [pair for pair in pairs if not _stripped_pair(pair, stripped)]
         if len(kept) != len(pairs):
             new_query = "&".join(kept)
     if new_path == path and new_query == query:
@@ -57,6 +62,16 @@ def without_parameters(url: URL, stripped: tuple[str, ...]) -> URL:
         fragment=url.raw_fragment,
         encoded=True,
     )
+
+
+def _stripped_pair(pair: str, stripped: tuple[str, ...]) -> bool:
+    name, _, value = pair.partition("=")
+    name = name.lower()
+    if name in _AMBIGUOUS:
+        # A session id, or an id of the content (Slashdot's sid=06/01/01/1234): dropped only
+        # when its value looks like a session token.
+        return name in stripped and _TOKEN.fullmatch(value) is not None
+    return _named(name, stripped)
 
 
 def _named(name: str, stripped: tuple[str, ...]) -> bool:
@@ -79,21 +94,29 @@ def shape_trap(url: URL, canonical: str, traps: Traps) -> SkipReason | None:
     repeats = traps.max_segment_repeats
     if repeats is None or len(segments) <= repeats:
         return None
-    distinct = set(segments)
-    if len(distinct) < len(segments) and max(map(segments.count, distinct)) > repeats:
+    # Numbers repeat in ordinary paths (/2026/11/11/): only names count.
+    names = Counter(segment for segment in segments if not _NUMBER_SEGMENT.fullmatch(segment))
+    if names and max(names.values()) > repeats:
         return SkipReason.REPEATED_SEGMENT
     return None
 
 
 def path_template(path: str) -> str | None:
-    """The path with its numbers abstracted away, if it has two or more (a lone number is an
-    id, not a calendar)."""
-    template, numbers = _NUMBER.subn("#", path)
-    return template if numbers >= 2 else None
+    """The path with its number segments abstracted away (a segment of digits, or a date such
+    as 2026-11-30), if they hold two numbers or more: `/cal/2026/11` is `/cal/#/#`,
+    `/day/2026-11-30` is `/day/#`. A lone number is an id (`/product/123`), and a number inside
+    a word (`/api/v2/`) is a name."""
+    segments = path.split("/")
+    numbers = 0
+    for index, segment in enumerate(segments):
+        if _NUMBER_SEGMENT.fullmatch(segment):
+            segments[index] = "#"
+            numbers += len(_DIGITS.findall(segment))  # a date is three numbers
+    return "/".join(segments) if numbers >= 2 else None
 
 
 class ClaimGuards:
-    """The counting guards and the per-host budgets, asked for each claimed request.
+    """The counting guards and the per-host page budget, asked for each claimed request.
 
     guards = ClaimGuards(config.scope, config.traps)
     skip = guards.admit(url)          # None: fetch it, counted
@@ -103,27 +126,22 @@ class ClaimGuards:
 
     def __init__(self, scope: Scope, traps: Traps) -> None:
         self._max_pages = scope.max_pages_per_host
-        self._max_bytes = scope.max_bytes_per_host
         self._max_queries = traps.max_queries_per_path
         self._max_template = traps.max_urls_per_template
         self._pages = _Counts(_MAX_HOSTS)
-        self._bytes = _Counts(_MAX_HOSTS)
         self._queries = _Counts(_MAX_PATHS)
         self._templates = _Counts(_MAX_PATHS)
 
     @property
     def active(self) -> bool:
         return any(
-            limit is not None
-            for limit in (self._max_pages, self._max_bytes, self._max_queries, self._max_template)
+            limit is not None for limit in (self._max_pages, self._max_queries, self._max_template)
         )
 
     def admit(self, url: str) -> SkipReason | None:
         """None if `url` may be fetched (and it is counted), else the reason it may not."""
         host, path, query = _parts(url)
         if self._max_pages is not None and self._pages.get(host) >= self._max_pages:
-            return SkipReason.BUDGET
-        if self._max_bytes is not None and self._bytes.get(host) >= self._max_bytes:
             return SkipReason.BUDGET
         max_queries, max_template = self._max_queries, self._max_template
         query_key = (host, path) if query and max_queries is not None else None
@@ -133,26 +151,38 @@ class ClaimGuards:
         template_key = None if template is None else (host, template)
         if template_key is not None and self._templates.get(template_key) >= (max_template or 0):
             return SkipReason.TOO_MANY_TEMPLATE_URLS
-        self._pages.add(host, 1)
+        if self._max_pages is not None:
+            self._pages.add(host, 1)
         if query_key is not None:
             self._queries.add(query_key, 1)
         if template_key is not None:
             self._templates.add(template_key, 1)
         return None
 
-    def fetched(self, url: str, size: int) -> None:
-        if self._max_bytes is not None and size:
-            self._bytes.add(_parts(url)[0], size)
-
     def not_fetched(self, url: str) -> None:
         """An admitted URL that was skipped after all: it took nothing from its host."""
         host, path, query = _parts(url)
-        self._pages.add(host, -1)
+        if self._max_pages is not None:
+            self._pages.add(host, -1)
         if query and self._max_queries is not None:
             self._queries.add((host, path), -1)
         template = path_template(path) if self._max_template is not None else None
         if template is not None:
             self._templates.add((host, template), -1)
+
+
+class HostBytes:
+    """Bytes received from each host, against a budget."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._counts = _Counts(_MAX_HOSTS)
+
+    def add(self, host: str, size: int) -> None:
+        self._counts.add(host, size)
+
+    def over(self, host: str) -> bool:
+        return self._counts.get(host) >= self._budget
 
 
 def _parts(url: str) -> tuple[str, str, str]:
@@ -173,7 +203,14 @@ class _Counts:
         self._counts: dict[Hashable, int] = {}
 
     def get(self, key: Hashable) -> int:
-        return self._counts.get(key, 0)
+        """The count, and the key touched: a key over its limit is asked about on every URL
+        it refuses, so it is never the one forgotten."""
+        counts = self._counts
+        count = counts.pop(key, None)
+        if count is None:
+            return 0
+        counts[key] = count
+        return count
 
     def add(self, key: Hashable, amount: int) -> None:
         counts = self._counts

@@ -95,7 +95,7 @@ class NginxServer(Running):
                     "libnginx-mod-http-echo)"
                 )
             modules = f"load_module {module};"
-            location = f"echo_sleep {delay:g}; echo ok;"
+            location = f"echo_sleep {delay:.3f}; echo ok;"
         elif every_path:
             location = f"try_files /{every_path} =404;"
         else:

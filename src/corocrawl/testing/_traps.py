@@ -8,7 +8,7 @@ spaces that never end, each of the kind one guard is for.
                                segment) and deeperN/ (a path ever deeper)
 - /trap/long/X                 links to /trap/long/XX: a URL that doubles in length
 - /trap/shop?facets            a facet explosion: every facet value added to the query
-- /trap/session?sid=N          the same page under ever new session ids
+- /trap/session?sid=TOKEN      the same page under ever new session ids (32 hex digits)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def render_trap_page(path: str, query: dict[str, str]) -> str | None:
     if kind == "":
         links = [f"/trap/page/{number}" for number in range(TRAP_PAGES)]
         links += ["/trap/calendar/2026/11", "/trap/loop/", "/trap/long/x", "/trap/shop",
-                  "/trap/session?sid=1"]  # fmt: skip
+                  f"/trap/session?sid={1:032x}"]  # fmt: skip
         return _page("traps", links)
     if kind == "page" and len(parts) == 2 and parts[1].isdigit():
         number = int(parts[1])
@@ -59,8 +59,11 @@ def render_trap_page(path: str, query: dict[str, str]) -> str | None:
         ]
         return _page("shop", [*links, "/trap/page/2"])
     if kind == "session" and len(parts) == 1:
-        sid = int(query.get("sid", "0")) if query.get("sid", "0").isdigit() else 0
-        return _page("session", [f"/trap/session?sid={sid + 1}", "/trap/page/3"])
+        try:
+            sid = int(query.get("sid", "0"), 16)
+        except ValueError:
+            sid = 0
+        return _page("session", [f"/trap/session?sid={sid + 1:032x}", "/trap/page/3"])
     return None
 
 
