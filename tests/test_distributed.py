@@ -476,7 +476,7 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "robots_retry": 5.0, "robots_tries": 3, "crawl_delay_max": 30.0, "per_host": 3,
         "page_requisites": False, "max_pages_per_host": None, "max_bytes_per_host": None,
         "max_url_length": 2000, "max_segment_repeats": 2, "max_path_segments": 20,
-        "max_queries_per_path": 1000, "max_urls_per_template": 1000,
+        "max_queries_per_path": 10_000, "max_urls_per_template": 10_000,
         "strip_session_ids": True, "strip_tracking": False,
         "respect_nofollow": False, "canonical_dedupe": False,
         "adaptive": True, "max_delay": 60.0, "target_concurrency": None,
