@@ -212,12 +212,6 @@ class Crawler:
                 )
             if claimed:
                 continue
-            if self._batch_records and not self._commit_lock.locked():
-                # Nothing is pending: the links of the pages waiting in the batch are all
-                # there is to crawl next, so they go in now rather than at the next tick
-                # (a site that is a chain of pages, a calendar, would crawl at 20 pages/s).
-                await self._commit()
-                continue
             if executor.idle and not self._batch_records and not self._commit_lock.locked():
                 counts = self._frontier.counts()
                 written = sum(len(ids) for ids in self._written.values())
@@ -249,8 +243,6 @@ class Crawler:
         self._batch_records.append((page.record, request.frontier_id, page.outcome))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()
-        else:
-            self._progress.set()  # wakes the claiming loop if the frontier had run dry
 
     async def _commit(self) -> None:
         """Links of the batch into the frontier, then the batch's records into the outputs."""
