@@ -2,7 +2,7 @@
 with adaptive politeness and without it (`--fixed-delay`, which still slows down on 429), and
 a plot of both (needs the plot extra).
 
-    .venv/bin/python benchmarks/politeness.py --rate 30 --pages 600 --plot benchmarks/politeness.png
+    .venv/bin/python benchmarks/politeness.py --rate 30 --pages 400 --plot benchmarks/politeness.png
 
 Starts the bundled server in its own process; its /limited site answers 429 to requests past
 `rate` a second and logs every request it saw.
