@@ -1,5 +1,6 @@
 """A crawl of a host that answers 429 past a rate: the rate the server saw, second by second,
-with adaptive politeness and without it (`--fixed-delay`, which still slows down on 429), and
+with adaptive politeness (`--adaptive-delay`) and without it (the default, which still slows
+down on 429), and
 a plot of both (needs the plot extra).
 
     .venv/bin/python benchmarks/politeness.py --rate 30 --pages 400 --plot benchmarks/politeness.png
@@ -32,7 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     series: dict[str, list[tuple[int, int, int]]] = {}
     with ServerProcess() as server, tempfile.TemporaryDirectory() as folder:
-        for label, extra in (("adaptive (default)", ()), ("--fixed-delay", ("--fixed-delay",))):
+        for label, extra in (
+            ("--adaptive-delay", ("--adaptive-delay",)),
+            ("fixed delay (default)", ()),
+        ):
             key = uuid.uuid4().hex
             subprocess.run(
                 [sys.executable, "-m", "corocrawl", "crawl", f"{server.url}/limited/{key}/"

@@ -479,7 +479,7 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "max_queries_per_path": 10_000, "max_urls_per_template": 10_000,
         "strip_session_ids": True, "strip_tracking": False,
         "respect_nofollow": False, "canonical_dedupe": False,
-        "adaptive": True, "max_delay": 60.0, "target_concurrency": None,
+        "adaptive": False, "max_delay": 60.0, "target_concurrency": None,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.

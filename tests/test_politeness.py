@@ -37,7 +37,7 @@ def test_a_host_answering_429_above_a_rate_sees_the_crawl_settle_under_it(
     seed = f"{server.url}/limited/{key}/{RATE}/0" + ("?retry_after=1" if retry_after else "")
     done = subprocess.run(
         [sys.executable, "-m", "corocrawl", "crawl", seed, "-o", str(tmp_path / "out.jsonl"),
-         "--ignore-robots", "--max-pages", "240", "--per-host", "8"],
+         "--ignore-robots", "--max-pages", "240", "--per-host", "8", "--adaptive-delay"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

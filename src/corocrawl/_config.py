@@ -356,7 +356,8 @@ class Politeness:
     the error), as RFC 9309 allows, so that a crawl always ends. The User-Agent sent (and
     matched against robots.txt) is `FetchConfig.user_agent`, since every request carries it.
 
-    The delay adapts to each host, between `delay` and `max_delay`: with `adaptive`, it follows
+    The delay adapts to each host, between `delay` and `max_delay`: with `adaptive` (off by
+    default: with a small per-host limit it halves a host's rate), it follows
     the host's latency so that about `target_concurrency` requests (default: the per-host
     limit) are in flight there, moving up fast and down gently; whether adaptive or not, a 429
     or a 503 doubles it at once (Retry-After, when given, pauses the host besides), and the
@@ -370,7 +371,7 @@ class Politeness:
     robots_retry: float = 5.0
     robots_tries: int = 3
     crawl_delay_max: float = 30.0
-    adaptive: bool = True
+    adaptive: bool = False
     max_delay: float = 60.0
     target_concurrency: float | None = None
 

@@ -68,7 +68,7 @@ async def crawl_corocrawl(
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
     `workers`, pages are fetched and parsed in that many processes; on `transport`, or the
-    default one. Not `guarded`: its crawl-trap guards and adaptive politeness off, to show
+    default one. Not `guarded`: its crawl-trap guards off and session ids kept, to show
     what they cost."""
     import corocrawl
     from corocrawl.frontier import SqliteFrontier
@@ -78,7 +78,7 @@ async def crawl_corocrawl(
     )
     config = corocrawl.CrawlConfig(
         fetch=fetch if transport is None else dataclasses.replace(fetch, transport=transport),
-        politeness=corocrawl.Politeness(respect_robots=False, adaptive=guarded),
+        politeness=corocrawl.Politeness(respect_robots=False),
         traps=corocrawl.Traps() if guarded else _no_traps(),
     )
     with tempfile.TemporaryDirectory() as folder:

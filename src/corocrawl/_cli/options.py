@@ -489,10 +489,10 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         "target; default: --per-host)",
     )
     polite.add_argument(
-        "--fixed-delay",
+        "--adaptive-delay",
         action="store_true",
-        help="keep --delay as it is instead of adapting it to each host's latency (a 429 or "
-        "503 still slows a host down)",
+        help="adapt each host's delay to its latency, between --delay and --max-delay "
+        "(AutoThrottle); a 429 or 503 slows a host down either way",
     )
     polite.add_argument(
         "--ignore-robots",
@@ -574,7 +574,7 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         politeness=Politeness(
             delay=args.delay,
             respect_robots=not args.ignore_robots,
-            adaptive=not args.fixed_delay,
+            adaptive=args.adaptive_delay,
             max_delay=max(args.max_delay, args.delay),
             target_concurrency=args.target_concurrency,
         ),
