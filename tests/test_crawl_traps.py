@@ -15,7 +15,7 @@ from yarl import URL
 
 from corocrawl import Scope, SkipReason, Traps
 from corocrawl._crawl.traps import ClaimGuards, path_template, shape_trap, without_parameters
-from corocrawl.testing import ServerProcess
+from corocrawl.testing import ServerProcess, site_links
 from corocrawl.testing._traps import TRAP_PAGES
 
 # Small limits, so that the counting guards stop their traps after a few dozen requests.
@@ -178,3 +178,29 @@ def test_the_claim_guards_read_host_path_and_query_of_a_canonical_url(
     from corocrawl._crawl.traps import _parts
 
     assert _parts(url) == parts
+
+
+def test_max_depth_per_host_counts_links_within_a_host_from_where_the_crawl_entered_it(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Seed -> /site/0 on 127.0.0.1 (1 link in) -> its links (2 in: over the budget of 1). A
+    redirect to another host enters it: there /site/0 is 0 links in, its links 1."""
+    out = tmp_path / "pages.jsonl"
+    other = server.url.replace("127.0.0.1", "localhost")
+    seed = f"{server.url}/redirect-to?url={other}/site/0"
+    done = crawl_cli(seed, f"{server.url}/site/0", "-o", str(out), "--max-depth-per-host", "1",
+                     "--allow-domain", "localhost")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    records = records_of(out)
+    by_host: dict[str, dict[str, str | None]] = {}
+    for record in records:
+        url = URL(record["url"])
+        by_host.setdefault(url.host or "", {})[url.path] = record["skip"]
+    first = {f"/site/{n}" for n in site_links(0, 200, 5)} - {"/site/0"}
+    second = {f"/site/{m}" for n in site_links(0, 200, 5) for m in site_links(n, 200, 5)}
+    second -= first | {"/site/0"}
+    for pages in (by_host["127.0.0.1"], by_host["localhost"]):
+        fetched = {path for path, skip in pages.items() if skip is None}
+        assert fetched - {"/redirect-to"} == {"/site/0"} | first
+        assert {path for path, skip in pages.items() if skip == "budget"} == second
+    assert max(record["depth"] for record in records if record["skip"] is None) == 2

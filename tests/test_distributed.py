@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from corocrawl import (
     Limits,
     Politeness,
     Scope,
+    Sitemaps,
     Traps,
     distributed,
 )
@@ -450,15 +452,17 @@ def test_a_shared_crawl_runs_from_python_without_the_command_line(
 
 def test_every_worker_of_a_shared_crawl_gets_its_budgets_and_trap_guards() -> None:
     config = CrawlConfig(
-        scope=Scope(max_pages_per_host=10, max_bytes_per_host=1 << 20),
+        scope=Scope(max_pages_per_host=10, max_bytes_per_host=1 << 20, max_depth_per_host=3),
         traps=Traps(max_url_length=None, max_queries_per_path=50, strip_tracking=True),
         respect_nofollow=True,
         canonical_dedupe=True,
+        sitemaps=Sitemaps(since=datetime(2026, 11, 1, 12, tzinfo=UTC), nesting=2),
     )
     settings = distributed.SharedSettings.of(config)
     applied = settings.from_dict(settings.to_dict()).apply(CrawlConfig())
     assert (applied.scope, applied.traps) == (config.scope, config.traps)
     assert (applied.respect_nofollow, applied.canonical_dedupe) == (True, True)
+    assert applied.sitemaps == config.sitemaps
 
 
 def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
@@ -480,12 +484,15 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "strip_session_ids": True, "strip_tracking": False,
         "respect_nofollow": False, "canonical_dedupe": False,
         "adaptive": False, "max_delay": 60.0, "target_concurrency": None,
+        "max_depth_per_host": None, "sitemaps": False, "sitemap_since": None,
+        "sitemap_nesting": None,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
     newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
              "max_pages_per_host", "max_bytes_per_host", "respect_nofollow", "adaptive",
-             "max_delay", "target_concurrency",
+             "max_delay", "target_concurrency", "max_depth_per_host", "sitemaps",
+             "sitemap_since", "sitemap_nesting",
              "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == settings

@@ -97,6 +97,19 @@ async def test_skip_reasons_travel_with_the_request(open_frontier: Opener) -> No
     assert leased.skip == "offsite"
 
 
+async def test_host_depth_and_sitemap_level_survive_a_lease_and_a_release(
+    open_frontier: Opener,
+) -> None:
+    frontier = await open_frontier()
+    url = "http://example.com/sitemap-2.xml"
+    await frontier.add([Discovered(fingerprint(url), url, 3, None, None, host_depth=2, sitemap=2)])
+    (leased,) = await frontier.claim(1)
+    assert (leased.depth, leased.host_depth, leased.sitemap) == (3, 2, 2)
+    await frontier.release([leased.id])
+    (again,) = await frontier.claim(1)
+    assert (again.url, again.host_depth, again.sitemap) == (url, 2, 2)
+
+
 async def test_sqlite_keeps_everything_across_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     frontier = await SqliteFrontier.open(path)

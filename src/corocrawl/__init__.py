@@ -23,6 +23,7 @@ from ._config import (
     Politeness,
     RetryPolicy,
     Scope,
+    Sitemaps,
     Timeouts,
     Traps,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "RobotsUnavailable",
     "Scope",
     "SinkError",
+    "Sitemaps",
     "SkipReason",
     "Stats",
     "StatsSnapshot",

@@ -18,6 +18,7 @@ import math
 import re
 import select
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from yarl import URL
@@ -47,6 +48,7 @@ __all__ = [
     "Politeness",
     "RetryPolicy",
     "Scope",
+    "Sitemaps",
     "Timeouts",
     "Traps",
     "proxy_url",
@@ -319,7 +321,9 @@ class Scope:
 
     Budgets: `max_pages` counts the whole crawl's fetches; `max_pages_per_host` and
     `max_bytes_per_host` (bodies as received) each host's. A host over its budget has its
-    remaining URLs recorded as skipped (`budget`), not fetched.
+    remaining URLs recorded as skipped (`budget`), not fetched. `max_depth_per_host` counts
+    the links followed within a host from where the crawl entered it (a seed, a link from
+    another host, a URL its sitemap lists): a URL deeper is skipped (`budget`) too.
     """
 
     allow_domains: tuple[str, ...] = ()
@@ -329,10 +333,13 @@ class Scope:
     max_pages: int | None = None
     max_pages_per_host: int | None = None
     max_bytes_per_host: int | None = None
+    max_depth_per_host: int | None = None
 
     def __post_init__(self) -> None:
-        _require(self.max_depth is None or self.max_depth >= 0,
-                 f"max depth must be >= 0, got {self.max_depth}")  # fmt: skip
+        for name in ("max_depth", "max_depth_per_host"):
+            value = getattr(self, name)
+            _require(value is None or value >= 0,
+                     f"{name.replace('_', ' ')} must be >= 0, got {value}")  # fmt: skip
         for name in ("max_pages", "max_pages_per_host", "max_bytes_per_host"):
             value = getattr(self, name)
             _require(value is None or value >= 1,
@@ -456,6 +463,32 @@ class Traps:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Sitemaps:
+    """Reading each host's sitemaps in a crawl, as sources of URLs besides links.
+
+    The sitemaps a host's robots.txt names (`Sitemap:` lines), or `/sitemap.xml` when it names
+    none, are read once the crawl first reaches the host; sitemap indexes are followed,
+    `nesting` levels deep at most (the protocol allows one; deeper ones are recorded as
+    skipped, `sitemap-too-deep`). XML sitemaps, text sitemaps, RSS and Atom feeds are read,
+    gzipped or not, each up to 50,000 URLs and 50 MB uncompressed. Each sitemap gets a record
+    (`sitemap`: what it held, and why it was not read whole), and its URLs go through the
+    crawl's scope, robots.txt and dedupe like links. A host's sitemaps, and all they list, are
+    one hop from the page that led the crawl to the host. With `since`, URLs whose
+    `<lastmod>` is older are left out (those with none are kept).
+
+        Sitemaps(since=datetime(2026, 11, 1, tzinfo=UTC))
+    """
+
+    since: datetime | None = None
+    nesting: int = 3
+
+    def __post_init__(self) -> None:
+        _require(self.nesting >= 1, f"sitemap nesting must be >= 1, got {self.nesting}")
+        _require(self.since is None or self.since.tzinfo is not None,
+                 "sitemaps since: give a datetime with its time zone")  # fmt: skip
+
+
 DEFAULT_CRAWL_LIMITS = Limits(
     concurrency=DEFAULT_CRAWL_CONCURRENCY, per_host=DEFAULT_CRAWL_PER_HOST
 )
@@ -474,7 +507,8 @@ class CrawlConfig:
     says `nofollow` has its links recorded but not followed, and `noindex` marks its record.
     `<a rel="nofollow">` links are followed unless `respect_nofollow`. With
     `canonical_dedupe`, a page whose `<link rel="canonical">` names a page already fetched is
-    recorded as a duplicate of it, and its links are not followed.
+    recorded as a duplicate of it, and its links are not followed. With `sitemaps`, each
+    host's sitemaps are read too (see Sitemaps).
 
         CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
     """
@@ -488,6 +522,7 @@ class CrawlConfig:
     page_requisites: bool = False
     respect_nofollow: bool = False
     canonical_dedupe: bool = False
+    sitemaps: Sitemaps | None = None
 
     def __post_init__(self) -> None:
         _require(

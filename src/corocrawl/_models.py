@@ -19,12 +19,13 @@ class SkipReason(StrEnum):
     EXCLUDED = "excluded"
     DEPTH = "depth"
     MAX_PAGES = "max-pages"
-    BUDGET = "budget"  # its host is over --max-pages-per-host or --max-bytes-per-host
+    BUDGET = "budget"  # its host is over a budget: --max-pages/bytes/depth-per-host
     URL_TOO_LONG = "url-too-long"  # the crawl-trap guards: see Traps
     REPEATED_SEGMENT = "repeated-segment"
     PATH_TOO_DEEP = "path-too-deep"
     TOO_MANY_QUERIES = "too-many-queries"
     TOO_MANY_TEMPLATE_URLS = "too-many-template-urls"
+    SITEMAP_TOO_DEEP = "sitemap-too-deep"  # an index nested deeper than Sitemaps.nesting
     INTERRUPTED = "interrupted"  # read from the input, not finished when the run was stopped
 
 
@@ -43,7 +44,8 @@ class Request:
 
     In a crawl, `depth` counts links from a seed, `referrer` is the page it was found on,
     `frontier_id` is its entry in the frontier, and `skip` says it is to be recorded without
-    being fetched.
+    being fetched; `host_depth` and `sitemap` are its frontier entry's (see Discovered).
+    `max_bytes` replaces the configured body cap for this request (a sitemap's is 50 MB).
     """
 
     url: str
@@ -52,6 +54,9 @@ class Request:
     referrer: str | None = None
     frontier_id: int | None = None
     skip: SkipReason | None = None
+    host_depth: int = 0
+    sitemap: int = 0
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

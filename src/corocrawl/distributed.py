@@ -26,10 +26,11 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._config import CrawlConfig, Politeness, Scope, Traps
+from ._config import CrawlConfig, Politeness, Scope, Sitemaps, Traps
 from ._crawl.crawler import Crawler, seed_requests
 from ._exceptions import ConfigError, CrawlNotFound
 from ._export import export_best_records
@@ -89,6 +90,7 @@ class SharedSettings:
     traps: Traps = field(default_factory=Traps)
     respect_nofollow: bool = False
     canonical_dedupe: bool = False
+    sitemaps: Sitemaps | None = None
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -104,6 +106,7 @@ class SharedSettings:
             traps=config.traps,
             respect_nofollow=config.respect_nofollow,
             canonical_dedupe=config.canonical_dedupe,
+            sitemaps=config.sitemaps,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
@@ -120,6 +123,7 @@ class SharedSettings:
             traps=self.traps,
             respect_nofollow=self.respect_nofollow,
             canonical_dedupe=self.canonical_dedupe,
+            sitemaps=self.sitemaps,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,9 +146,13 @@ class SharedSettings:
             "page_requisites": self.page_requisites,
             "max_pages_per_host": self.scope.max_pages_per_host,
             "max_bytes_per_host": self.scope.max_bytes_per_host,
+            "max_depth_per_host": self.scope.max_depth_per_host,
             **{name: getattr(self.traps, name) for name in _TRAP_SETTINGS},
             "respect_nofollow": self.respect_nofollow,
             "canonical_dedupe": self.canonical_dedupe,
+            "sitemaps": self.sitemaps is not None,
+            "sitemap_since": _since_text(self.sitemaps),
+            "sitemap_nesting": None if self.sitemaps is None else self.sitemaps.nesting,
         }
 
     @classmethod
@@ -158,6 +166,7 @@ class SharedSettings:
                 max_depth=saved["max_depth"],
                 max_pages_per_host=saved.get("max_pages_per_host"),
                 max_bytes_per_host=saved.get("max_bytes_per_host"),
+                max_depth_per_host=saved.get("max_depth_per_host"),
             ),
             # A crawl started by an older corocrawl saved only delay and ignore_robots.
             politeness=Politeness(
@@ -178,7 +187,20 @@ class SharedSettings:
             traps=Traps(**{name: saved[name] for name in _TRAP_SETTINGS if name in saved}),
             respect_nofollow=saved.get("respect_nofollow", False),
             canonical_dedupe=saved.get("canonical_dedupe", False),
+            sitemaps=Sitemaps(
+                since=_since(saved.get("sitemap_since")), nesting=saved["sitemap_nesting"]
+            )
+            if saved.get("sitemaps")
+            else None,
         )
+
+
+def _since_text(sitemaps: Sitemaps | None) -> str | None:
+    return None if sitemaps is None or sitemaps.since is None else sitemaps.since.isoformat()
+
+
+def _since(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 _TRAP_SETTINGS = tuple(one.name for one in fields(Traps))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST
 from .._exceptions import ConfigError, CorocrawlError
 from .._version import __version__
-from . import bench, crawl, demo, fetch, serve, shared
+from . import bench, crawl, demo, fetch, serve, shared, sitemap
 from .options import add_fetch_options
 
 __all__ = ["build_parser", "main"]
@@ -66,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_arguments(command)
     command.set_defaults(run=crawl.run_crawl)
+
+    command = commands.add_parser(
+        "sitemap",
+        help="list the URLs of a site's sitemaps, one JSON record per URL",
+        description="Read the sitemaps of a site (those its robots.txt names, else "
+        "/sitemap.xml), or one sitemap and the sitemaps it leads to, and write one JSON record "
+        "per URL they list: url, lastmod, and the sitemap it is in. XML, gzip, text, RSS and "
+        "Atom; each up to 50,000 URLs and 50 MB.",
+    )
+    sitemap.add_arguments(command)
+    command.set_defaults(run=sitemap.run_sitemap)
 
     command = commands.add_parser(
         "worker",

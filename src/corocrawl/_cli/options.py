@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from .._config import (
     Politeness,
     RetryPolicy,
     Scope,
+    Sitemaps,
     Timeouts,
     Traps,
     proxy_url,
@@ -464,6 +466,20 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_LINKS_PER_PAGE,
         help=f"links taken from one page at most (default: {DEFAULT_MAX_LINKS_PER_PAGE})",
     )
+    sitemaps = crawl.add_argument_group("sitemaps")
+    sitemaps.add_argument(
+        "--sitemaps",
+        action="store_true",
+        help="also read each host's sitemaps (named in robots.txt, else /sitemap.xml; "
+        "indexes, gzip, text, RSS and Atom) for URLs to crawl",
+    )
+    sitemaps.add_argument(
+        "--sitemap-since",
+        type=date_option,
+        metavar="DATE",
+        help="with --sitemaps (implied): leave out sitemap URLs whose <lastmod> is before "
+        "DATE (2026-11-01, or with a time and zone; UTC if none)",
+    )
     _add_trap_options(crawl)
     defaults = Politeness()
     polite = crawl.add_argument_group("politeness")
@@ -511,6 +527,9 @@ def _add_trap_options(crawl: argparse.ArgumentParser) -> None:
     traps.add_argument("--max-bytes-per-host", type=_byte_size, metavar="SIZE",
                        help="bytes received from one host at most (e.g. 100MiB); its last "
                        "requests may still be in flight when it is reached")  # fmt: skip
+    traps.add_argument("--max-depth-per-host", type=int, metavar="N",
+                       help="links followed within one host from where the crawl entered it "
+                       "(0: only the pages it entered by)")  # fmt: skip
     defaults = Traps()
     for option, dest, help_text in (
         ("--max-url-length", "max_url_length", "characters in a URL"),
@@ -542,6 +561,16 @@ def _add_trap_options(crawl: argparse.ArgumentParser) -> None:
     )
 
 
+def date_option(text: str) -> datetime:
+    """An argparse type: a date as `--sitemap-since` takes it."""
+    from .._crawl.sitemaps import parse_date  # the crawl's modules load only to run one
+
+    when = parse_date(text)
+    if when is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (such as 2026-11-01)")
+    return when
+
+
 def _limit_or_off(text: str) -> int | None:
     value = int(text) if text.strip().isdigit() else -1
     if value < 0:
@@ -561,6 +590,7 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
             max_pages=args.max_pages,
             max_pages_per_host=args.max_pages_per_host,
             max_bytes_per_host=args.max_bytes_per_host or None,
+            max_depth_per_host=args.max_depth_per_host,
         ),
         traps=Traps(
             max_url_length=args.max_url_length,
@@ -583,6 +613,9 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         page_requisites=args.page_requisites,
         respect_nofollow=args.respect_nofollow,
         canonical_dedupe=args.canonical_dedupe,
+        sitemaps=Sitemaps(since=args.sitemap_since)
+        if args.sitemaps or args.sitemap_since is not None
+        else None,
     )
 
 

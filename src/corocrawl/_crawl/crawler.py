@@ -32,6 +32,7 @@ from .._workers.pool import WorkerPool, require_workers
 from ..frontier import Discovered, Frontier, Leased
 from .job import CrawlJob
 from .pages import Handler, PageProcessor, ProcessedPage
+from .sitemaps import SITEMAP_MAX_BYTES
 from .traps import ClaimGuards, without_parameters
 
 __all__ = ["Crawler", "seed_requests"]
@@ -209,6 +210,9 @@ class Crawler:
                     referrer=leased.referrer,
                     frontier_id=leased.id,
                     skip=skip,
+                    host_depth=leased.host_depth,
+                    sitemap=leased.sitemap,
+                    max_bytes=SITEMAP_MAX_BYTES if leased.sitemap else None,
                 )
             if claimed:
                 continue

@@ -31,6 +31,7 @@ from .directives import FetchedCanonicals, robots_directives
 from .parse import Page, parse_html, resolve_link
 from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
+from .sitemaps import read_sitemap
 from .traps import HostBytes, without_parameters
 
 __all__ = ["Handler", "PageProcessor", "ProcessedPage", "page_record"]
@@ -112,6 +113,7 @@ class PageProcessor:
             config.fetch, keep_body=True, follow_redirects=False, record_headers=record_headers
         )
         self._canonicals = FetchedCanonicals() if config.canonical_dedupe else None
+        self._sitemaps = config.sitemaps
         # Kept here, where the host's pages are fetched, so the budget is checked right
         # before each fetch rather than when requests are claimed, far ahead.
         byte_budget = config.scope.max_bytes_per_host
@@ -120,9 +122,7 @@ class PageProcessor:
             self._fetch_config,
             stats=stats,
             delay=config.politeness.delay,
-            gate=_PageGate(self)
-            if config.politeness.respect_robots or self._bytes is not None
-            else None,
+            gate=_PageGate(self) if _PageGate.needed(config) else None,
             throttle=throttle_for(config),
         )
         self.robots: RobotsCache | None = None  # for a run: shares its transport
@@ -190,12 +190,20 @@ class PageProcessor:
         record = page_record(result)
         links: list[Discovered] = []
         items: list[dict[str, Any]] = []
+        url = URL(request.url)
+        host = host_key(url)
         location = result.headers.get("location") if result.status in REDIRECT_STATUSES else None
         if location is not None:
             target = resolve_link(URL(result.url), location)
             record["redirect"] = None if target is None else str(target)
             if target is not None:
-                links = self._discover([target], request.depth + 1, result.url)
+                # A sitemap's redirect leads to the sitemap.
+                hop = request.host_depth + 1
+                links = self._discover([target], request.depth + 1, result.url, host=host,
+                                       host_depth=hop, sitemap=request.sitemap)  # fmt: skip
+        elif request.sitemap:
+            if result.ok and result.body is not None:
+                links = self._read_sitemap(result, record)
         elif result.ok and result.body is not None and result.content_type in _HTML_TYPES:
             page = parse_html(
                 result.body,
@@ -224,11 +232,47 @@ class PageProcessor:
                 follow = []
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
-            links = self._discover(follow, request.depth + 1, str(page.url))
+            links = self._discover(follow, request.depth + 1, str(page.url), host=host,
+                                   host_depth=request.host_depth + 1)  # fmt: skip
             # A page's requisites are part of it: at its own depth, so the last level of a
             # crawl is shown whole, as wget -p does.
-            links += self._discover(page.requisites, request.depth, str(page.url))
+            links += self._discover(page.requisites, request.depth, str(page.url), host=host,
+                                    host_depth=request.host_depth)  # fmt: skip
+        if self._sitemaps is not None and request.skip is None:
+            links += self._host_sitemaps(url, request.depth + 1)
         return ProcessedPage(result, record, links, items)
+
+    def _read_sitemap(self, result: FetchResult, record: dict[str, Any]) -> list[Discovered]:
+        """The URLs and sitemaps a sitemap lists, at its own depth (a host's sitemaps and what
+        they list are all one hop from the page that led there); what it held, and why not
+        all of it was read, goes into its record."""
+        assert self._sitemaps is not None
+        assert result.body is not None
+        request = result.request
+        assert request is not None
+        content = read_sitemap(
+            result.body, URL(result.final_url or result.url), since=self._sitemaps.since
+        )
+        record["sitemap"] = content.summary()
+        record["links"] = len(content.pages) + len(content.sitemaps)
+        pages = (URL(entry.url, encoded=True) for entry in content.pages)
+        links = self._discover(pages, request.depth, result.url)
+        nested = request.sitemap + 1
+        too_deep = SkipReason.SITEMAP_TOO_DEEP if nested > self._sitemaps.nesting else None
+        sitemaps = (URL(entry.url, encoded=True) for entry in content.sitemaps)
+        links += self._discover(sitemaps, request.depth, result.url, sitemap=nested,
+                                skip=too_deep)  # fmt: skip
+        return links
+
+    def _host_sitemaps(self, url: URL, depth: int) -> list[Discovered]:
+        """The sitemaps of this URL's host, the first time its robots.txt is at hand: those
+        robots.txt names, else /sitemap.xml."""
+        named = None if self.robots is None else self.robots.take_sitemaps(url)
+        if named is None:
+            return []
+        if named:
+            return self._discover(named, depth, str(url.origin() / "robots.txt"), sitemap=1)
+        return self._discover([url.origin() / "sitemap.xml"], depth, str(url), sitemap=1)
 
     def _canonical(self, link: URL | None) -> str | None:
         """A page's canonical link in the form the frontier keeps URLs in."""
@@ -255,15 +299,32 @@ class PageProcessor:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    def _discover(self, links: Iterable[URL], depth: int, referrer: str) -> list[Discovered]:
+    def _discover(
+        self,
+        links: Iterable[URL],
+        depth: int,
+        referrer: str,
+        *,
+        host: str | None = None,
+        host_depth: int = 0,
+        sitemap: int = 0,
+        skip: SkipReason | None = None,
+    ) -> list[Discovered]:
+        """Frontier entries for links found at `depth`; those on `host` are at `host_depth`
+        within it, the others enter their host (0). A link the rules keep gets `skip`."""
         discovered = []
         for link in links:
             if link.scheme not in ("http", "https") or not link.raw_host:
                 continue
             link = without_parameters(link, self._stripped)
             canonical = canonical_url(link, sort_query=self.config.sort_query)
-            skip = self._rules.skip_reason(link, canonical, depth)
-            discovered.append(Discovered(fingerprint(canonical), canonical, depth, referrer, skip))
+            within = host_depth if host_key(link) == host else 0
+            reason = self._rules.skip_reason(link, canonical, depth, within) or skip
+            discovered.append(
+                Discovered(
+                    fingerprint(canonical), canonical, depth, referrer, reason, within, sitemap
+                )
+            )
         return discovered
 
     async def _watch_loop_lag(self) -> None:
@@ -294,13 +355,25 @@ class _PageGate:
 
     def __init__(self, pages: PageProcessor) -> None:
         self._pages = pages
+        config = pages.config
+        self._obeys_robots = config.politeness.respect_robots
+        # Sitemaps are named in robots.txt: it is read for them even where it is not obeyed.
+        self._reads_robots = self._obeys_robots or config.sitemaps is not None
+
+    @staticmethod
+    def needed(config: CrawlConfig) -> bool:
+        return (
+            config.politeness.respect_robots
+            or config.sitemaps is not None
+            or config.scope.max_bytes_per_host is not None
+        )
 
     def known(self, request: Request, url: URL) -> GateVerdict | None:
         if self._pages.over_byte_budget(url):
             return _OVER_BUDGET
-        robots = self._pages.robots
-        if not self._pages.config.politeness.respect_robots:
+        if not self._reads_robots:
             return FETCH
+        robots = self._pages.robots
         verdict = None if robots is None else robots.known_verdict(url)
         return None if verdict is None else self._translated(verdict)
 
@@ -309,13 +382,15 @@ class _PageGate:
         # the budget since it came in.
         if self._pages.over_byte_budget(url):
             return _OVER_BUDGET
-        if not self._pages.config.politeness.respect_robots:
+        if not self._reads_robots:
             return FETCH
         robots = self._pages.robots
         assert robots is not None  # set for the run
         return self._translated(await robots.verdict(url))
 
     def _translated(self, verdict: RobotsVerdict) -> GateVerdict:
+        if not self._obeys_robots:
+            return FETCH
         if verdict.unavailable is not None:
             error = ErrorInfo("RobotsUnavailable", verdict.unavailable)
             return GateVerdict(skip=SkipReason.ROBOTS_UNAVAILABLE, error=error)

@@ -47,6 +47,7 @@ class _Rules:
     expires: float
     failures: int = 0  # tries in a row that got no usable answer (5xx or none)
     error: str = ""  # the last failure's
+    sitemaps_taken: bool = False
 
 
 class RobotsCache:
@@ -85,6 +86,24 @@ class RobotsCache:
         if rules is None or rules.expires <= time.monotonic():
             return None
         return self._verdict(rules, url)
+
+    def take_sitemaps(self, url: URL) -> list[URL] | None:
+        """The sitemaps the robots.txt of this URL's origin names ([] if none), the first
+        time they are asked for since it was fetched; None after that, and while it is not
+        at hand."""
+        rules = self._rules.get(str(url.origin()))
+        if rules is None or rules.failures or rules.sitemaps_taken:
+            return None
+        rules.sitemaps_taken = True
+        if rules.parser is None:
+            return []
+        sitemaps = []
+        for text in rules.parser.sitemaps:
+            try:
+                sitemaps.append(url.origin().join(URL(text.strip())))
+            except ValueError:
+                continue
+        return sitemaps
 
     def _verdict(self, rules: _Rules, url: URL) -> RobotsVerdict:
         if rules.failures >= self._tries:

@@ -32,8 +32,11 @@ class ScopeRules:
     def add_seed_host(self, host: str) -> None:
         self._hosts.add(host.lower())
 
-    def skip_reason(self, url: URL, canonical: str, depth: int) -> SkipReason | None:
-        """None when the URL is to be fetched at `depth`, else why not."""
+    def skip_reason(
+        self, url: URL, canonical: str, depth: int, host_depth: int = 0
+    ) -> SkipReason | None:
+        """None when the URL is to be fetched at `depth` (`host_depth` within its host), else
+        why not."""
         if not self._on_site(host_key(url)):
             return SkipReason.OFFSITE
         if self._include and not any(rule.search(canonical) for rule in self._include):
@@ -42,6 +45,9 @@ class ScopeRules:
             return SkipReason.EXCLUDED
         if self.scope.max_depth is not None and depth > self.scope.max_depth:
             return SkipReason.DEPTH
+        limit = self.scope.max_depth_per_host
+        if limit is not None and host_depth > limit:
+            return SkipReason.BUDGET
         return shape_trap(url, canonical, self._traps)
 
     def _on_site(self, host: str) -> bool:

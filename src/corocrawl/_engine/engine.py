@@ -247,7 +247,7 @@ class Engine:
             response: Response | None = None
             error: FetchError | None = None
             try:
-                response = await transport.fetch(pending.url)
+                response = await transport.fetch(pending.url, max_bytes=pending.request.max_bytes)
             except FetchError as exc:
                 error = exc
             except Exception as exc:  # a bug must cost one record, not the whole run

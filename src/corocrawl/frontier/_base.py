@@ -14,6 +14,11 @@ __all__ = ["Discovered", "Frontier", "FrontierCounts", "Leased"]
 class Discovered(NamedTuple):
     """A URL found by the crawl, to be fetched, or recorded with `skip` as the reason not to.
 
+    `host_depth` counts the links followed within its host since the crawl entered the host
+    (0 for a seed, a link from another host, or a URL a sitemap lists). `sitemap` is 0 for a
+    page; a sitemap has its nesting level: 1 when named by robots.txt (or /sitemap.xml), one
+    more for each sitemap index above it.
+
     A named tuple, not a dataclass: a crawl makes one per link, and worker processes send
     them by the thousand (a tuple is built and pickled several times faster).
     """
@@ -23,17 +28,22 @@ class Discovered(NamedTuple):
     depth: int
     referrer: str | None = None
     skip: SkipReason | None = None
+    host_depth: int = 0
+    sitemap: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Leased:
-    """A request handed out by `claim()`: its id is what `complete()` takes back."""
+    """A request handed out by `claim()`: its id is what `complete()` takes back; the other
+    fields are its Discovered's."""
 
     id: int
     url: str
     depth: int
     referrer: str | None
     skip: SkipReason | None
+    host_depth: int = 0
+    sitemap: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,15 @@ class MemoryFrontier:
             if item.depth == 0:
                 self._seeds.append(item.url)
             self._pending.append(
-                Leased(next(self._ids), item.url, item.depth, item.referrer, item.skip)
+                Leased(
+                    next(self._ids),
+                    item.url,
+                    item.depth,
+                    item.referrer,
+                    item.skip,
+                    item.host_depth,
+                    item.sitemap,
+                )
             )
             added += 1
         return added

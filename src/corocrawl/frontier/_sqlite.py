@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS requests (
     depth INTEGER NOT NULL,
     referrer TEXT,
     skip TEXT,
-    state INTEGER NOT NULL DEFAULT 0
+    state INTEGER NOT NULL DEFAULT 0,
+    host_depth INTEGER NOT NULL DEFAULT 0,
+    sitemap INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
 CREATE TABLE IF NOT EXISTS outputs (
@@ -43,6 +45,17 @@ CREATE TABLE IF NOT EXISTS outputs (
     length INTEGER NOT NULL
 );
 """
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """A state file made by an older corocrawl gains the columns added since (its requests
+    taking their defaults), so its crawl resumes."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(requests)")}
+    for column in ("host_depth", "sitemap"):
+        if column not in present:
+            connection.execute(
+                f"ALTER TABLE requests ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+            )
 
 
 class SqliteFrontier:
@@ -150,6 +163,7 @@ class SqliteFrontier:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.executescript(_SCHEMA)
+        _add_missing_columns(connection)
         # Whatever was leased when the last run died was never recorded: it is pending again.
         connection.execute("UPDATE requests SET state = ? WHERE state = ?", (PENDING, LEASED))
         for state, count in connection.execute(
@@ -163,9 +177,13 @@ class SqliteFrontier:
         with connection:
             connection.execute("BEGIN IMMEDIATE")
             connection.executemany(
-                "INSERT OR IGNORE INTO requests (fingerprint, url, depth, referrer, skip) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(d.fingerprint, d.url, d.depth, d.referrer, d.skip) for d in discovered],
+                "INSERT OR IGNORE INTO requests "
+                "(fingerprint, url, depth, referrer, skip, host_depth, sitemap) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (d.fingerprint, d.url, d.depth, d.referrer, d.skip, d.host_depth, d.sitemap)
+                    for d in discovered
+                ],
             )
         added = connection.total_changes - before
         self._counts[PENDING] += added
@@ -178,13 +196,21 @@ class SqliteFrontier:
             rows = connection.execute(
                 "UPDATE requests SET state = ? WHERE id IN "
                 "(SELECT id FROM requests WHERE state = ? ORDER BY id LIMIT ?) "
-                "RETURNING id, url, depth, referrer, skip",
+                "RETURNING id, url, depth, referrer, skip, host_depth, sitemap",
                 (LEASED, PENDING, limit),
             ).fetchall()
         self._count_move(PENDING, LEASED, len(rows))
         leased = [
-            Leased(id_, url, depth, referrer, None if skip is None else SkipReason(skip))
-            for id_, url, depth, referrer, skip in rows
+            Leased(
+                id_,
+                url,
+                depth,
+                referrer,
+                None if skip is None else SkipReason(skip),
+                host_depth,
+                sitemap,
+            )
+            for id_, url, depth, referrer, skip, host_depth, sitemap in rows
         ]
         return sorted(leased, key=lambda one: one.id)
 

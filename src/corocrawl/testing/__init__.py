@@ -35,6 +35,10 @@ Routes of the app built by `make_app` (all GET):
 - ``/trap/`` is a small site of ``TRAP_PAGES`` real pages and crawl traps (an infinite calendar,
   a page linking to itself with a growing path, a URL that doubles, a facet explosion, session
   ids in URLs): a crawl with its guards on must finish and reach every real page.
+- ``/sitemaps/`` is a site whose pages are listed in sitemaps only, in each form a site may
+  publish (index, XML, gzip, text, RSS, Atom), with an index cycle, indexes nested for ever, a
+  gzip bomb and a sitemap cut short; ``/sitemaps/many.xml?n=N`` lists N URLs, and
+  ``/sitemap.xml`` is the well-known one (see ``testing/_sitemaps.py``).
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None; with
   ``robots_redirect`` it redirects there (301), and ``/robots-moved.txt`` has the rules.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two

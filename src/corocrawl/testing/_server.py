@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._site import render_site_page
+from corocrawl.testing._sitemaps import render_sitemap
 from corocrawl.testing._traps import render_trap_page
 
 HELLO = "Hello!"
@@ -467,6 +468,15 @@ class _Endpoints:
         limit = self._limited.get(request.match_info["key"])
         return web.json_response([] if limit is None else limit.log)
 
+    async def sitemap(self, request: web.Request) -> web.Response:
+        """The sitemap site (see testing/_sitemaps.py)."""
+        origin = f"{request.scheme}://{request.host}"
+        rendered = render_sitemap(request.path, dict(request.query), origin)
+        if rendered is None:
+            raise web.HTTPNotFound()
+        body, content_type = rendered
+        return web.Response(body=body, content_type=content_type)
+
     async def directives(self, request: web.Request) -> web.Response:
         """A page with the robots directives and canonical link its query asks for: `meta`
         (meta robots), `header` (X-Robots-Tag), `canonical`; it links to /bytes/11, and to
@@ -541,6 +551,8 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/links/{n}", endpoints.links),  # anything else under /site is a 404
         ("/trap/{tail:.*}", endpoints.trap),
         ("/directives", endpoints.directives),
+        ("/sitemaps/{tail:.*}", endpoints.sitemap),
+        ("/sitemap.xml", endpoints.sitemap),
         ("/limited/{key}/{rate}/{page}", endpoints.limited),
         ("/limited-log/{key}", endpoints.limited_log),
         ("/robots.txt", endpoints.robots_txt),

@@ -226,7 +226,7 @@ class RedisFrontier:
             number = host_partition(host, self.partitions)
             index = streams.setdefault(number, 5 + len(streams))
             args += [item.fingerprint, index, item.url, item.depth, item.referrer or "",
-                     item.skip or "", host]  # fmt: skip
+                     item.skip or "", host, item.host_depth, item.sitemap]  # fmt: skip
         keys = [self._seen, self._counts_key, self._seeds_key, self._hosts_key]
         keys += [self._streams[number] for number in streams]
         added: int = await self._call(lambda: self._scripts.add(keys=keys, args=args))
@@ -302,7 +302,7 @@ class RedisFrontier:
             leased = entry.leased
             index = streams.setdefault(entry.partition, 2 + len(streams))
             args += [index, entry.entry_id, leased.url, leased.depth, leased.referrer or "",
-                     leased.skip or "", entry.host]  # fmt: skip
+                     leased.skip or "", entry.host, leased.host_depth, leased.sitemap]  # fmt: skip
         if len(args) == 1:
             return
         released = set(ids)
@@ -516,6 +516,9 @@ class RedisFrontier:
             int(fields[b"d"]),
             referrer or None,
             SkipReason(skip) if skip else None,
+            # Absent from the entries of a crawl begun by an older corocrawl.
+            int(fields.get(b"k", 0)),
+            int(fields.get(b"m", 0)),
         )
         entry = _Entry(number, text(entry_id), text(fields[b"h"]), leased)
         self._leases[leased.id] = entry

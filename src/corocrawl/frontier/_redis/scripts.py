@@ -8,14 +8,15 @@ __all__ = ["GROUP", "Scripts"]
 
 GROUP = "crawlers"  # the one consumer group of every partition's stream
 
-# KEYS: seen, counts, seeds, hosts, stream... ARGV: per request 7 fields (fingerprint, index of
-# its stream in KEYS, url, depth, referrer, skip, host).
+# KEYS: seen, counts, seeds, hosts, stream... ARGV: per request 9 fields (fingerprint, index of
+# its stream in KEYS, url, depth, referrer, skip, host, host depth, sitemap level).
 ADD = """
 local added = 0
-for i = 1, #ARGV, 7 do
+for i = 1, #ARGV, 9 do
   if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3],
-               'r', ARGV[i + 4], 's', ARGV[i + 5], 'h', ARGV[i + 6])
+               'r', ARGV[i + 4], 's', ARGV[i + 5], 'h', ARGV[i + 6], 'k', ARGV[i + 7],
+               'm', ARGV[i + 8])
     if ARGV[i + 3] == '0' then redis.call('RPUSH', KEYS[3], ARGV[i + 2]) end
     redis.call('HINCRBY', KEYS[4], ARGV[i + 6], 1)
     added = added + 1
@@ -68,15 +69,16 @@ return finished
 """
 
 # KEYS: counts, stream... ARGV: group, then per request (stream index, entry id, url, depth,
-# referrer, skip, host): queued again as new entries, for any worker to take.
+# referrer, skip, host, host depth, sitemap level): queued again as new entries, for any
+# worker to take.
 RELEASE = """
 local released = 0
-for i = 2, #ARGV, 7 do
+for i = 2, #ARGV, 9 do
   local stream = KEYS[tonumber(ARGV[i])]
   if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
     redis.call('XDEL', stream, ARGV[i + 1])
     redis.call('XADD', stream, '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3], 'r', ARGV[i + 4],
-               's', ARGV[i + 5], 'h', ARGV[i + 6])
+               's', ARGV[i + 5], 'h', ARGV[i + 6], 'k', ARGV[i + 7], 'm', ARGV[i + 8])
     released = released + 1
   end
 end
