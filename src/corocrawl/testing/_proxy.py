@@ -72,17 +72,18 @@ class TestProxy(Running):
         """Stop listening, and end the connections still open."""
         assert self._server is not None
         self._server.close()
-        # Until none is left: a connection accepted meanwhile starts a task of its own.
-        while others := [
-            task for task in asyncio.all_tasks() if task is not asyncio.current_task()
-        ]:
+        await self._server.wait_closed()
+        # Until a pause finds none left: a connection accepted just before the close starts
+        # its task a turn of the loop later, and a closed one lets go of its socket a turn
+        # later too. Either left when the loop stops is a ResourceWarning.
+        while True:
+            await asyncio.sleep(0.05)
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            if not others:
+                return
             for task in others:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
-        await self._server.wait_closed()
-        # A closed connection lets go of its socket a turn of the loop later: before the loop
-        # stops, or the socket is left to the garbage collector (a ResourceWarning).
-        await asyncio.sleep(0.05)
 
     # HTTP: CONNECT host:port (a tunnel), or GET http://host/path (one request, forwarded).
 
