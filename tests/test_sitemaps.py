@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -143,6 +144,36 @@ def test_a_gzip_bomb_is_read_up_to_the_cap_and_no_further() -> None:
     content = read_sitemap(gzip.compress(inside), BASE, max_bytes=1 << 20)
     assert [entry.url for entry in content.pages] == ["https://example.org/a"]
     assert content.error == "larger than 1 MiB uncompressed: read up to there"
+
+
+@pytest.mark.parametrize("encoding", ["no-such-encoding", "utf-7", "cp932"])
+def test_an_xml_encoding_the_parser_cannot_read_is_the_sitemaps_error(encoding: str) -> None:
+    body = f'<?xml version="1.0" encoding="{encoding}"?><urlset></urlset>'.encode()
+    content = read_sitemap(body, BASE)
+    assert content.pages == []
+    assert content.error is not None
+    assert content.error.startswith(("unreadable XML", "not well-formed XML"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<urlset>" + b"<x/>" * 1_250_000 + b"</urlset>",  # 5 MB of elements that are no entry
+        b"https://example.org/a\n" * 250_000,  # 5 MB of text lines
+    ],
+    ids=["xml", "text"],
+)
+def test_reading_a_large_sitemap_takes_memory_for_what_it_keeps_not_for_its_size(
+    body: bytes,
+) -> None:
+    tracemalloc.start()
+    try:
+        content = read_sitemap(body, BASE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert content.error is None
+    assert peak < 25 * 2**20  # kept whole, the XML tree took 100 MB and the lines 100 MB
 
 
 def test_an_entity_expansion_bomb_is_refused_by_the_parser() -> None:

@@ -203,7 +203,7 @@ class PageProcessor:
                                        host_depth=hop, sitemap=request.sitemap)  # fmt: skip
         elif request.sitemap:
             if result.ok and result.body is not None:
-                links = self._read_sitemap(result, record)
+                links = await self._read_sitemap(result, record)
         elif result.ok and result.body is not None and result.content_type in _HTML_TYPES:
             page = parse_html(
                 result.body,
@@ -242,7 +242,7 @@ class PageProcessor:
             links += self._host_sitemaps(url, request.depth + 1)
         return ProcessedPage(result, record, links, items)
 
-    def _read_sitemap(self, result: FetchResult, record: dict[str, Any]) -> list[Discovered]:
+    async def _read_sitemap(self, result: FetchResult, record: dict[str, Any]) -> list[Discovered]:
         """The URLs and sitemaps a sitemap lists, at its own depth (a host's sitemaps and what
         they list are all one hop from the page that led there); what it held, and why not
         all of it was read, goes into its record."""
@@ -250,9 +250,11 @@ class PageProcessor:
         assert result.body is not None
         request = result.request
         assert request is not None
-        content = read_sitemap(
-            result.body, URL(result.final_url or result.url), since=self._sitemaps.since
-        )
+        # In a thread: 50 MB of XML takes seconds to read, which the event loop cannot spare.
+        content = await asyncio.to_thread(
+            read_sitemap, result.body, URL(result.final_url or result.url),
+            since=self._sitemaps.since,
+        )  # fmt: skip
         record["sitemap"] = content.summary()
         record["links"] = len(content.pages) + len(content.sitemaps)
         pages = (URL(entry.url, encoded=True) for entry in content.pages)

@@ -7,6 +7,7 @@ politeness; the URLs they list are handed over as they are read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -72,7 +73,9 @@ async def walk_sitemaps(
         content = None
         too_deep = not_read = 0
         if result.ok and result.body is not None:
-            content = read_sitemap(result.body, URL(result.final_url or result.url), since=since)
+            content = await asyncio.to_thread(
+                read_sitemap, result.body, URL(result.final_url or result.url), since=since
+            )
             for entry in content.pages:
                 on_url(entry, result.url)
             for entry in content.sitemaps:

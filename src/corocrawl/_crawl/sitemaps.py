@@ -100,10 +100,12 @@ def read_sitemap(
                 taken.take(loc, lastmod, is_sitemap)
         except ElementTree.ParseError as exc:
             content.error = content.error or f"not well-formed XML: {exc}"
+        except (LookupError, ValueError) as exc:  # an encoding expat does not know, or refuses
+            content.error = content.error or f"unreadable XML: {exc}"
     else:
         content.kind = "text"
-        for line in body.decode("utf-8", errors="replace").splitlines():
-            line = line.strip()
+        for raw in io.BytesIO(body):  # a line at a time: a 50 MB list is never split at once
+            line = raw.decode("utf-8", errors="replace").strip()
             if not line:
                 continue
             if line[:8].lower().startswith(("http://", "https://")):  # full URLs only
@@ -161,6 +163,9 @@ class _Taker:
 
     def take(self, loc: str, lastmod: str | None, is_sitemap: bool) -> None:
         content = self._content
+        if self._room <= 0:  # counted, not read: past the cap an entry costs next to nothing
+            content.over_cap += 1
+            return
         try:
             url = self._base.join(URL(loc.strip()))
         except ValueError:
@@ -173,9 +178,6 @@ class _Taker:
             if when is not None and when < self._since:
                 content.older += 1
                 return
-        if self._room <= 0:
-            content.over_cap += 1
-            return
         self._room -= 1
         entry = SitemapEntry(str(url.with_fragment(None)), lastmod)
         (content.sitemaps if is_sitemap else content.pages).append(entry)
@@ -200,6 +202,10 @@ def _xml_entries(
             continue
         path.pop()
         parent, holder = path[-1] if path else ("", element)
+        if path:
+            # Every element read is dropped, whatever it is: memory stays flat on a 50 MB
+            # file, of entries or of anything else. (Only the open elements are kept.)
+            holder.remove(element)
         if parent in _ENTRY_TAGS:
             if name == "loc" or (name == "link" and kind == "rss"):
                 loc = element.text or ""
@@ -211,4 +217,3 @@ def _xml_entries(
             if loc is not None:
                 yield kind, _ENTRY_TAGS[name], loc, lastmod
             loc = lastmod = None
-            holder.clear()  # an entry read is dropped: memory stays flat on a 50 MB file
