@@ -48,6 +48,17 @@ def start_server() -> Iterator[Callable[..., ServerProcess]]:
         handle.stop()
 
 
+@pytest.fixture
+def one_address(start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, list[str]]:
+    """A server of its own, as two hosts on one IP address: `localhost` (looked up) and the
+    address it resolves to first, written out. Where that is ::1, the server listens there."""
+    address = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    server = start_server() if address == "127.0.0.1" else start_server("--also-listen", address)
+    port = server.url.rsplit(":", 1)[1]
+    literal = f"[{address}]" if ":" in address else address
+    return server, [f"http://{literal}:{port}", f"http://localhost:{port}"]
+
+
 class RedisServer:
     """A real redis-server (or valkey-server) of our own: free port, private directory, AOF."""
 

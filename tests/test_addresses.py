@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import corocrawl
 from corocrawl import FetchConfig, RetryPolicy
 from corocrawl._config import TRANSPORT_NAMES
-from corocrawl._engine.addresses import is_public_address
+from corocrawl._engine.addresses import address_of, is_public_address
 from corocrawl.testing import ServerProcess
 
 
@@ -61,3 +62,26 @@ def test_refuse_private_never_connects_to_loopback(
     assert server.stats()["requests"] == 0
     (allowed,) = corocrawl.fetch_all([url], FetchConfig(transport=transport))  # no option
     assert allowed.status == 200
+
+
+# The address a host's requests count against (--per-ip).
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("192.0.2.9", "192.0.2.9"),
+        ("::ffff:192.0.2.9", "192.0.2.9"),  # an IPv4-mapped address is the IPv4 one
+        ("2001:DB8::1", "2001:db8::1"),
+        ("no-such-host.invalid", None),  # RFC 2606: never resolves
+    ],
+)
+async def test_a_hosts_address_is_its_literal_or_what_its_name_resolves_to(
+    host: str, address: str | None
+) -> None:
+    assert await address_of(host) == address
+
+
+async def test_a_name_is_the_first_address_the_system_resolver_gives() -> None:
+    first = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+    assert await address_of("localhost") == first

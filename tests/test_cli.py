@@ -66,6 +66,17 @@ def test_fetch_reads_stdin_and_writes_stdout(server: ServerProcess) -> None:
     assert done.stderr == ""
 
 
+def test_per_ip_holds_hosts_on_one_address_to_its_limit(
+    one_address: tuple[ServerProcess, list[str]],
+) -> None:
+    server, hosts = one_address
+    urls = "".join(f"{host}/delay/0.2?n={n}\n" for n in range(20) for host in hosts)
+    done = corocrawl("fetch", "-", "--quiet", "--per-ip", "3", stdin=urls)
+    assert done.returncode == 0, done.stderr
+    assert [record["status"] for record in records(done.stdout)] == [200] * 40
+    assert server.stats()["peak_in_flight"] == 3
+
+
 def test_stats_json_holds_the_summary(server: ServerProcess, tmp_path: Path) -> None:
     stats = tmp_path / "stats.json"
     done = corocrawl(

@@ -70,6 +70,25 @@ def test_limits_reject_per_host_below_one(value: int) -> None:
         Limits(per_host=value)
 
 
+@pytest.mark.parametrize("value", [0, -3])
+def test_limits_reject_per_ip_below_one(value: int) -> None:
+    with pytest.raises(ConfigError, match="per-IP limit must be at least 1"):
+        Limits(per_ip=value)
+
+
+@pytest.mark.parametrize(
+    ("per_ip", "workers", "share"), [(8, 4, 2), (10, 4, 3), (2, 4, 1), (None, 4, None), (8, 1, 8)]
+)
+def test_each_worker_takes_its_share_of_the_per_ip_limit(
+    per_ip: int | None, workers: int, share: int | None
+) -> None:
+    """An address's hosts are spread over the workers: each keeps its share, rounded up (at
+    least 1), so together they keep to the limit rounded up to a multiple of their number."""
+    config = FetchConfig(limits=Limits(concurrency=100, per_host=4, per_ip=per_ip))
+    mine = config.with_concurrency(100 // workers)
+    assert (mine.limits.per_ip, mine.limits.per_host) == (share, 4)
+
+
 def test_limits_reject_negative_max_body_bytes() -> None:
     with pytest.raises(ConfigError, match="max body bytes"):
         Limits(max_body_bytes=-1)
@@ -93,6 +112,11 @@ def test_limits_host_slots_is_per_host_capped_by_concurrency(
     concurrency: int, per_host: int | None, slots: int
 ) -> None:
     assert Limits(concurrency=concurrency, per_host=per_host).host_slots == slots
+
+
+def test_per_ip_is_refused_with_a_proxy_that_resolves_the_names_itself() -> None:
+    with pytest.raises(ConfigError, match="--per-ip cannot be kept through a proxy"):
+        FetchConfig(limits=Limits(per_ip=4), proxies=("http://127.0.0.1:3128",))
 
 
 # -- RetryPolicy ----------------------------------------------------------------------------
@@ -245,6 +269,7 @@ def test_fetch_config_from_args_maps_every_flag() -> None:
         fetch_args(
             "--concurrency", "50",
             "--per-host", "4",
+            "--per-ip", "6",
             "--timeout", "12",
             "--connect-timeout", "3",
             "--read-timeout", "2",
@@ -261,7 +286,7 @@ def test_fetch_config_from_args_maps_every_flag() -> None:
     )  # fmt: skip
     assert config.timeouts == Timeouts(total=12.0, connect=3.0, read=2.0)
     assert config.limits == Limits(
-        concurrency=50, per_host=4, max_body_bytes=2 * 1024**2, max_redirects=3
+        concurrency=50, per_host=4, per_ip=6, max_body_bytes=2 * 1024**2, max_redirects=3
     )
     assert config.retry.retries == 5
     assert config.headers == (("Accept", "text/html"), ("X-Token", "abc"))

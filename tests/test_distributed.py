@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -469,7 +469,7 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
     config = CrawlConfig(
         scope=Scope(allow_domains=("example.org",), exclude=("/login",), max_depth=4),
         politeness=Politeness(delay=0.5, respect_robots=False),
-        fetch=FetchConfig(limits=Limits(per_host=3)),
+        fetch=FetchConfig(limits=Limits(per_host=3, per_ip=6)),
         sort_query=True,
     )
     settings = distributed.SharedSettings.of(config)
@@ -485,20 +485,20 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "respect_nofollow": False, "canonical_dedupe": False,
         "adaptive": False, "max_delay": 60.0, "target_concurrency": None,
         "max_depth_per_host": None, "sitemaps": False, "sitemap_since": None,
-        "sitemap_nesting": None,
+        "sitemap_nesting": None, "per_ip": 6,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
     newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
              "max_pages_per_host", "max_bytes_per_host", "respect_nofollow", "adaptive",
              "max_delay", "target_concurrency", "max_depth_per_host", "sitemaps",
-             "sitemap_since", "sitemap_nesting",
+             "sitemap_since", "sitemap_nesting", "per_ip",
              "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
-    assert distributed.SharedSettings.from_dict(older) == settings
+    assert distributed.SharedSettings.from_dict(older) == replace(settings, per_ip=None)
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))
     applied = settings.apply(mine)
-    assert applied.fetch.limits == Limits(concurrency=7, per_host=3)
+    assert applied.fetch.limits == Limits(concurrency=7, per_host=3, per_ip=6)
     assert (applied.scope, applied.politeness) == (config.scope, config.politeness)
     with pytest.raises(ConfigError, match="max_pages"):
         distributed.SharedSettings.of(CrawlConfig(scope=Scope(max_pages=5)))

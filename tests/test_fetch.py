@@ -66,6 +66,19 @@ async def test_per_host_limit_caps_each_host(start_server: Callable[..., ServerP
     assert peaks == {f"127.0.0.1:{port}": 15, f"localhost:{port}": 15}
 
 
+async def test_per_ip_limit_caps_the_hosts_on_one_address_together(
+    one_address: tuple[ServerProcess, list[str]],
+) -> None:
+    server, hosts = one_address
+    urls = [f"{host}/delay/0.3" for host in hosts * 60]
+    config = FetchConfig(limits=Limits(concurrency=100, per_host=15, per_ip=10))
+    results = await fetch_list(urls, config)
+    assert sum(result.ok for result in results) == 120
+    stats = server.stats()
+    assert stats["peak_in_flight"] == 10  # 30 without --per-ip: 15 on each host
+    assert len(stats["peak_in_flight_by_host"]) == 2
+
+
 async def test_every_url_gets_exactly_one_record(server: ServerProcess) -> None:
     urls = [f"{server.url}/status/{code}" for code in (200, 404, 500, 201)] + [
         f"{server.url}/reset",

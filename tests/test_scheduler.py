@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corocrawl._engine.scheduler import Scheduler
+from corocrawl._engine.scheduler import ADDRESS_TTL, Scheduler
 
 
 def drain(scheduler: Scheduler[str], now: float) -> list[tuple[str, str]]:
@@ -110,22 +110,35 @@ def test_idle_host_is_forgotten_after_its_delay() -> None:
     assert scheduler._hosts == {}
 
 
+# Hosts h0 and h1 share an address, h2 has its own, and h3's name does not resolve.
+ADDRESSES = {"h0": "192.0.2.1", "h1": "192.0.2.1", "h2": "192.0.2.2", "h3": None}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     concurrency=st.integers(1, 6),
     per_host=st.integers(1, 4),
+    per_address=st.none() | st.integers(1, 3),
     delay=st.sampled_from([0.0, 0.5]),
     plan=st.lists(
-        st.tuples(st.integers(0, 3), st.floats(0, 3), st.booleans()), min_size=1, max_size=40
+        st.tuples(st.integers(0, 3), st.floats(0, 3), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=40,
     ),
 )
 def test_every_item_starts_once_within_limits(
-    concurrency: int, per_host: int, delay: float, plan: list[tuple[int, float, bool]]
+    concurrency: int,
+    per_host: int,
+    per_address: int | None,
+    delay: float,
+    plan: list[tuple[int, float, bool, bool]],
 ) -> None:
-    """Whatever the mix of hosts, retry timers and pauses: each item starts exactly once,
-    no limit is ever exceeded, and the scheduler ends idle."""
-    scheduler: Scheduler[int] = Scheduler(concurrency=concurrency, per_host=per_host, delay=delay)
-    for index, (host, wait, _) in enumerate(plan):
+    """Whatever the mix of hosts, addresses, retry timers and pauses: each item starts exactly
+    once, no limit is ever exceeded, and the scheduler ends idle."""
+    scheduler: Scheduler[int] = Scheduler(
+        concurrency=concurrency, per_host=per_host, delay=delay, per_address=per_address
+    )
+    for index, (host, wait, _, _) in enumerate(plan):
         scheduler.add(index, f"h{host}", now=0, not_before=wait)
     started: list[int] = []
     running: list[tuple[int, str]] = []
@@ -137,9 +150,18 @@ def test_every_item_starts_once_within_limits(
             per = sum(1 for _, host in running if host == picked[1])
             assert per <= per_host
             assert len(running) <= concurrency
+            address = ADDRESSES[picked[1]]
+            if per_address is not None and address is not None:
+                assert sum(1 for _, host in running if ADDRESSES[host] == address) <= per_address
+        unresolved = scheduler.take_unresolved()
+        for host in unresolved:
+            scheduler.set_address(host, ADDRESSES[host], now=now)
+        if unresolved:
+            continue
         if running:
             item, host = running.pop(0)
-            scheduler.release(host, now=now, pause=1.0 if plan[item][2] else 0.0)
+            _, _, paused, unused = plan[item]
+            scheduler.release(host, now=now, pause=1.0 if paused else 0.0, unused=unused)
         elif scheduler.idle:
             break
         else:
@@ -148,6 +170,42 @@ def test_every_item_starts_once_within_limits(
             now = max(now, wake)
     assert sorted(started) == list(range(len(plan)))
     assert scheduler.idle
+
+
+def test_hosts_on_one_address_share_its_slots_and_take_turns_at_them() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=10, per_address=2)
+    for host in ("a.example", "b.example", "c.example"):
+        for i in range(2):
+            scheduler.add(f"{host[0]}{i}", host, now=0)
+    assert drain(scheduler, 0) == []  # not before their address is known
+    assert sorted(scheduler.take_unresolved()) == ["a.example", "b.example", "c.example"]
+    assert scheduler.take_unresolved() == []  # each host is looked up once
+    for host in ("a.example", "b.example", "c.example"):
+        scheduler.set_address(host, "192.0.2.1", now=0)
+    assert [item for item, _ in drain(scheduler, 0)] == ["a0", "b0"]
+    scheduler.release("a.example", now=1)
+    assert [item for item, _ in drain(scheduler, 1)] == ["c0"]  # the waiting host goes first
+    scheduler.release("b.example", now=2)
+    assert [item for item, _ in drain(scheduler, 2)] == ["a1"]
+    scheduler.add("d0", "d.example", now=2)
+    scheduler.set_address("d.example", "192.0.2.1", now=2)
+    scheduler.add("e0", "e.example", now=2)
+    scheduler.set_address("e.example", None, now=2)  # did not resolve: not held back
+    assert drain(scheduler, 2) == [("e0", "e.example")]
+
+
+def test_a_hosts_address_is_looked_up_again_after_an_hour() -> None:
+    scheduler: Scheduler[str] = Scheduler(concurrency=10, per_host=10, per_address=1)
+    scheduler.add("a0", "a.example", now=0)
+    assert scheduler.take_unresolved() == ["a.example"]
+    scheduler.set_address("a.example", "192.0.2.1", now=0)
+    assert drain(scheduler, 0) == [("a0", "a.example")]
+    scheduler.release("a.example", now=1)
+    scheduler.add("a1", "a.example", now=60)
+    assert drain(scheduler, 60) == [("a1", "a.example")]  # remembered: no lookup
+    scheduler.release("a.example", now=61)
+    scheduler.add("a2", "a.example", now=ADDRESS_TTL + 1)
+    assert scheduler.take_unresolved() == ["a.example"]
 
 
 def test_a_host_delay_applies_at_once_and_outlives_the_idle_host() -> None:

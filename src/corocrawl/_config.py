@@ -163,13 +163,19 @@ class Limits:
     """Bounds on concurrency and on what one response may cost.
 
     `per_host=None` lets one host take all `concurrency` slots, which suits a list of URLs the
-    user chose; crawls set a small value.
+    user chose; crawls set a small value. `per_ip` bounds the requests in flight to one IP
+    address over all the hosts on it (thousands of sites can share one server): a host's
+    address is the first its name resolves to, looked up before its first request and again
+    when it comes back after an hour idle. A host whose name does not resolve is not held
+    back by it (for a minute; then it is looked up again). Not with `proxies`: the proxy
+    resolves the names there.
 
-        Limits(concurrency=500, per_host=8, max_body_bytes=2 * 1024 * 1024)
+        Limits(concurrency=500, per_host=8, per_ip=16, max_body_bytes=2 * 1024 * 1024)
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
     per_host: int | None = None
+    per_ip: int | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_redirects: int = DEFAULT_MAX_REDIRECTS
 
@@ -178,6 +184,10 @@ class Limits:
         _require(
             self.per_host is None or self.per_host >= 1,
             f"per-host limit must be at least 1, got {self.per_host}",
+        )
+        _require(
+            self.per_ip is None or self.per_ip >= 1,
+            f"per-IP limit must be at least 1, got {self.per_ip}",
         )
         _require(
             self.max_body_bytes >= 0, f"max body bytes must be >= 0, not {self.max_body_bytes}"
@@ -299,14 +309,27 @@ class FetchConfig:
             "(--transport curl)",
         )
         _require(
+            not (self.proxies and self.limits.per_ip is not None),
+            "--per-ip cannot be kept through a proxy: the proxy resolves each site's name, and "
+            "a lookup here would go around it",
+        )
+        _require(
             not (self.proxies and self.refuse_private),
             "--refuse-private cannot be kept through a proxy: the proxy, not corocrawl, "
             "connects to each site",
         )
 
     def with_concurrency(self, concurrency: int) -> FetchConfig:
-        """The same fetch with `concurrency` requests in flight (one worker's share)."""
-        return replace(self, limits=replace(self.limits, concurrency=concurrency))
+        """The same fetch with `concurrency` requests in flight (one worker's share), and the
+        same share of the per-IP limit, rounded up (at least 1). An address's hosts are spread
+        over the workers by their names, so the workers together keep to the limit rounded
+        up to a multiple of their number: `per_ip=8` on 4 workers is 2 each, `per_ip=2` is 1
+        each, 4 in all."""
+        limits = self.limits
+        per_ip = limits.per_ip
+        if per_ip is not None:
+            per_ip = math.ceil(per_ip * concurrency / limits.concurrency)
+        return replace(self, limits=replace(limits, concurrency=concurrency, per_ip=per_ip))
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,7 @@ class SharedSettings:
     respect_nofollow: bool = False
     canonical_dedupe: bool = False
     sitemaps: Sitemaps | None = None
+    per_ip: int | None = None
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -107,11 +108,12 @@ class SharedSettings:
             respect_nofollow=config.respect_nofollow,
             canonical_dedupe=config.canonical_dedupe,
             sitemaps=config.sitemaps,
+            per_ip=config.fetch.limits.per_ip,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
         """`config`'s own fetching options, with these shared settings in place of its own."""
-        limits = replace(config.fetch.limits, per_host=self.per_host)
+        limits = replace(config.fetch.limits, per_host=self.per_host, per_ip=self.per_ip)
         return replace(
             config,
             fetch=replace(config.fetch, limits=limits),
@@ -143,6 +145,7 @@ class SharedSettings:
             "max_delay": self.politeness.max_delay,
             "target_concurrency": self.politeness.target_concurrency,
             "per_host": self.per_host,
+            "per_ip": self.per_ip,
             "page_requisites": self.page_requisites,
             "max_pages_per_host": self.scope.max_pages_per_host,
             "max_bytes_per_host": self.scope.max_bytes_per_host,
@@ -180,6 +183,7 @@ class SharedSettings:
                 target_concurrency=saved.get("target_concurrency"),
             ),
             per_host=saved["per_host"],
+            per_ip=saved.get("per_ip"),
             max_links_per_page=saved["max_links_per_page"],
             sort_query=saved["sort_query"],
             page_requisites=saved.get("page_requisites", False),

@@ -121,6 +121,13 @@ def add_fetch_options(
         f"{'no extra limit' if per_host is None else per_host})",
     )
     group.add_argument(
+        "--per-ip",
+        type=positive_int,
+        metavar="N",
+        help="requests in flight to one IP address at most, over all the hosts on it; each "
+        "host's name is looked up once before its first request (default: no extra limit)",
+    )
+    group.add_argument(
         "--timeout",
         type=_seconds,
         default=DEFAULT_TIMEOUT,
@@ -349,6 +356,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         limits=Limits(
             concurrency=args.concurrency,
             per_host=args.per_host,
+            per_ip=args.per_ip,
             max_body_bytes=args.max_bytes,
             max_redirects=args.max_redirects,
         ),

@@ -1,15 +1,19 @@
-"""Refusing addresses that are not on the public internet, for crawls of URLs one does not control.
+"""IP addresses: which are on the public internet, and which one a host's requests count
+against (the per-address limit).
 
-A transport checks names where it resolves them (so the address connected to is the one
-checked, and a name that re-resolves to an inner address later is caught too), and IP
-literals, which are never resolved, before each hop.
+A transport refuses addresses that are not public, for crawls of URLs one does not control:
+it checks names where it resolves them (so the address connected to is the one checked, and a
+name that re-resolves to an inner address later is caught too), and IP literals, which are
+never resolved, before each hop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 
-__all__ = ["NonPublicAddress", "is_public_address"]
+__all__ = ["NonPublicAddress", "address_of", "is_public_address", "normal_address"]
 
 
 class NonPublicAddress(OSError):
@@ -30,6 +34,31 @@ def is_public_address(text: str) -> bool:
         if embedded is not None:
             address = embedded  # judged by where it leads, not by how it is written
     return address.is_global and not address.is_multicast
+
+
+def normal_address(text: str) -> str:
+    """An IP address in the one form it is counted under (an IPv4-mapped IPv6 one as IPv4);
+    ValueError if `text` is not an IP address."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+async def address_of(host: str) -> str | None:
+    """The address `host` stands for, in normal form: itself if it is an IP address, else
+    the first the system's resolver gives (the one a connection tries first); None when the
+    resolver gives none."""
+    try:
+        return normal_address(host.strip("[]"))
+    except ValueError:
+        pass  # a name
+    loop = asyncio.get_running_loop()
+    try:
+        found = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return normal_address(str(found[0][4][0])) if found else None
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits

@@ -23,6 +23,7 @@ from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
 from .._system import ensure_open_files
 from .._urls import fetchable_url, host_key
+from .addresses import address_of
 from .bodies import BodyStore
 from .retry import decide_retry
 from .scheduler import Scheduler
@@ -33,6 +34,10 @@ from .transports import open_transport
 __all__ = ["FETCH", "Engine", "Gate", "GateVerdict"]
 
 logger = logging.getLogger("corocrawl")
+
+# Lookups at once (with --per-ip): the resolver's threads are shared with the transport's own
+# lookups, and a lookup's timeout should measure the resolver, not a queue in front of it.
+_LOOKUPS_AT_ONCE = 8
 
 Emit = Callable[[FetchResult], Awaitable[None]]
 # A gate decides how often a request is deferred; this only guards against one that never does.
@@ -106,8 +111,13 @@ class Engine:
         self._throttle = throttle
         limits = config.limits
         self._scheduler: Scheduler[_Pending] = Scheduler(
-            concurrency=limits.concurrency, per_host=limits.host_slots, delay=delay
+            concurrency=limits.concurrency,
+            per_host=limits.host_slots,
+            delay=delay,
+            per_address=limits.per_ip,
         )
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._lookup_slots = asyncio.Semaphore(_LOOKUPS_AT_ONCE)
         self._room_for_input = max(2 * limits.concurrency, 1000)
         self._bodies = BodyStore(config.save_bodies) if config.save_bodies is not None else None
         self._wake = asyncio.Event()
@@ -162,6 +172,8 @@ class Engine:
                 feeder = tasks.create_task(self._feed(requests))
                 await self._dispatch()
                 feeder.cancel()
+                for lookup in self._lookups:
+                    lookup.cancel()  # after a stop: nothing waits for them any more
             finally:
                 self._transport = self._tasks = None
 
@@ -204,6 +216,10 @@ class Engine:
         while (picked := scheduler.pop_ready(now)) is not None:
             pending, host = picked
             self._tasks.create_task(self._attempt(pending, host, self._transport))
+        for host in scheduler.take_unresolved():
+            lookup = self._tasks.create_task(self._look_up(host))
+            self._lookups.add(lookup)
+            lookup.add_done_callback(self._lookups.discard)
         if scheduler.waiting < self._room_for_input:
             self._room.set()
         wake_at = scheduler.next_wakeup()
@@ -233,6 +249,17 @@ class Engine:
                         await self._wake.wait()
                 except TimeoutError:
                     pass
+
+    async def _look_up(self, host: str) -> None:
+        """Find the address a host's requests count against (with a per-IP limit)."""
+        async with self._lookup_slots:
+            try:
+                async with asyncio.timeout(self.config.timeouts.connect):
+                    address = await address_of(host)
+            except TimeoutError:
+                address = None  # not held back (for a minute): its fetch will say what is wrong
+        self._scheduler.set_address(host, address, now=time.monotonic())
+        self._start_ready()
 
     async def _attempt(self, pending: _Pending, host: str, transport: Transport) -> None:
         try:
