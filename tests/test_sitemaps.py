@@ -54,6 +54,14 @@ def records_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def crawled(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+    """The records of `corocrawl crawl ARGS`, which must end well."""
+    out = tmp_path / "pages.jsonl"
+    done = corocrawl("crawl", *args, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    return records_of(out)
+
+
 def by_path(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {URL(record["url"]).path: record for record in records}
 
@@ -201,10 +209,7 @@ def test_a_sitemap_cut_short_keeps_what_came_before_the_cut() -> None:
 def test_a_crawl_with_sitemaps_reaches_pages_only_sitemaps_list(
     site: ServerProcess, tmp_path: Path
 ) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", "--sitemaps", f"{site.url}/sitemaps/", "-o", str(out))
-    assert done.returncode == 0, done.stderr
-    records = records_of(out)
+    records = crawled(tmp_path, "--sitemaps", f"{site.url}/sitemaps/")
     paths = by_path(records)
     assert len(paths) == len(records)  # one record per URL: the index that lists itself too
     fetched = {path for path, record in paths.items() if record["status"] == 200}
@@ -232,19 +237,14 @@ def test_a_crawl_with_sitemaps_reaches_pages_only_sitemaps_list(
 
 
 def test_without_sitemaps_a_crawl_reads_none(site: ServerProcess, tmp_path: Path) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", f"{site.url}/sitemaps/", "-o", str(out))
-    assert done.returncode == 0, done.stderr
-    assert [URL(record["url"]).path for record in records_of(out)] == ["/sitemaps/"]
+    records = crawled(tmp_path, f"{site.url}/sitemaps/")
+    assert [URL(record["url"]).path for record in records] == ["/sitemaps/"]
 
 
 def test_sitemap_since_leaves_out_the_older_pages(site: ServerProcess, tmp_path: Path) -> None:
-    out = tmp_path / "pages.jsonl"
     only_dated = r"/sitemaps/(index|pages)\.xml$|/page/"
-    done = corocrawl("crawl", "--sitemap-since", "2026-01-01", f"{site.url}/sitemaps/",
-                     "-o", str(out), "--include", only_dated)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    paths = by_path(records_of(out))
+    paths = by_path(crawled(tmp_path, "--sitemap-since", "2026-01-01", "--include", only_dated,
+                            f"{site.url}/sitemaps/"))  # fmt: skip
     assert paths["/sitemaps/pages.xml"]["sitemap"]["older"] == 5
     listed = {path for path in paths if path.startswith("/sitemaps/page/")}
     assert listed == {f"/sitemaps/page/{number}" for number in range(0, 10, 2)}
@@ -253,10 +253,7 @@ def test_sitemap_since_leaves_out_the_older_pages(site: ServerProcess, tmp_path:
 def test_a_host_whose_robots_txt_names_no_sitemap_has_its_sitemap_xml_read(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", "--sitemaps", f"{server.url}/sitemaps/", "-o", str(out))
-    assert done.returncode == 0, done.stderr
-    paths = by_path(records_of(out))
+    paths = by_path(crawled(tmp_path, "--sitemaps", f"{server.url}/sitemaps/"))
     assert paths["/sitemap.xml"]["sitemap"]["urls"] == 3
     assert {f"/sitemaps/page/{number}" for number in (27, 28, 29)} <= set(paths)
 
@@ -264,32 +261,21 @@ def test_a_host_whose_robots_txt_names_no_sitemap_has_its_sitemap_xml_read(
 def test_sitemaps_are_read_where_robots_txt_is_not_obeyed(
     site: ServerProcess, tmp_path: Path
 ) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", "--sitemaps", "--ignore-robots", f"{site.url}/sitemaps/",
-                     "-o", str(out))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    paths = by_path(records_of(out))
+    paths = by_path(crawled(tmp_path, "--sitemaps", "--ignore-robots", f"{site.url}/sitemaps/"))
     assert paths["/sitemaps/page/7"]["status"] == 200  # not obeyed: the page is fetched
     assert set(paths) >= INDEXED_PAGES
 
 
 def test_sitemap_urls_meet_the_crawls_scope(site: ServerProcess, tmp_path: Path) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", "--sitemaps", f"{site.url}/sitemaps/", "-o", str(out),
-                     "--exclude", "/page/1[0-9]$")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    paths = by_path(records_of(out))
+    paths = by_path(crawled(tmp_path, "--sitemaps", f"{site.url}/sitemaps/",
+                            "--exclude", "/page/1[0-9]$"))  # fmt: skip
     assert {paths[f"/sitemaps/page/{n}"]["skip"] for n in range(10, 20)} == {"excluded"}
 
 
 def test_a_crawl_with_sitemaps_on_worker_processes_reaches_the_same_pages(
     site: ServerProcess, tmp_path: Path
 ) -> None:
-    out = tmp_path / "pages.jsonl"
-    done = corocrawl("crawl", "--sitemaps", "--workers", "2", f"{site.url}/sitemaps/",
-                     "-o", str(out))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    paths = by_path(records_of(out))
+    paths = by_path(crawled(tmp_path, "--sitemaps", "--workers", "2", f"{site.url}/sitemaps/"))
     assert {path for path, r in paths.items() if r["status"] == 200} >= INDEXED_PAGES - {
         "/sitemaps/page/7"
     }
