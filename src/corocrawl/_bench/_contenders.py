@@ -64,15 +64,15 @@ async def raw_aiohttp(url: str, requests: int, concurrency: int) -> tuple[int, i
 
 
 async def corocrawl_engine(
-    url: str, requests: int, concurrency: int, *, transport: str
+    url: str, requests: int, concurrency: int, *, transport: str, per_ip: bool = False
 ) -> tuple[int, int]:
     """corocrawl's engine through its public API on `transport`, every feature on and default
-    limits."""
+    limits; with `per_ip`, a per-IP limit as high as the concurrency (its cost, not its
+    effect)."""
     import corocrawl
 
-    config = corocrawl.FetchConfig(
-        limits=corocrawl.Limits(concurrency=concurrency), transport=transport
-    )
+    limits = corocrawl.Limits(concurrency=concurrency, per_ip=concurrency if per_ip else None)
+    config = corocrawl.FetchConfig(limits=limits, transport=transport)
     ok = 0
     async with contextlib.aclosing(corocrawl.fetch(distinct(url, requests), config)) as results:
         async for result in results:
@@ -141,6 +141,9 @@ CONTENDERS: dict[str, Contender] = {
     "aiohttp": _on_event_loop(raw_aiohttp),
     "corocrawl-aiohttp": _on_event_loop(functools.partial(corocrawl_engine, transport="aiohttp")),
     "corocrawl-curl": _on_event_loop(functools.partial(corocrawl_engine, transport="curl")),
+    "corocrawl-curl-per-ip": _on_event_loop(
+        functools.partial(corocrawl_engine, transport="curl", per_ip=True)
+    ),
     "httpx": _on_event_loop(httpx_client),
     "scrapy": scrapy_spider,
     "crawl-aiohttp": _on_event_loop(crawl_aiohttp),

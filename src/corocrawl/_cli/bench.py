@@ -83,7 +83,8 @@ def add_bench_commands(bench: argparse.ArgumentParser) -> None:
         "server, so the clients are measured), or corocrawl serve's /delay/0 (default: nginx "
         "where installed)",
     )
-    _common(throughput, THROUGHPUT_CONTENDERS)
+    _common(throughput, (*THROUGHPUT_CONTENDERS, "corocrawl-curl-per-ip"),
+            default=THROUGHPUT_CONTENDERS)  # fmt: skip
     throughput.set_defaults(run=_run_throughput)
 
     crawl = suites.add_parser(
