@@ -469,3 +469,18 @@ def test_a_crawl_is_the_same_on_either_transport(
     }
     assert {(record["status"], record["http_version"]) for record in records} == {(200, "HTTP/1.1")}
     assert all(record["links"] >= 1 for record in records)  # pages parsed
+
+
+def test_a_crawl_keeps_per_ip_over_the_hosts_on_one_address(
+    one_address: tuple[ServerProcess, list[str]], tmp_path: Path
+) -> None:
+    server, hosts = one_address
+    seeds = [f"{host}/delay/0.2?n={n}" for n in range(12) for host in hosts]
+    out = tmp_path / "pages.jsonl"
+    command = [sys.executable, "-m", "corocrawl", "crawl", *seeds, "-o", str(out),
+               "--per-host", "4", "--per-ip", "3", "--ignore-robots"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(record["status"] for record in records) == [200] * len(seeds)
+    assert server.stats()["peak_in_flight"] == 3  # 8 without it: 4 on each host
