@@ -44,12 +44,14 @@ class TestProxy(Running):
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        # The connections' tasks, held: a task waiting on a connection that only a garbage
+        # cycle still refers to is collected while pending ("Task was destroyed").
+        self._serving: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._thread.start()
-        handler = self._http if self.kind == "http" else self._socks5
         started = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(handler, "127.0.0.1", 0), self._loop
+            asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop
         )
         self._server = started.result(timeout=10)
         port = self._server.sockets[0].getsockname()[1]
@@ -66,6 +68,10 @@ class TestProxy(Running):
             self._server = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            # What the loop's last turns started (a connection accepted as the server
+            # closed) ends here, as asyncio.run ends a program's tasks before closing.
+            self._loop.run_until_complete(_end_tasks())
         self._loop.close()
 
     async def _shut_down(self) -> None:
@@ -73,17 +79,19 @@ class TestProxy(Running):
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
-        # Until a pause finds none left: a connection accepted just before the close starts
-        # its task a turn of the loop later, and a closed one lets go of its socket a turn
-        # later too. Either left when the loop stops is a ResourceWarning.
-        while True:
-            await asyncio.sleep(0.05)
-            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            if not others:
-                return
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+        await _end_tasks()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
+        try:
+            if self.kind == "http":
+                await self._http(reader, writer)
+            else:
+                await self._socks5(reader, writer)
+        finally:
+            self._serving.discard(task)
 
     # HTTP: CONNECT host:port (a tunnel), or GET http://host/path (one request, forwarded).
 
@@ -219,6 +227,20 @@ def _split_host_port(authority: str, default_port: int) -> tuple[str, int]:
     if not colon or "]" in port:
         return authority.strip("[]"), default_port
     return host.strip("[]"), int(port)
+
+
+async def _end_tasks() -> None:
+    """Cancel the loop's other tasks until a pause finds none left: a connection accepted
+    just before the close starts its task a turn of the loop later, and a closed one lets go
+    of its socket a turn later too. Either left when the loop closes is a ResourceWarning."""
+    while True:
+        await asyncio.sleep(0.05)
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if not others:
+            return
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
 
 async def _pipe_both(
