@@ -52,10 +52,11 @@ from ._exceptions import (
     TooManyRedirects,
     WorkerError,
 )
-from ._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
+from ._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason
 from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
 from ._version import __version__
+from ._warc import WarcWriter
 
 if TYPE_CHECKING:
     from ._api import fetch, fetch_all
@@ -90,6 +91,7 @@ __all__ = [
     "Crawler",
     "DNSError",
     "ErrorInfo",
+    "Exchange",
     "FetchConfig",
     "FetchError",
     "FetchResult",
@@ -121,6 +123,7 @@ __all__ = [
     "Timeouts",
     "TooManyRedirects",
     "Traps",
+    "WarcWriter",
     "WorkerError",
     "__version__",
     "fetch",

@@ -248,6 +248,8 @@ class FetchConfig:
     --insecure): for a test host only, never for data you will rely on. `http_version` is the
     newest HTTP spoken: "2" (HTTP/2 where a TLS server offers it, else 1.1; the aiohttp
     transport speaks 1.1 only), "1.1", or "3" (HTTP/3 tried first; the curl transport only).
+    `keep_exchanges=True` keeps each hop's request and response as they went over the wire
+    (`result.exchanges`), which a WARC is written from.
     `proxies` ("http://host:port", "socks5h://user:password@host:port", ...) are used in turn,
     one per request; one that keeps failing is rested a while. A password in a proxy URL is
     never written out: records and messages show it as ***.
@@ -262,6 +264,7 @@ class FetchConfig:
     headers: tuple[tuple[str, str], ...] = ()
     record_headers: tuple[str, ...] = DEFAULT_RECORD_HEADERS
     keep_body: bool = False
+    keep_exchanges: bool = False
     save_bodies: Path | None = None
     follow_redirects: bool = True
     refuse_private: bool = False

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ErrorInfo", "FetchResult", "Outcome", "Request", "SkipReason", "decode_text"]
+__all__ = [
+    "ErrorInfo",
+    "Exchange",
+    "FetchResult",
+    "Outcome",
+    "Request",
+    "SkipReason",
+    "decode_text",
+]
 
 
 class SkipReason(StrEnum):
@@ -72,6 +80,26 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request and its response as they went over the wire, for an archive (WARC).
+
+    `request` is the request line and headers as sent, `response` the status line and headers
+    as received (HTTP/2's written in HTTP/1.1's form, as libcurl shows them), `body` the body
+    as received: after the transfer's framing (chunks) is taken off, before its
+    Content-Encoding is undone. `truncated` when the body was cut at the size cap. `sent_at`
+    is the wall-clock time (time.time()) the request was sent; `address` the server's IP.
+    """
+
+    url: str
+    sent_at: float
+    request: bytes
+    response: bytes
+    body: bytes = field(repr=False)
+    truncated: bool = False
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """The final outcome of fetching one URL: a response, or the error that ended its attempts.
 
@@ -104,6 +132,8 @@ class FetchResult:
     error: ErrorInfo | None = None
     body: bytes | None = field(default=None, repr=False)
     request: Request | None = field(default=None, repr=False)
+    # Each hop's exchange (redirects first), with FetchConfig(keep_exchanges=True).
+    exchanges: tuple[Exchange, ...] = field(default=(), repr=False)
 
     @property
     def outcome(self) -> Outcome:

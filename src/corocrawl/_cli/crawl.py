@@ -10,8 +10,10 @@ from .._exceptions import ConfigError
 from .._loop import run
 from .._sinks import JsonlSink
 from .._urls import checked_seeds
+from .._warc import WarcWriter
 from .driver import Reporter, drive, frontier_report, print_to_stderr
 from .options import (
+    add_archive_options,
     add_crawl_options,
     add_fetch_options,
     add_frontier_arguments,
@@ -63,9 +65,13 @@ def add_arguments(crawl: argparse.ArgumentParser) -> None:
     add_frontier_arguments(shared, required=False)
     add_output_dir_argument(shared)
     add_fetch_options(crawl, concurrency=DEFAULT_CRAWL_CONCURRENCY, per_host=DEFAULT_CRAWL_PER_HOST)
+    add_archive_options(crawl)
 
 
 def run_crawl(args: argparse.Namespace) -> int:
+    if args.warc is not None and (args.workers != 1 or args.frontier is not None):
+        raise ConfigError("--warc is written by one process for now: leave out --workers "
+                          "and --frontier")  # fmt: skip
     if args.frontier is not None or args.crawl_id is not None:
         from .shared import run_shared_crawl
 
@@ -75,7 +81,7 @@ def run_crawl(args: argparse.Namespace) -> int:
     check_output_paths(args)
     refuse_one_file_twice({
         "--input": args.input, "--output": args.output, "--items": args.items,
-        "--state": args.state, "--stats-json": args.stats_json,
+        "--state": args.state, "--stats-json": args.stats_json, "--warc": args.warc,
     })  # fmt: skip
     if args.items is not None and args.handler is None:
         raise ConfigError("--items receives what a page handler yields: give --handler too")
@@ -95,6 +101,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
     reporter = Reporter(LABEL)
     seeds = await all_seeds(args, reporter.say)
     frontier: Frontier
+    warc = None if args.warc is None else WarcWriter(args.warc, max_size=args.warc_max_size)
     if args.state is not None:
         frontier = await SqliteFrontier.open(args.state)
         resumed = frontier.resumed
@@ -116,6 +123,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             items=items,
             handler=handler,  # type: ignore[arg-type]  # load_handler checked it is callable
             workers=args.workers,
+            warc=warc,
         )
         return await drive(
             crawler,
@@ -127,4 +135,6 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             extra_report=frontier_report(frontier, shared=False),
         )
     finally:
+        if warc is not None:
+            warc.close()
         await frontier.close()

@@ -8,12 +8,15 @@ import os
 import stat
 from typing import Any
 
+from .._exceptions import ConfigError
 from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
 from .._models import FetchResult, SkipReason
 from .._sinks import JsonlSink
+from .._warc import WarcWriter
 from .driver import Reporter, drive
 from .options import (
+    add_archive_options,
     add_fetch_options,
     check_output_paths,
     fetch_config_from_args,
@@ -32,6 +35,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
         "-o", "--output", default="-", help="JSON Lines output file (default: stdout)"
     )
     add_fetch_options(fetch)
+    add_archive_options(fetch)
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -40,8 +44,15 @@ def run_fetch(args: argparse.Namespace) -> int:
     config = fetch_config_from_args(args)
     check_output_paths(args)
     refuse_one_file_twice(
-        {"INPUT": args.input, "--output": args.output, "--stats-json": args.stats_json}
+        {
+            "INPUT": args.input,
+            "--output": args.output,
+            "--stats-json": args.stats_json,
+            "--warc": args.warc,
+        }
     )
+    if args.warc is not None and args.workers != 1:
+        raise ConfigError("--warc is written by one process for now: leave out --workers")
     stream, source = open_url_source(args.input)
     sink = JsonlSink(args.output)
     executor = fetch_executor(config, args.workers)
@@ -51,8 +62,13 @@ def run_fetch(args: argparse.Namespace) -> int:
         executor.stats.skipped_input += 1
         reporter.say(f"skipped {bad}")
 
+    warc = None if args.warc is None else WarcWriter(args.warc, max_size=args.warc_max_size)
+
     async def emit(result: FetchResult) -> None:
-        sink.write(result.to_record())
+        record = result.to_record()
+        if warc is not None and result.exchanges:
+            record["warc"] = await warc.archive(result)  # before the record that points there
+        sink.write(record)
 
     cursor = ReadCursor()
     unfinished: list[FetchResult] = []
@@ -61,6 +77,8 @@ def run_fetch(args: argparse.Namespace) -> int:
         try:
             await executor.run(read_requests(stream, source, on_bad_line, cursor), emit)
         finally:
+            if warc is not None:
+                warc.close()
             if executor.stopping:  # Ctrl-C: what was read and not finished gets a record too
                 for request in executor.not_started():
                     skip = SkipReason.INTERRUPTED

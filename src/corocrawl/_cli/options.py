@@ -44,6 +44,7 @@ from .._config import (
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
 from .._urls import checked_seeds
+from .._warc import DEFAULT_WARC_MAX_SIZE
 from ..frontier import DEFAULT_HEARTBEAT, DEFAULT_OUTAGE_LIMIT
 
 __all__ = [
@@ -349,6 +350,26 @@ def _checked_ca_bundle(path: Path) -> Path:
     return path
 
 
+def add_archive_options(parser: argparse.ArgumentParser) -> None:
+    """--warc and its size: what `fetch` and `crawl` can archive."""
+    group = parser.add_argument_group("archive")
+    group.add_argument(
+        "--warc",
+        type=Path,
+        metavar="FILE",
+        help="also write every request and response, redirects included, as they went over "
+        "the wire to WARC/1.1 files (FILE, then NAME-00001.warc.gz, ...); each record in the "
+        "output says where its response is (warc: file, offset, length)",
+    )
+    group.add_argument(
+        "--warc-max-size",
+        type=_byte_size,
+        default=DEFAULT_WARC_MAX_SIZE,
+        metavar="SIZE",
+        help="start a new WARC file past this size (default: 1GB)",
+    )
+
+
 def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
     """Map the fetching options onto a FetchConfig; ConfigError names the bad option."""
     return FetchConfig(
@@ -365,6 +386,7 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         headers=tuple(_header(text) for text in args.header),
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
+        keep_exchanges=getattr(args, "warc", None) is not None,
         refuse_private=args.refuse_private,
         transport=args.transport,
         verify_tls=not args.insecure,

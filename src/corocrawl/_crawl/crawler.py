@@ -22,11 +22,12 @@ from typing import Any
 from yarl import URL
 
 from .._config import CrawlConfig
-from .._exceptions import CorocrawlError, SinkError, first_of
+from .._exceptions import ConfigError, CorocrawlError, SinkError, first_of
 from .._models import Outcome, Request, SkipReason
 from .._sinks import JsonlSink
 from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
+from .._warc import WarcWriter
 from .._workers.jobs import Executor
 from .._workers.pool import WorkerPool, require_workers
 from ..frontier import Discovered, Frontier, Leased
@@ -52,7 +53,9 @@ class Crawler:
         crawler = Crawler(CrawlConfig(), frontier=frontier, output=output)
         await crawler.run(["https://example.org/"])
 
-    Running again with the same frontier resumes where the last run stopped. With `workers`
+    With `warc`, every exchange (redirect hops too) is archived there and each record says
+    where its response is (`warc`: file, offset, length). Running again with the same
+    frontier resumes where the last run stopped. With `workers`
     above 1, pages are fetched and parsed in that many processes, each owning a share of the
     hosts; this process keeps the frontier and writes every output (a handler must then be
     importable by name, as for multiprocessing).
@@ -68,9 +71,15 @@ class Crawler:
         items: JsonlSink | None = None,
         stats: Stats | None = None,
         workers: int = 1,
+        warc: WarcWriter | None = None,
     ) -> None:
         require_workers(workers)
+        if warc is not None:
+            if workers != 1:
+                raise ConfigError("a WARC is written by one process for now: workers=1")
+            config = replace(config, fetch=replace(config.fetch, keep_exchanges=True))
         self.config = config
+        self._warc = warc
         self.stats = stats if stats is not None else Stats()
         self._frontier = frontier
         self._output = output
@@ -233,6 +242,10 @@ class Crawler:
                 await asyncio.wait_for(self._progress.wait(), _IDLE_POLL)
 
     async def _accept(self, page: ProcessedPage) -> None:
+        if self._warc is not None and page.result.exchanges:
+            # Before the record that points there is written: a kill between the two leaves
+            # records in the WARC that the resumed crawl fetches and archives again.
+            page.record["warc"] = await self._warc.archive(page.result)
         request = page.result.request
         assert request is not None
         assert request.frontier_id is not None

@@ -36,6 +36,7 @@ from .._exceptions import (
     TLSError,
     TooManyRedirects,
 )
+from .._models import Exchange
 from .addresses import NonPublicAddress, is_public_address
 from .deadlines import Deadlines
 from .decoding import ACCEPT_ENCODING, BodyDecoder
@@ -138,10 +139,13 @@ class AiohttpTransport:
         max_redirects = self._config.limits.max_redirects
         proxy = None if self._proxies is None else self._proxies.choose()
         proxy_url, proxy_auth = _proxy_and_auth(proxy)
+        exchanges: list[Exchange] | None = [] if self._config.keep_exchanges else None
+        cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
         try:
             for hop in range(max_redirects + 1):
                 if self._config.refuse_private:
                     _refuse_non_public_literal(url)
+                sent_at = time.time()
                 try:
                     async with session.get(
                         url,
@@ -152,20 +156,32 @@ class AiohttpTransport:
                         proxy_auth=proxy_auth,
                     ) as resp:
                         ttfb = time.perf_counter() - start
+                        address = None if exchanges is None else _peer_address(resp)
                         location = resp.headers.get("Location")
                         if resp.status in REDIRECT_STATUSES and location and follow:
                             next_url = redirect_target(url, location)
+                            if exchanges is not None:
+                                raw, cut = await _read_raw(resp, cap)
+                                exchanges.append(_exchange(resp, sent_at, raw, cut, address))
                         else:
                             if proxy is not None and resp.status == PROXY_AUTHENTICATION_REQUIRED:
                                 raise aiohttp.ClientHttpProxyError(
                                     resp.request_info, (), status=resp.status,
                                     message="407 Proxy Authentication Required",
                                 )  # fmt: skip
-                            body, size = await self._read_body(resp, url, max_bytes, truncate)
+                            pieces: list[bytes] | None = None if exchanges is None else []
+                            body, size, cut = await self._read_body(
+                                resp, url, cap, truncate, pieces
+                            )
                             if proxy is not None and self._proxies is not None:
                                 self._proxies.succeeded(proxy)
                             response = self._response(resp, url, body, size, ttfb, hop)
                             response.proxy = None if proxy is None else proxy.shown
+                            if exchanges is not None and pieces is not None:
+                                whole = b"".join(pieces)
+                                exchange = _exchange(resp, sent_at, whole, cut, address)
+                                exchanges.append(exchange)
+                                response.exchanges = tuple(exchanges)
                             return response
                 except FetchError:
                     raise
@@ -199,9 +215,15 @@ class AiohttpTransport:
         raise TooManyRedirects(f"more than {max_redirects} redirects", url=str(url))
 
     async def _read_body(
-        self, resp: aiohttp.ClientResponse, url: URL, max_bytes: int | None, truncate: bool
-    ) -> tuple[bytes | None, int]:
-        cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
+        self,
+        resp: aiohttp.ClientResponse,
+        url: URL,
+        cap: int,
+        truncate: bool,
+        raw: list[bytes] | None = None,
+    ) -> tuple[bytes | None, int, bool]:
+        """The body decoded (kept or only counted) within the cap, its size, and whether it
+        was cut there (`truncate`); `raw` receives it as it came, when given."""
         keep = self._keep_body or truncate
         announced = resp.content_length
         if announced is not None and announced > cap and not truncate:
@@ -212,7 +234,9 @@ class AiohttpTransport:
             # Not compressed and announced within the cap: it cannot inflate past it, and one
             # read is cheaper than iterating over chunks.
             body = await resp.read()
-            return (body if keep else None), len(body)
+            if raw is not None:
+                raw.append(body)
+            return (body if keep else None), len(body), False
         decoder = BodyDecoder(
             ", ".join(resp.headers.getall("Content-Encoding", ())),
             url=str(url),
@@ -224,8 +248,10 @@ class AiohttpTransport:
             # What comes over the wire is capped too: data after the end of a stream, or
             # empty gzip members one after another, decode to nothing.
             received += len(chunk)
+            if raw is not None:
+                raw.append(chunk[: len(chunk) - max(0, received - cap)])
             if received > cap and truncate:
-                return b"".join(chunks), size
+                return b"".join(chunks), size, True
             if received > cap:
                 raise ResponseTooLarge(f"body is over the {cap}-byte cap", url=str(url))
             # The decoder inflates in bounded steps, so counting what comes out stops a
@@ -234,7 +260,7 @@ class AiohttpTransport:
                 size += len(piece)
                 if size > cap and truncate:
                     chunks.append(piece[: len(piece) - (size - cap)])
-                    return b"".join(chunks), cap
+                    return b"".join(chunks), cap, True
                 if size > cap:
                     raise ResponseTooLarge(
                         f"body is over the {cap}-byte cap after decompression", url=str(url)
@@ -242,7 +268,7 @@ class AiohttpTransport:
                 if keep:
                     chunks.append(piece)
         decoder.finish()
-        return (b"".join(chunks) if keep else None), size
+        return (b"".join(chunks) if keep else None), size, False
 
     def _response(
         self,
@@ -266,6 +292,55 @@ class AiohttpTransport:
             retry_after=resp.headers.get("Retry-After"),
             http_version=_http_version(resp.version),
         )
+
+
+async def _read_raw(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+    """A body as it comes, up to `cap` bytes (a redirect's, for its exchange); and whether
+    more came."""
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        received += len(chunk)
+        if received > cap:
+            chunks.append(chunk[: len(chunk) - (received - cap)])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def _peer_address(resp: aiohttp.ClientResponse) -> str | None:
+    """The server's IP address, while the response still holds its connection."""
+    connection = resp.connection
+    if connection is None or connection.transport is None:
+        return None
+    peer = connection.transport.get_extra_info("peername")
+    return str(peer[0]) if peer else None
+
+
+def _exchange(
+    resp: aiohttp.ClientResponse, sent_at: float, body: bytes, cut: bool, address: str | None
+) -> Exchange:
+    """The hop as it went over the wire, rebuilt from what aiohttp kept of it: the headers as
+    sent and as received (in their order and case), the body as it came."""
+    info = resp.request_info
+    target = info.url.raw_path_qs or "/"
+    request = [f"{info.method} {target} HTTP/1.1\r\n".encode("latin-1")]
+    if "Host" not in info.headers:
+        request.append(f"Host: {info.url.raw_authority}\r\n".encode("latin-1"))
+    request += [f"{name}: {value}\r\n".encode("latin-1") for name, value in info.headers.items()]
+    version = resp.version or aiohttp.HttpVersion11
+    status = f"HTTP/{version.major}.{version.minor} {resp.status} {resp.reason or ''}\r\n"
+    head = [status.encode("latin-1")]
+    head += [name + b": " + value + b"\r\n" for name, value in resp.raw_headers]
+    return Exchange(
+        url=str(resp.url),
+        sent_at=sent_at,
+        request=b"".join(request) + b"\r\n",
+        response=b"".join(head) + b"\r\n",
+        body=body,
+        truncated=cut,
+        address=address,
+    )
 
 
 def _proxy_and_auth(proxy: Proxy | None) -> tuple[URL | None, aiohttp.BasicAuth | None]:

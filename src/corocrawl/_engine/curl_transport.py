@@ -50,6 +50,7 @@ from .._exceptions import (
     TLSError,
     TooManyRedirects,
 )
+from .._models import Exchange
 from .._urls import FETCHABLE_SCHEMES
 from .addresses import is_public_address
 from .decoding import ACCEPT_ENCODING, BodyDecoder
@@ -109,6 +110,7 @@ class CurlTransport:
         self._config = config
         self._keep_body = config.keep_body or config.save_bodies is not None
         self._follow = config.follow_redirects
+        self._capture = config.keep_exchanges
         self._split = Credentials.of(config)
         others = list(self._split.others)
         names = {name.lower() for name, _ in config.headers}
@@ -209,6 +211,7 @@ class CurlTransport:
         start = time.perf_counter()
         max_redirects = self._config.limits.max_redirects
         proxy = None if self._proxies is None else self._proxies.choose()
+        exchanges: list[Exchange] = []
         try:
             for hop in range(max_redirects + 1):
                 if url.scheme not in FETCHABLE_SCHEMES:
@@ -217,6 +220,7 @@ class CurlTransport:
                 if seconds_left <= 0:
                     raise deadline_passed(total, url)
                 transfer = _Transfer(str(url), cap, keep, truncate, self._wanted, proxy, follow)
+                transfer.capture = self._capture
                 transfer.deadline = ends - slack
                 if self._busy is not None and (
                     url.scheme == "http" or self._http_version == _HTTP1
@@ -227,11 +231,14 @@ class CurlTransport:
                 except asyncio.CancelledError:
                     self._cancel(transfer)  # broken off midway (a Ctrl-C, a stop)
                     raise
+                if transfer.capture:
+                    exchanges.append(transfer.exchange())
                 location = transfer.headers.get("location")
                 if transfer.status in REDIRECT_STATUSES and location and follow:
                     next_url = redirect_target(url, location)
                 else:
-                    return self._response(url, transfer, time.perf_counter() - start, hop)
+                    elapsed = time.perf_counter() - start
+                    return self._response(url, transfer, elapsed, hop, tuple(exchanges))
                 if hop == max_redirects:
                     break
                 if credentials and next_url.origin() != origin:
@@ -258,6 +265,8 @@ class CurlTransport:
         handle.setopt(pycurl.TIMEOUT_MS, max(1, math.ceil(seconds_left * 1000)))
         handle.setopt(pycurl.WRITEFUNCTION, transfer.write)
         handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
+        if transfer.capture:
+            handle.setopt(pycurl.DEBUGFUNCTION, transfer.debug)  # the request as sent
         if self._proxies is not None:
             handle.setopt(pycurl.PROXY, "" if transfer.proxy is None else transfer.proxy.url)
         if self._config.refuse_private:
@@ -303,6 +312,8 @@ class CurlTransport:
         if self._user_agent is not None:
             handle.setopt(pycurl.USERAGENT, self._user_agent)
         handle.setopt(pycurl.NOSIGNAL, 1)
+        if self._capture:
+            handle.setopt(pycurl.VERBOSE, 1)  # to DEBUGFUNCTION: what was sent, for a WARC
         handle.setopt(pycurl.HTTP_VERSION, self._http_version)
         if self._http_version != _HTTP1:
             # Wait for a connection being opened to a server to say whether it multiplexes:
@@ -323,7 +334,14 @@ class CurlTransport:
             handle.setopt(pycurl.PROXY_CAPATH, capath)
         return handle
 
-    def _response(self, url: URL, transfer: _Transfer, elapsed: float, redirects: int) -> Response:
+    def _response(
+        self,
+        url: URL,
+        transfer: _Transfer,
+        elapsed: float,
+        redirects: int,
+        exchanges: tuple[Exchange, ...],
+    ) -> Response:
         headers = transfer.headers
         content_type, charset = _content_type(headers.get("content-type"))
         return Response(
@@ -341,6 +359,7 @@ class CurlTransport:
             retry_after=headers.get("retry-after"),
             http_version=_HTTP_VERSIONS.get(transfer.http_version),
             proxy=None if transfer.proxy is None else transfer.proxy.shown,
+            exchanges=exchanges,
         )
 
     def _silence_step(self) -> float:
@@ -462,6 +481,8 @@ class CurlTransport:
             code, message = 97, "407 Proxy Authentication Required"
         if code is None or transfer.cut:
             transfer.http_version = handle.getinfo(pycurl.INFO_HTTP_VERSION)
+            if transfer.capture:
+                transfer.address = handle.getinfo(pycurl.PRIMARY_IP) or None
             if proxy is not None and rotation is not None:
                 rotation.succeeded(proxy)
             transfer.finish()
@@ -510,7 +531,9 @@ class _Transfer:
     """One request of one hop: the callbacks libcurl calls with what comes, and what came."""
 
     __slots__ = (
+        "address",
         "cap",
+        "capture",
         "chunks",
         "cut",
         "deadline",
@@ -524,9 +547,15 @@ class _Transfer:
         "http_version",
         "keep",
         "proxy",
+        "raw_body",
+        "raw_cut",
+        "raw_head",
+        "raw_request",
+        "raw_size",
         "received",
         "redirecting",
         "refused",
+        "sent_at",
         "server",
         "size",
         "spoke",
@@ -574,10 +603,23 @@ class _Transfer:
         self.deadline = math.inf  # when the whole fetch's time is up (minus the clocks' slack)
         self.handle: Any = None
         self.server: tuple[str | None, int | None] | None = None  # counted in _BusyServers
+        # With keep_exchanges: the hop as it went over the wire (see Exchange).
+        self.capture = False
+        self.sent_at = time.time()
+        self.raw_request: list[bytes] = []
+        self.raw_head: list[bytes] = []
+        self.raw_body: list[bytes] = []
+        self.raw_size = 0
+        self.raw_cut = False
+        self.address: str | None = None
 
     def header(self, line: bytes) -> int | None:
         """Take a header line; a return of 0 stops the transfer (libcurl's error 23)."""
         self.heard, self.spoke = time.perf_counter(), True
+        if self.capture:
+            if line.startswith(b"HTTP/"):  # a new response's (after a 100, say)
+                self.raw_head = []
+            self.raw_head.append(line)
         if line in (b"\r\n", b"\n"):  # the end of a response's headers
             if self.follow and self.status in REDIRECT_STATUSES and "location" in self.headers:
                 self.redirecting = True  # its body is passed over, as aiohttp does
@@ -610,6 +652,8 @@ class _Transfer:
     def write(self, data: bytes) -> int | None:
         """Take a piece of the body; a return of 0 stops the transfer (libcurl's error 23)."""
         self.heard = time.perf_counter()
+        if self.capture:
+            self._keep_raw(data)
         if self.redirecting:
             self.received += len(data)
             if self.received > self.cap:  # no endless redirect body: cut, and follow it
@@ -635,6 +679,32 @@ class _Transfer:
             self.error = exc
             return 0
         return None
+
+    def debug(self, kind: int, data: bytes) -> None:
+        """libcurl's verbose output: of it, the request's head as sent."""
+        if kind == pycurl.INFOTYPE_HEADER_OUT:
+            self.raw_request.append(data)
+
+    def _keep_raw(self, data: bytes) -> None:
+        """Keep a piece as received, up to the cap (what is past it is marked cut)."""
+        room = self.cap - self.raw_size
+        if len(data) > room:
+            self.raw_cut = True
+            data = data[: max(room, 0)]
+        if data:
+            self.raw_body.append(data)
+            self.raw_size += len(data)
+
+    def exchange(self) -> Exchange:
+        return Exchange(
+            url=self.url,
+            sent_at=self.sent_at,
+            request=b"".join(self.raw_request),
+            response=b"".join(self.raw_head),
+            body=b"".join(self.raw_body),
+            truncated=self.raw_cut or self.cut,
+            address=self.address,
+        )
 
     def _take(self, pieces: Iterable[bytes]) -> int | None:
         """Count and keep decoded pieces against the cap: past it, cut there or refused."""

@@ -429,6 +429,7 @@ class Engine:
             body_path=body_path,
             body=response.body if self.config.keep_body else None,
             request=request,
+            exchanges=response.exchanges,
         )
 
     @staticmethod

@@ -31,6 +31,7 @@ from yarl import URL
 
 from .._config import FetchConfig
 from .._exceptions import BlockedURL, FetchTimeout
+from .._models import Exchange
 from .._urls import FETCHABLE_SCHEMES
 
 __all__ = [
@@ -96,6 +97,7 @@ class Response:
     retry_after: str | None
     http_version: str | None = None
     proxy: str | None = None  # the proxy it came through, as it may be shown
+    exchanges: tuple[Exchange, ...] = ()  # each hop's, with FetchConfig.keep_exchanges
 
 
 class Transport(Protocol):

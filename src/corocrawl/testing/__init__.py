@@ -9,7 +9,8 @@ Routes of the app built by `make_app` (all GET):
 - ``/delay/{seconds}`` sleeps that long (at most 600 s), then answers ``Hello!``.
 - ``/status/{code}`` answers with that status; 3xx carry ``Location: /``;
   ``?retry_after=V`` adds ``Retry-After: V``.
-- ``/bytes/{n}`` streams n deterministic bytes (byte i is ``i % 256``; at most 1 GiB).
+- ``/bytes/{n}`` streams n deterministic bytes (byte i is ``i % 256``; at most 1 GiB);
+  ``?chunked`` sends them with chunked transfer encoding instead of a Content-Length.
 - ``/redirect/{n}`` redirects to ``/redirect/{n-1}``; ``/redirect/0`` answers ``Hello!``.
 - ``/redirect-to?url=X&status=302`` redirects to any Location X; ``/redirect-loop`` to itself.
 - ``/headers`` echoes the request headers as a JSON object.

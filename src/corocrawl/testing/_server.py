@@ -319,7 +319,10 @@ class _Endpoints:
         length = min(_parse_int(request.match_info["n"], "n"), MAX_BYTES)
         response = web.StreamResponse()
         response.content_type = "application/octet-stream"
-        response.content_length = length
+        if "chunked" in request.query:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = length
         await response.prepare(request)
         full_chunks, rest = divmod(length, len(_PATTERN_CHUNK))
         for _ in range(full_chunks):

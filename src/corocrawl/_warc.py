@@ -1,0 +1,244 @@
+"""WARC/1.1 files (ISO 28500): each hop of a fetch as a response and a request record.
+
+One gzip member per record, as Heritrix and wget write them, so a reader can seek to any
+record's offset; a `warcinfo` record opens every file. A file past `max_size` is closed and the
+next one opened (`crawl.warc.gz`, then `crawl-00001.warc.gz`, ...). A run that finds its files
+already there (a resumed one) starts the next free name instead of appending, after cutting
+from the last of them a record a kill left half-written: every file holds whole records.
+
+    with WarcWriter(Path("crawl.warc.gz")) as warc:
+        where = warc.write(result)     # result from a fetch with keep_exchanges=True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import uuid
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ._models import Exchange, FetchResult
+from ._version import __version__
+
+__all__ = ["DEFAULT_WARC_MAX_SIZE", "WarcWriter", "cut_partial_record", "warc_file_names"]
+
+DEFAULT_WARC_MAX_SIZE = 1_000_000_000  # Heritrix's default: 1 GB a file
+_SUFFIX = ".warc.gz"
+_CRLF = b"\r\n"
+
+
+def warc_file_names(path: Path) -> Iterator[Path]:
+    """The names a run's files take, in order: `path`, then `NAME-00001.warc.gz`, ..."""
+    stem = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else path.name
+    yield path
+    serial = 1
+    while True:
+        yield path.with_name(f"{stem}-{serial:05d}{_SUFFIX}")
+        serial += 1
+
+
+class WarcWriter:
+    """Writes the exchanges of fetch results to WARC files: whole records only.
+
+    `write(result)` writes a response record and its request record for each hop (redirects
+    first) and returns where the last response record is: `{"file", "offset", "length"}`, the
+    pointer a JSONL record keeps, or None for a result without exchanges (a failure, a skip).
+    """
+
+    def __init__(self, path: Path, *, max_size: int = DEFAULT_WARC_MAX_SIZE) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
+        self._names = warc_file_names(Path(path))
+        self._max_size = max_size
+        self._file: IO[bytes] | None = None
+        self._name = ""
+        self._size = 0
+        self.files: list[Path] = []  # every file this writer opened, in order
+        self._writing: asyncio.Lock | None = None
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, result: FetchResult) -> dict[str, Any] | None:
+        if not result.exchanges:
+            return None
+        if self._file is None or self._size >= self._max_size:
+            self._open_next()
+        where: dict[str, Any] = {}
+        # The records of one result go in one write: a kill leaves all of them or none.
+        members: list[bytes] = []
+        offset = self._size
+        for exchange in result.exchanges:
+            response_id = _record_id()
+            response = _member(_response_record(exchange, response_id))
+            request = _member(_request_record(exchange, response_id))
+            where = {"file": self._name, "offset": offset, "length": len(response)}
+            members += (response, request)
+            offset += len(response) + len(request)
+        self._write(b"".join(members))
+        return where
+
+    async def archive(self, result: FetchResult) -> dict[str, Any] | None:
+        """`write` from the event loop: in a thread (compressing a body takes a while), one
+        result at a time."""
+        if not result.exchanges:
+            return None
+        if self._writing is None:
+            self._writing = asyncio.Lock()
+        async with self._writing:
+            return await asyncio.to_thread(self.write, result)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open_next(self) -> None:
+        first = not self.files
+        self.close()
+        path, last = next(self._names), None
+        while path.exists():
+            path, last = next(self._names), path
+        if first and last is not None:
+            cut_partial_record(last)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "xb")  # noqa: SIM115  # kept open across writes, closed in close()
+        self._name, self._size = path.name, 0
+        self.files.append(path)
+        self._write(_member(_warcinfo_record(path.name)))
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        self._size += len(data)
+
+
+def cut_partial_record(path: Path) -> int:
+    """Cut the file after its last whole gzip member (a record a kill broke off); return how
+    many bytes were cut."""
+    whole = _whole_members_length(path)
+    size = path.stat().st_size
+    if whole < size:
+        with path.open("r+b") as stream:
+            stream.truncate(whole)
+    return size - whole
+
+
+def _whole_members_length(path: Path) -> int:
+    """The length of the whole gzip members the file starts with, read a MiB at a time."""
+    whole = position = 0
+    unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            position += len(chunk)
+            while chunk:
+                try:
+                    unpacker.decompress(chunk)
+                except zlib.error:
+                    return whole  # not gzip from here on: kept up to the last whole member
+                if not unpacker.eof:
+                    break
+                chunk = unpacker.unused_data
+                whole = position - len(chunk)
+                unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    return whole
+
+
+def _warcinfo_record(filename: str) -> bytes:
+    fields = (
+        f"software: corocrawl/{__version__}\r\n"
+        "format: WARC File Format 1.1\r\n"
+        "conformsTo: https://iipc.github.io/warc-specifications/specifications/"
+        "warc-format/warc-1.1/\r\n"
+    ).encode()
+    headers = [
+        ("WARC-Type", "warcinfo"),
+        ("WARC-Date", _warc_date(datetime.now(UTC).timestamp())),
+        ("WARC-Filename", filename),
+        ("WARC-Record-ID", _record_id()),
+        ("Content-Type", "application/warc-fields"),
+    ]
+    return _record(headers, fields)
+
+
+def _response_record(exchange: Exchange, record_id: str) -> bytes:
+    head = _as_archived(exchange.response)
+    block = head + exchange.body
+    headers = [
+        ("WARC-Type", "response"),
+        ("WARC-Target-URI", exchange.url),
+        ("WARC-Date", _warc_date(exchange.sent_at)),
+        ("WARC-Record-ID", record_id),
+        ("Content-Type", "application/http;msgtype=response"),
+        ("WARC-Payload-Digest", _digest(exchange.body)),
+        ("WARC-Block-Digest", _digest(block)),
+    ]
+    if exchange.address:
+        headers.append(("WARC-IP-Address", exchange.address))
+    if exchange.truncated:
+        headers.append(("WARC-Truncated", "length"))
+    return _record(headers, block)
+
+
+def _request_record(exchange: Exchange, response_id: str) -> bytes:
+    headers = [
+        ("WARC-Type", "request"),
+        ("WARC-Target-URI", exchange.url),
+        ("WARC-Date", _warc_date(exchange.sent_at)),
+        ("WARC-Record-ID", _record_id()),
+        ("WARC-Concurrent-To", response_id),
+        ("Content-Type", "application/http;msgtype=request"),
+        ("WARC-Block-Digest", _digest(exchange.request)),
+    ]
+    return _record(headers, exchange.request)
+
+
+def _as_archived(head: bytes) -> bytes:
+    """A response head as the archive holds it: the body is kept with its chunked framing
+    taken off, so a `Transfer-Encoding` header would tell a reader to take it off again. It
+    is kept under another name, as warcio and pywb do."""
+    lines = head.split(_CRLF)
+    for index, line in enumerate(lines):
+        if line[:18].lower() == b"transfer-encoding:":
+            lines[index] = b"X-Archive-Orig-" + line
+    return _CRLF.join(lines)
+
+
+def _record(headers: list[tuple[str, str]], block: bytes) -> bytes:
+    lines = ["WARC/1.1", *(f"{name}: {value}" for name, value in headers)]
+    lines.append(f"Content-Length: {len(block)}")
+    return "\r\n".join(lines).encode("utf-8") + _CRLF + _CRLF + block + _CRLF + _CRLF
+
+
+def _member(record: bytes) -> bytes:
+    """One record as a gzip member of its own."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return packer.compress(record) + packer.flush()
+
+
+def _digest(data: bytes) -> str:
+    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+def _record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def _warc_date(timestamp: float) -> str:
+    """WARC/1.1's date: UTC, to the microsecond."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

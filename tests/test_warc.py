@@ -1,0 +1,213 @@
+"""WARC output (`--warc`), read back by an independent reader: warcio's ArchiveIterator, and
+`warcio check` for the digests."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from corocrawl import Exchange, FetchResult, WarcWriter
+from corocrawl._config import TRANSPORT_NAMES
+from corocrawl.testing import ServerProcess
+
+PATTERN = bytes(range(256))
+
+
+def corocrawl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corocrawl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def records_in(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def warc_records(path: Path) -> list[Any]:
+    """(type, target URI, status, payload, WARC headers) of every record, in order."""
+    found = []
+    with path.open("rb") as stream:
+        for record in ArchiveIterator(stream):
+            status = record.http_headers.get_statuscode() if record.http_headers else None
+            payload = record.content_stream().read()
+            found.append((record.rec_type, record.rec_headers.get_header("WARC-Target-URI"),
+                          status, payload, record.rec_headers))  # fmt: skip
+    return found
+
+
+def record_at(path: Path, offset: int) -> Any:
+    with path.open("rb") as stream:
+        stream.seek(offset)
+        record = next(iter(ArchiveIterator(stream)))
+        return record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()
+
+
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+def test_fetch_writes_every_exchange_to_a_warc_that_an_independent_reader_accepts(
+    server: ServerProcess, tmp_path: Path, transport: str
+) -> None:
+    urls = [f"{server.url}/redirect/2", f"{server.url}/encoded/gzip", f"{server.url}/status/404",
+            f"{server.url}/bytes/70000?chunked", "http://127.0.0.1:1/"]  # fmt: skip
+    out, warc = tmp_path / "out.jsonl", tmp_path / "crawl.warc.gz"
+    done = corocrawl("fetch", "-", "-o", str(out), "--warc", str(warc), "-q",
+                     "--transport", transport, "--retries", "0", stdin="\n".join(urls))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    check = "from warcio.cli import main; main()"
+    checked = subprocess.run([sys.executable, "-c", check, "check", "-v", str(warc)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout
+    assert "digest pass" in checked.stdout
+    found = warc_records(warc)
+    assert found[0][0] == "warcinfo"
+    assert found[0][4].get_header("WARC-Filename") == "crawl.warc.gz"
+    responses = {uri: (status, payload) for kind, uri, status, payload, _ in found
+                 if kind == "response"}  # fmt: skip
+    # Every hop of a redirect is archived, each with its request, linked to its response.
+    hops = [f"{server.url}/redirect/{n}" for n in (2, 1, 0)]
+    assert [responses[hop][0] for hop in hops] == ["302", "302", "200"]
+    ids = {headers.get_header("WARC-Record-ID"): uri for kind, uri, _, _, headers in found
+           if kind == "response"}  # fmt: skip
+    requests = [(uri, headers.get_header("WARC-Concurrent-To")) for kind, uri, _, _, headers
+                in found if kind == "request"]  # fmt: skip
+    assert all(ids[response] == uri for uri, response in requests)
+    assert len(requests) == len(ids) == 3 + 3  # no record for the URL that got no answer
+    # The body as received (gzip and chunks alike): the reader undoes them and finds it whole.
+    assert responses[f"{server.url}/encoded/gzip"][1] == (PATTERN * 4000)
+    assert responses[f"{server.url}/bytes/70000?chunked"][1] == (PATTERN * 274)[:70000]
+    # Each record of the output points at its final response.
+    by_url = {record["url"]: record for record in records_in(out)}
+    assert "warc" not in by_url["http://127.0.0.1:1/"]
+    pointer = by_url[f"{server.url}/redirect/2"]["warc"]
+    assert pointer["file"] == "crawl.warc.gz"
+    assert record_at(warc, pointer["offset"]) == (f"{server.url}/redirect/0", b"Hello!")
+
+
+def test_the_archived_body_is_the_one_sent_before_its_encoding_is_undone(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    warc = tmp_path / "a.warc.gz"
+    done = corocrawl("fetch", "-", "-o", str(tmp_path / "out.jsonl"), "--warc", str(warc), "-q",
+                     stdin=f"{server.url}/encoded/gzip\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with warc.open("rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type == "response":
+                assert record.http_headers.get_header("Content-Encoding") == "gzip"
+                raw = record.raw_stream.read()
+                digest = record.rec_headers.get_header("WARC-Payload-Digest")
+    assert gzip.decompress(raw) == PATTERN * 4000
+    assert digest == "sha1:" + base64.b32encode(hashlib.sha1(raw).digest()).decode()
+
+
+def test_a_warc_rolls_over_past_its_size_and_a_second_run_starts_a_new_file(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    warc = tmp_path / "crawl.warc.gz"
+    urls = "".join(f"{server.url}/bytes/3000?n={n}\n" for n in range(6))
+    for _ in range(2):
+        done = corocrawl("fetch", "-", "-o", str(tmp_path / "out.jsonl"), "--warc", str(warc),
+                         "--warc-max-size", "4k", "-q", stdin=urls)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    files = sorted(path.name for path in tmp_path.glob("*.warc.gz"))
+    assert files[0] == "crawl-00001.warc.gz"
+    assert "crawl.warc.gz" in files
+    assert len(files) >= 4  # each run: more than one file, and the second never appended
+    responses = 0
+    for path in tmp_path.glob("*.warc.gz"):
+        found = warc_records(path)
+        assert found[0][0] == "warcinfo"  # every file opens with its own
+        responses += sum(kind == "response" for kind, *_ in found)
+    assert responses == 12
+
+
+def test_a_body_cut_at_the_cap_is_marked_truncated(tmp_path: Path) -> None:
+    exchange = Exchange(
+        url="http://example.org/big",
+        sent_at=1_800_000_000.0,
+        request=b"GET /big HTTP/1.1\r\nHost: example.org\r\n\r\n",
+        response=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        body=b"x" * 100,
+        truncated=True,
+        address="192.0.2.7",
+    )
+    path = tmp_path / "cut.warc.gz"
+    with WarcWriter(path) as writer:
+        where = writer.write(FetchResult("http://example.org/big", exchanges=(exchange,)))
+    assert where == {"file": "cut.warc.gz", "offset": where["offset"], "length": where["length"]}
+    (response,) = [r for r in warc_records(path) if r[0] == "response"]
+    headers = response[4]
+    assert headers.get_header("WARC-Truncated") == "length"
+    assert headers.get_header("WARC-IP-Address") == "192.0.2.7"
+    assert headers.get_header("WARC-Date") == "2027-01-15T08:00:00.000000Z"
+    assert response[3] == b"x" * 100  # the chunked header is kept under another name
+    assert WarcWriter(path).write(FetchResult("http://example.org/none")) is None
+
+
+def test_warc_with_worker_processes_is_a_clear_error(server: ServerProcess) -> None:
+    done = corocrawl("fetch", "-", "--warc", "x.warc.gz", "--workers", "2",
+                     stdin=f"{server.url}/\n")  # fmt: skip
+    assert done.returncode == 2
+    assert "--warc is written by one process for now" in done.stderr
+
+
+def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
+    start_server: Any, tmp_path: Path
+) -> None:
+    site = start_server("--site-pages", "300", "--site-links", "4")
+    out, state, warc = tmp_path / "pages.jsonl", tmp_path / "crawl.db", tmp_path / "site.warc.gz"
+    crawl = [sys.executable, "-m", "corocrawl", "crawl", f"{site.url}/site/0", "-o", str(out),
+             "--state", str(state), "-q", "--warc", str(warc), "--ignore-robots",
+             "--concurrency", "2"]  # fmt: skip
+    first = subprocess.Popen(crawl, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 20:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    again = subprocess.run(crawl, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "site-00001.warc.gz").exists()  # the first file is left as it was
+    fetched = [record for record in records_in(out) if record["status"] == 200]
+    assert len(fetched) == 300
+    for record in fetched:  # each record leads to its page's bytes
+        pointer = record["warc"]
+        uri, payload = record_at(tmp_path / pointer["file"], pointer["offset"])
+        assert uri == record["url"]
+        assert len(payload) == record["bytes"]
+    archived = {r[1] for path in tmp_path.glob("*.warc.gz") for r in warc_records(path)
+                if r[0] == "response"}  # fmt: skip
+    assert archived == {record["url"] for record in fetched}
+
+
+def test_a_record_a_kill_broke_off_is_cut_before_the_next_run_writes(tmp_path: Path) -> None:
+    path = tmp_path / "crawl.warc.gz"
+    exchange = Exchange("http://example.org/", 1_800_000_000.0, b"GET / HTTP/1.1\r\n\r\n",
+                        b"HTTP/1.1 200 OK\r\n\r\n", b"page" * 1000)  # fmt: skip
+    result = FetchResult("http://example.org/", exchanges=(exchange,))
+    with WarcWriter(path) as writer:
+        writer.write(result)
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole[:200])  # the start of a record, as a kill leaves it
+    with WarcWriter(path) as writer:
+        writer.write(result)
+    assert path.read_bytes() == whole
+    assert [r[0] for r in warc_records(path)] == ["warcinfo", "response", "request"]
+    assert next(r[0] for r in warc_records(tmp_path / "crawl-00001.warc.gz")) == "warcinfo"
