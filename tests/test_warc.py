@@ -58,15 +58,17 @@ def record_at(path: Path, offset: int) -> Any:
         return record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("transport", TRANSPORT_NAMES)
 def test_fetch_writes_every_exchange_to_a_warc_that_an_independent_reader_accepts(
-    server: ServerProcess, tmp_path: Path, transport: str
+    server: ServerProcess, tmp_path: Path, transport: str, workers: str
 ) -> None:
     urls = [f"{server.url}/redirect/2", f"{server.url}/encoded/gzip", f"{server.url}/status/404",
             f"{server.url}/bytes/70000?chunked", "http://127.0.0.1:1/"]  # fmt: skip
     out, warc = tmp_path / "out.jsonl", tmp_path / "crawl.warc.gz"
     done = corocrawl("fetch", "-", "-o", str(out), "--warc", str(warc), "-q",
-                     "--transport", transport, "--retries", "0", stdin="\n".join(urls))  # fmt: skip
+                     "--transport", transport, "--retries", "0", "--workers", workers,
+                     stdin="\n".join(urls))  # fmt: skip
     assert done.returncode == 0, done.stderr
     check = "from warcio.cli import main; main()"
     checked = subprocess.run([sys.executable, "-c", check, "check", "-v", str(warc)],
@@ -159,21 +161,22 @@ def test_a_body_cut_at_the_cap_is_marked_truncated(tmp_path: Path) -> None:
     assert WarcWriter(path).write(FetchResult("http://example.org/none")) is None
 
 
-def test_warc_with_worker_processes_is_a_clear_error(server: ServerProcess) -> None:
-    done = corocrawl("fetch", "-", "--warc", "x.warc.gz", "--workers", "2",
-                     stdin=f"{server.url}/\n")  # fmt: skip
+def test_a_shared_crawl_with_warc_is_a_clear_error() -> None:
+    done = corocrawl("crawl", "--frontier", "redis://127.0.0.1:1/0", "--crawl-id", "x",
+                     "--warc", "x.warc.gz", "http://127.0.0.1:1/")  # fmt: skip
     assert done.returncode == 2
-    assert "--warc is written by one process for now" in done.stderr
+    assert "--warc is not written by a shared crawl yet" in done.stderr
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
-    start_server: Any, tmp_path: Path
+    start_server: Any, tmp_path: Path, workers: str
 ) -> None:
     site = start_server("--site-pages", "300", "--site-links", "4")
     out, state, warc = tmp_path / "pages.jsonl", tmp_path / "crawl.db", tmp_path / "site.warc.gz"
     crawl = [sys.executable, "-m", "corocrawl", "crawl", f"{site.url}/site/0", "-o", str(out),
              "--state", str(state), "-q", "--warc", str(warc), "--ignore-robots",
-             "--concurrency", "2"]  # fmt: skip
+             "--concurrency", "2", "--workers", workers]  # fmt: skip
     first = subprocess.Popen(crawl, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and first.poll() is None:

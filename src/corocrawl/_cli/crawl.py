@@ -69,9 +69,8 @@ def add_arguments(crawl: argparse.ArgumentParser) -> None:
 
 
 def run_crawl(args: argparse.Namespace) -> int:
-    if args.warc is not None and (args.workers != 1 or args.frontier is not None):
-        raise ConfigError("--warc is written by one process for now: leave out --workers "
-                          "and --frontier")  # fmt: skip
+    if args.warc is not None and (args.frontier is not None or args.crawl_id is not None):
+        raise ConfigError("--warc is not written by a shared crawl yet: leave out --frontier")
     if args.frontier is not None or args.crawl_id is not None:
         from .shared import run_shared_crawl
 

@@ -8,7 +8,6 @@ import os
 import stat
 from typing import Any
 
-from .._exceptions import ConfigError
 from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
 from .._models import FetchResult, SkipReason
@@ -51,8 +50,6 @@ def run_fetch(args: argparse.Namespace) -> int:
             "--warc": args.warc,
         }
     )
-    if args.warc is not None and args.workers != 1:
-        raise ConfigError("--warc is written by one process for now: leave out --workers")
     stream, source = open_url_source(args.input)
     sink = JsonlSink(args.output)
     executor = fetch_executor(config, args.workers)

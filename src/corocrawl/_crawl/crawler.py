@@ -22,7 +22,7 @@ from typing import Any
 from yarl import URL
 
 from .._config import CrawlConfig
-from .._exceptions import ConfigError, CorocrawlError, SinkError, first_of
+from .._exceptions import CorocrawlError, SinkError, first_of
 from .._models import Outcome, Request, SkipReason
 from .._sinks import JsonlSink
 from .._stats import Stats
@@ -74,9 +74,7 @@ class Crawler:
         warc: WarcWriter | None = None,
     ) -> None:
         require_workers(workers)
-        if warc is not None:
-            if workers != 1:
-                raise ConfigError("a WARC is written by one process for now: workers=1")
+        if warc is not None:  # written here, from what the workers send back
             config = replace(config, fetch=replace(config.fetch, keep_exchanges=True))
         self.config = config
         self._warc = warc
