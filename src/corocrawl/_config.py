@@ -249,7 +249,9 @@ class FetchConfig:
     newest HTTP spoken: "2" (HTTP/2 where a TLS server offers it, else 1.1; the aiohttp
     transport speaks 1.1 only), "1.1", or "3" (HTTP/3 tried first; the curl transport only).
     `keep_exchanges=True` keeps each hop's request and response as they went over the wire
-    (`result.exchanges`), which a WARC is written from.
+    (`result.exchanges`), which a WARC is written from. `replay` (WARC files, or directories
+    of them) answers each URL they hold from there instead of the network; with
+    `replay_only` a URL they do not hold is recorded as skipped (`not-archived`).
     `proxies` ("http://host:port", "socks5h://user:password@host:port", ...) are used in turn,
     one per request; one that keeps failing is rested a while. A password in a proxy URL is
     never written out: records and messages show it as ***.
@@ -265,6 +267,8 @@ class FetchConfig:
     record_headers: tuple[str, ...] = DEFAULT_RECORD_HEADERS
     keep_body: bool = False
     keep_exchanges: bool = False
+    replay: tuple[Path, ...] = ()
+    replay_only: bool = False
     save_bodies: Path | None = None
     follow_redirects: bool = True
     refuse_private: bool = False
@@ -311,6 +315,8 @@ class FetchConfig:
             f"SOCKS proxies ({socks[0] if socks else ''}) need the curl transport "
             "(--transport curl)",
         )
+        object.__setattr__(self, "replay", tuple(Path(path) for path in self.replay))
+        _require(not self.replay_only or bool(self.replay), "--replay-only needs --replay FILE")
         _require(
             not (self.proxies and self.limits.per_ip is not None),
             "--per-ip cannot be kept through a proxy: the proxy resolves each site's name, and "

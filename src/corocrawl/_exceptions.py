@@ -15,6 +15,7 @@
     │  │  ├─ ReadError                            reset, truncated or short body
     │  │  └─ ProtocolError                        not valid HTTP
     │  ├─ TooManyRedirects
+    │  ├─ NotArchived                             a replay's archive does not hold the URL
     │  ├─ ResponseTooLarge                        over the decompressed-size cap
     │  ├─ BlockedURL (also ValueError)            a scheme or URL corocrawl will not fetch
     │  └─ RobotsUnavailable                       robots.txt kept failing (5xx, unreachable)
@@ -47,6 +48,7 @@ __all__ = [
     "FrontierClosed",
     "FrontierError",
     "NetworkError",
+    "NotArchived",
     "ProtocolError",
     "ProxyError",
     "ReadError",
@@ -130,6 +132,11 @@ class ReadError(NetworkError):
 
 class ProtocolError(NetworkError):
     """The server did not speak valid HTTP."""
+
+
+class NotArchived(FetchError):
+    """A replay (`--replay-only`) was asked for a URL its archive does not hold: recorded as
+    skipped (`not-archived`), not fetched."""
 
 
 class TooManyRedirects(FetchError):

@@ -34,6 +34,7 @@ class SkipReason(StrEnum):
     TOO_MANY_QUERIES = "too-many-queries"
     TOO_MANY_TEMPLATE_URLS = "too-many-template-urls"
     SITEMAP_TOO_DEEP = "sitemap-too-deep"  # an index nested deeper than Sitemaps.nesting
+    NOT_ARCHIVED = "not-archived"  # a replay's archive does not hold it (--replay-only)
     INTERRUPTED = "interrupted"  # read from the input, not finished when the run was stopped
 
 

@@ -18,6 +18,7 @@ import hashlib
 import uuid
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +27,15 @@ from typing import IO, Any
 from ._models import Exchange, FetchResult
 from ._version import __version__
 
-__all__ = ["DEFAULT_WARC_MAX_SIZE", "WarcWriter", "cut_partial_record", "warc_file_names"]
+__all__ = [
+    "DEFAULT_WARC_MAX_SIZE",
+    "WarcRecord",
+    "WarcWriter",
+    "cut_partial_record",
+    "read_record_at",
+    "read_records",
+    "warc_file_names",
+]
 
 DEFAULT_WARC_MAX_SIZE = 1_000_000_000  # Heritrix's default: 1 GB a file
 _SUFFIX = ".warc.gz"
@@ -126,6 +135,73 @@ class WarcWriter:
         self._file.write(data)
         self._file.flush()
         self._size += len(data)
+
+
+@dataclass(frozen=True, slots=True)
+class WarcRecord:
+    """One record read back: its WARC headers (names as written) and its block."""
+
+    headers: dict[str, str]
+    block: bytes = field(repr=False)
+
+    @property
+    def type(self) -> str:
+        return self.headers.get("WARC-Type", "")
+
+    @property
+    def target(self) -> str:
+        return self.headers.get("WARC-Target-URI", "")
+
+
+def read_records(path: Path) -> Iterator[tuple[int, WarcRecord]]:
+    """Every record of a WARC file written one gzip member per record (as corocrawl, Heritrix
+    and wget write them), with its offset; one record in memory at a time. ValueError names
+    the file and offset where it stops being one."""
+    with path.open("rb") as stream:
+        yield from _members(stream, path, 0)
+
+
+def read_record_at(path: Path, offset: int) -> WarcRecord:
+    """The record whose gzip member starts at `offset`."""
+    with path.open("rb") as stream:
+        stream.seek(offset)
+        for _, record in _members(stream, path, offset):
+            return record
+    raise ValueError(f"{path}: no WARC record at offset {offset}")
+
+
+def _members(stream: IO[bytes], path: Path, start: int) -> Iterator[tuple[int, WarcRecord]]:
+    offset = position = start
+    unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    pieces: list[bytes] = []
+    while chunk := stream.read(1 << 20):
+        position += len(chunk)
+        while chunk:
+            try:
+                pieces.append(unpacker.decompress(chunk))
+            except zlib.error as exc:
+                raise ValueError(f"{path}: not gzip at offset {offset}: {exc}") from None
+            if not unpacker.eof:
+                break
+            chunk = unpacker.unused_data
+            yield offset, _parsed(b"".join(pieces), path, offset)
+            offset, pieces = position - len(chunk), []
+            unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if pieces:
+        raise ValueError(f"{path}: the record at offset {offset} is cut short")
+
+
+def _parsed(data: bytes, path: Path, offset: int) -> WarcRecord:
+    head, separator, rest = data.partition(_CRLF + _CRLF)
+    lines = head.decode("utf-8", errors="replace").split("\r\n")
+    if not separator or not lines[0].startswith("WARC/"):
+        raise ValueError(f"{path}: no WARC record at offset {offset}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    length = int(headers.get("Content-Length", "0") or 0)
+    return WarcRecord(headers, rest[:length])
 
 
 def cut_partial_record(path: Path) -> int:

@@ -368,6 +368,21 @@ def add_archive_options(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="start a new WARC file past this size (default: 1GB)",
     )
+    group.add_argument(
+        "--replay",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="WARC",
+        help="answer the URLs these WARC files (or directories of them) hold from there, "
+        "not from the network: rerun a crawl's extraction and scope offline (repeatable)",
+    )
+    group.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="record a URL the archive does not hold as skipped (not-archived) instead of "
+        "fetching it",
+    )
 
 
 def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
@@ -387,6 +402,8 @@ def fetch_config_from_args(args: argparse.Namespace) -> FetchConfig:
         record_headers=DEFAULT_RECORD_HEADERS + tuple(args.record_header),
         save_bodies=args.save_bodies,
         keep_exchanges=getattr(args, "warc", None) is not None,
+        replay=tuple(getattr(args, "replay", ())),
+        replay_only=getattr(args, "replay_only", False),
         refuse_private=args.refuse_private,
         transport=args.transport,
         verify_tls=not args.insecure,

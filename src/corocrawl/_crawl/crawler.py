@@ -76,6 +76,8 @@ class Crawler:
         require_workers(workers)
         if warc is not None:  # written here, from what the workers send back
             config = replace(config, fetch=replace(config.fetch, keep_exchanges=True))
+        if config.fetch.replay:  # what an archive holds was allowed when it was fetched
+            config = replace(config, politeness=replace(config.politeness, respect_robots=False))
         self.config = config
         self._warc = warc
         self.stats = stats if stats is not None else Stats()

@@ -60,6 +60,7 @@ from .transport import (
     REDIRECT_STATUSES,
     Credentials,
     Response,
+    content_type_of,
     deadline_passed,
     redirect_target,
 )
@@ -343,7 +344,7 @@ class CurlTransport:
         exchanges: tuple[Exchange, ...],
     ) -> Response:
         headers = transfer.headers
-        content_type, charset = _content_type(headers.get("content-type"))
+        content_type, charset = content_type_of(headers.get("content-type"))
         return Response(
             url=url,
             status=transfer.status,
@@ -816,19 +817,6 @@ def _deadline_slack(total: float) -> float:
     """How far apart libcurl's clock (CLOCK_MONOTONIC_RAW) and Python's may drift over a fetch:
     a timeout this close to the deadline is the deadline's."""
     return max(0.05, total / 100)
-
-
-def _content_type(value: str | None) -> tuple[str | None, str | None]:
-    """(media type, charset) of a Content-Type header, as aiohttp reads them."""
-    if value is None:
-        return None, None
-    media, _, parameters = value.partition(";")
-    charset = None
-    for parameter in parameters.split(";"):
-        name, _, text = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            charset = text.strip().strip('"') or None
-    return media.strip().lower() or None, charset
 
 
 def _tls_files(ca_bundle: Path | None, folder: Path | None) -> tuple[str | None, str | None]:

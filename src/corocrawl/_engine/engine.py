@@ -18,7 +18,7 @@ from typing import Protocol
 from yarl import URL
 
 from .._config import FetchConfig
-from .._exceptions import BlockedURL, FetchError, ProxyError, RobotsUnavailable
+from .._exceptions import BlockedURL, FetchError, NotArchived, ProxyError, RobotsUnavailable
 from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
 from .._system import ensure_open_files
@@ -398,6 +398,8 @@ class Engine:
         body_path: str | None,
     ) -> FetchResult:
         request = pending.request
+        if isinstance(error, NotArchived):  # a replay's: nothing was fetched
+            return self._skipped(request, SkipReason.NOT_ARCHIVED)
         if response is None:
             assert error is not None
             return FetchResult(

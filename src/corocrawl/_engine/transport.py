@@ -39,6 +39,7 @@ __all__ = [
     "Credentials",
     "Response",
     "Transport",
+    "content_type_of",
     "deadline_passed",
     "redirect_target",
 ]
@@ -132,6 +133,19 @@ class Transport(Protocol):
         even where a crawl records them).
         """
         ...
+
+
+def content_type_of(value: str | None) -> tuple[str | None, str | None]:
+    """(media type, charset) of a Content-Type header, as aiohttp reads them."""
+    if value is None:
+        return None, None
+    media, _, parameters = value.partition(";")
+    charset = None
+    for parameter in parameters.split(";"):
+        name, _, text = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = text.strip().strip('"') or None
+    return media.strip().lower() or None, charset
 
 
 def redirect_target(url: URL, location: str) -> URL:

@@ -28,10 +28,16 @@ TRANSPORTS: dict[str, Callable[[FetchConfig], Transport]] = {"aiohttp": _aiohttp
 
 
 def open_transport(config: FetchConfig) -> Transport:
-    """The transport `config.transport` names, not yet entered (use `async with`)."""
+    """The transport `config.transport` names, not yet entered (use `async with`); with
+    `config.replay`, the archive's in front of it (or alone, with `replay_only`)."""
     try:
         make = TRANSPORTS[config.transport]
     except KeyError:
         known = ", ".join(sorted(TRANSPORTS))
         raise ConfigError(f"unknown transport {config.transport!r} (known: {known})") from None
+    if config.replay:
+        from .replay_transport import ReplayTransport
+
+        network = None if config.replay_only else make(config)
+        return ReplayTransport(config, config.replay, network)
     return make(config)
