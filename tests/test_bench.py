@@ -54,15 +54,26 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
     assert "vs aiohttp" in done.stdout
 
 
-def test_bench_throughput_measures_the_per_ip_limits_cost_on_request(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("suite", "contenders"),
+    [
+        (("throughput", "--requests", "40", "--concurrency", "4"),
+         ("corocrawl-curl", "corocrawl-curl-per-ip")),
+        (("crawl", "--pages", "30", "--links", "3"),
+         ("crawl-corocrawl-curl", "crawl-corocrawl-curl-warc")),
+    ],
+)  # fmt: skip
+def test_a_contender_asked_for_measures_what_one_feature_costs(
+    suite: tuple[str, ...], contenders: tuple[str, ...], tmp_path: Path
+) -> None:
+    """The per-IP limit's bookkeeping and a WARC archive, each beside the same run without."""
     out = tmp_path / "results.json"
-    contenders = "corocrawl-curl,corocrawl-curl-per-ip"
-    done = bench("throughput", "--requests", "40", "--concurrency", "4", "--repeat", "1",
-                 "--contenders", contenders, "--json", str(out))  # fmt: skip
+    done = bench(*suite, "--repeat", "1", "--contenders", ",".join(contenders),
+                 "--json", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())["rows"]
-    assert [row["contender"] for row in rows] == ["corocrawl-curl", "corocrawl-curl-per-ip"]
-    assert all(row["failed_max"] == 0 and row["ok_min"] == 40 for row in rows)
+    assert tuple(row["contender"] for row in rows) == contenders
+    assert all(row["failed_max"] == 0 and row["ok_min"] == row["requests"] for row in rows)
 
 
 def test_bench_crawl_on_several_hosts_with_workers(tmp_path: Path) -> None:

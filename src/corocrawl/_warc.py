@@ -13,13 +13,12 @@ from the last of them a record a kill left half-written: every file holds whole 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import uuid
+import random
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -40,6 +39,12 @@ __all__ = [
 DEFAULT_WARC_MAX_SIZE = 1_000_000_000  # Heritrix's default: 1 GB a file
 _SUFFIX = ".warc.gz"
 _CRLF = b"\r\n"
+_random = random.Random()  # seeded from os.urandom
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# A version-4 UUID: bits 76-79 are its version (4), bits 62-63 its variant (RFC 4122).
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_UUID_SET = (0x4 << 76) | (0x2 << 62)
+_MADE_IN_A_THREAD = 256 * 1024  # bodies larger than this are compressed off the event loop
 
 
 def warc_file_names(path: Path) -> Iterator[Path]:
@@ -69,7 +74,6 @@ class WarcWriter:
         self._name = ""
         self._size = 0
         self.files: list[Path] = []  # every file this writer opened, in order
-        self._writing: asyncio.Lock | None = None
 
     def __enter__(self) -> WarcWriter:
         return self
@@ -85,36 +89,36 @@ class WarcWriter:
     def write(self, result: FetchResult) -> dict[str, Any] | None:
         if not result.exchanges:
             return None
-        if self._file is None or self._size >= self._max_size:
-            self._open_next()
-        where: dict[str, Any] = {}
-        # The records of one result go in one write: a kill leaves all of them or none.
-        members: list[bytes] = []
-        offset = self._size
-        for exchange in result.exchanges:
-            response_id = _record_id()
-            response = _member(_response_record(exchange, response_id))
-            request = _member(_request_record(exchange, response_id))
-            where = {"file": self._name, "offset": offset, "length": len(response)}
-            members += (response, request)
-            offset += len(response) + len(request)
-        self._write(b"".join(members))
-        return where
+        return self._append(_packed(result.exchanges))
 
     async def archive(self, result: FetchResult) -> dict[str, Any] | None:
-        """`write` from the event loop: in a thread (compressing a body takes a while), one
-        result at a time."""
-        if not result.exchanges:
+        """`write` from the event loop: at once for a small body (a thread's hop costs more
+        than its compression), in a thread for a large one. Use this or `write`, not both at
+        once."""
+        exchanges = result.exchanges
+        if not exchanges:
             return None
-        if self._writing is None:
-            self._writing = asyncio.Lock()
-        async with self._writing:
-            return await asyncio.to_thread(self.write, result)
+        if sum(len(exchange.body) for exchange in exchanges) > _MADE_IN_A_THREAD:
+            return self._append(await asyncio.to_thread(_packed, exchanges))
+        return self._append(_packed(exchanges))
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _append(self, members: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+        """Append each hop's (response, request) members; where the last response is."""
+        if self._file is None or self._size >= self._max_size:
+            self._open_next()
+        offset = self._size
+        where: dict[str, Any] = {}
+        for response, request in members:
+            where = {"file": self._name, "offset": offset, "length": len(response)}
+            offset += len(response) + len(request)
+        # The records of one result go in one write: a kill leaves all of them or none.
+        self._write(b"".join(member for pair in members for member in pair))
+        return where
 
     def _open_next(self) -> None:
         first = not self.files
@@ -235,6 +239,20 @@ def _whole_members_length(path: Path) -> int:
     return whole
 
 
+def _packed(exchanges: tuple[Exchange, ...]) -> list[tuple[bytes, bytes]]:
+    """Each exchange's response and request records, each a gzip member."""
+    packed = []
+    for exchange in exchanges:
+        response_id, date = _record_id(), _warc_date(exchange.sent_at)
+        packed.append(
+            (
+                _member(_response_record(exchange, response_id, date)),
+                _member(_request_record(exchange, response_id, date)),
+            )
+        )
+    return packed
+
+
 def _warcinfo_record(filename: str) -> bytes:
     fields = (
         f"software: corocrawl/{__version__}\r\n"
@@ -244,7 +262,7 @@ def _warcinfo_record(filename: str) -> bytes:
     ).encode()
     headers = [
         ("WARC-Type", "warcinfo"),
-        ("WARC-Date", _warc_date(datetime.now(UTC).timestamp())),
+        ("WARC-Date", _warc_date(time.time())),
         ("WARC-Filename", filename),
         ("WARC-Record-ID", _record_id()),
         ("Content-Type", "application/warc-fields"),
@@ -252,34 +270,35 @@ def _warcinfo_record(filename: str) -> bytes:
     return _record(headers, fields)
 
 
-def _response_record(exchange: Exchange, record_id: str) -> bytes:
+def _response_record(exchange: Exchange, record_id: str, date: str) -> bytes:
     head = _as_archived(exchange.response)
-    block = head + exchange.body
+    block = hashlib.sha1(head)
+    block.update(exchange.body)
     headers = [
         ("WARC-Type", "response"),
         ("WARC-Target-URI", exchange.url),
-        ("WARC-Date", _warc_date(exchange.sent_at)),
+        ("WARC-Date", date),
         ("WARC-Record-ID", record_id),
         ("Content-Type", "application/http;msgtype=response"),
-        ("WARC-Payload-Digest", _digest(exchange.body)),
+        ("WARC-Payload-Digest", _digest(hashlib.sha1(exchange.body))),
         ("WARC-Block-Digest", _digest(block)),
     ]
     if exchange.address:
         headers.append(("WARC-IP-Address", exchange.address))
     if exchange.truncated:
         headers.append(("WARC-Truncated", "length"))
-    return _record(headers, block)
+    return _record(headers, head, exchange.body)
 
 
-def _request_record(exchange: Exchange, response_id: str) -> bytes:
+def _request_record(exchange: Exchange, response_id: str, date: str) -> bytes:
     headers = [
         ("WARC-Type", "request"),
         ("WARC-Target-URI", exchange.url),
-        ("WARC-Date", _warc_date(exchange.sent_at)),
+        ("WARC-Date", date),
         ("WARC-Record-ID", _record_id()),
         ("WARC-Concurrent-To", response_id),
         ("Content-Type", "application/http;msgtype=request"),
-        ("WARC-Block-Digest", _digest(exchange.request)),
+        ("WARC-Block-Digest", _digest(hashlib.sha1(exchange.request))),
     ]
     return _record(headers, exchange.request)
 
@@ -295,26 +314,36 @@ def _as_archived(head: bytes) -> bytes:
     return _CRLF.join(lines)
 
 
-def _record(headers: list[tuple[str, str]], block: bytes) -> bytes:
+def _record(headers: list[tuple[str, str]], *block: bytes) -> bytes:
     lines = ["WARC/1.1", *(f"{name}: {value}" for name, value in headers)]
-    lines.append(f"Content-Length: {len(block)}")
-    return "\r\n".join(lines).encode("utf-8") + _CRLF + _CRLF + block + _CRLF + _CRLF
+    lines.append(f"Content-Length: {sum(map(len, block))}")
+    head = "\r\n".join(lines).encode("utf-8")
+    return b"".join((head, _CRLF, _CRLF, *block, _CRLF, _CRLF))
 
 
 def _member(record: bytes) -> bytes:
-    """One record as a gzip member of its own."""
-    packer = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-    return packer.compress(record) + packer.flush()
+    """One record as a gzip member of its own: at level 1, half the time of level 6 for a
+    file 7% larger (the synthetic site's pages)."""
+    return zlib.compress(record, 1, wbits=zlib.MAX_WBITS | 16)
 
 
-def _digest(data: bytes) -> str:
-    return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+def _digest(sha1: Any) -> str:
+    """`sha1:` and the digest in base32, as WARC and CDX files write it (base64's own
+    b32encode is written in Python, and several times slower for these 20 bytes)."""
+    number = int.from_bytes(sha1.digest(), "big")
+    return "sha1:" + "".join(_BASE32[(number >> shift) & 31] for shift in range(155, -1, -5))
 
 
 def _record_id() -> str:
-    return f"<urn:uuid:{uuid.uuid4()}>"
+    """A version-4 UUID URN, from a generator seeded by the system's randomness: as unique,
+    without uuid4's system call for each of a page's two records."""
+    number = _random.getrandbits(128) & _UUID_CLEAR | _UUID_SET
+    text = f"{number:032x}"
+    return f"<urn:uuid:{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}>"
 
 
 def _warc_date(timestamp: float) -> str:
     """WARC/1.1's date: UTC, to the microsecond."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds = int(timestamp)
+    micro = int((timestamp - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}Z"

@@ -161,6 +161,9 @@ CONTENDERS: dict[str, Contender] = {
     "crawl-corocrawl-curl-unguarded": _on_event_loop(
         functools.partial(crawl_corocrawl, transport="curl", guarded=False)
     ),
+    "crawl-corocrawl-curl-warc": _on_event_loop(
+        functools.partial(crawl_corocrawl, transport="curl", warc=True)
+    ),
 }
 
 

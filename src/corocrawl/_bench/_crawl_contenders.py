@@ -65,11 +65,12 @@ async def crawl_corocrawl(
     workers: int = 1,
     transport: str | None = None,
     guarded: bool = True,
+    warc: bool = False,
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
     `workers`, pages are fetched and parsed in that many processes; on `transport`, or the
     default one. Not `guarded`: its crawl-trap guards off and session ids kept, to show
-    what they cost."""
+    what they cost. With `warc`, every exchange is archived to a WARC file too."""
     import corocrawl
     from corocrawl.frontier import SqliteFrontier
 
@@ -85,12 +86,16 @@ async def crawl_corocrawl(
         frontier = await SqliteFrontier.open(Path(folder) / "crawl.db")
         output = corocrawl.JsonlSink(Path(folder) / "pages.jsonl")
         stats = corocrawl.Stats()
+        archive = corocrawl.WarcWriter(Path(folder) / "crawl.warc.gz") if warc else None
         try:
             crawler = corocrawl.Crawler(
-                config, frontier=frontier, output=output, stats=stats, workers=workers
-            )
+                config, frontier=frontier, output=output, stats=stats, workers=workers,
+                warc=archive,
+            )  # fmt: skip
             await crawler.run(seeds.split())
         finally:
+            if archive is not None:
+                archive.close()
             output.close()
             await frontier.close()
     return stats.ok, stats.failed
@@ -131,6 +136,7 @@ CRAWL_CONTENDERS = (
     "crawl-scrapy",
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),
     "crawl-corocrawl-curl-unguarded",
+    "crawl-corocrawl-curl-warc",
 )
 
 
