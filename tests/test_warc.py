@@ -19,7 +19,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from corocrawl import Exchange, FetchResult, WarcWriter
 from corocrawl._config import TRANSPORT_NAMES
-from corocrawl.testing import ServerProcess
+from corocrawl._engine.replay_transport import ArchiveIndex, warc_files
+from corocrawl._warc import read_record_at, read_records
+from corocrawl.testing import ServerProcess, TestProxy
 
 PATTERN = bytes(range(256))
 
@@ -202,9 +204,7 @@ def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
 
 def test_a_record_a_kill_broke_off_is_cut_before_the_next_run_writes(tmp_path: Path) -> None:
     path = tmp_path / "crawl.warc.gz"
-    exchange = Exchange("http://example.org/", 1_800_000_000.0, b"GET / HTTP/1.1\r\n\r\n",
-                        b"HTTP/1.1 200 OK\r\n\r\n", b"page" * 1000)  # fmt: skip
-    result = FetchResult("http://example.org/", exchanges=(exchange,))
+    result = hand_made("http://example.org/", b"page" * 1000)
     with WarcWriter(path) as writer:
         writer.write(result)
     whole = path.read_bytes()
@@ -214,3 +214,77 @@ def test_a_record_a_kill_broke_off_is_cut_before_the_next_run_writes(tmp_path: P
     assert path.read_bytes() == whole
     assert [r[0] for r in warc_records(path)] == ["warcinfo", "response", "request"]
     assert next(r[0] for r in warc_records(tmp_path / "crawl-00001.warc.gz")) == "warcinfo"
+
+
+def hand_made(url: str, body: bytes) -> FetchResult:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    exchange = Exchange(url, 1_800_000_000.0, b"GET / HTTP/1.1\r\n\r\n", head, body)
+    return FetchResult(url, exchanges=(exchange,))
+
+
+def test_a_file_that_is_not_corocrawls_is_never_cut(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.warc.gz"
+    path.write_bytes(b"WARC/1.0\r\nnot gzip, another tool's file")
+    with WarcWriter(path) as writer:
+        writer.write(hand_made("http://example.org/", b"page"))
+    assert path.read_bytes() == b"WARC/1.0\r\nnot gzip, another tool's file"
+    assert writer.files == [tmp_path / "theirs-00001.warc.gz"]
+
+
+def test_a_file_compressed_whole_is_refused_not_read_as_one_record(tmp_path: Path) -> None:
+    ours = tmp_path / "ours.warc.gz"
+    with WarcWriter(ours) as writer:
+        writer.write(hand_made("http://example.org/", b"page"))
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(gzip.decompress(ours.read_bytes())))
+    with pytest.raises(ValueError, match="more than one record in the gzip member at offset 0"):
+        list(read_records(whole))
+
+
+def test_warc_options_that_cannot_work_are_clear_errors(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    done = corocrawl("fetch", "-", "--warc", str(tmp_path / "a.warc.gz"), "--warc-max-size", "0",
+                     stdin=f"{server.url}/\n")  # fmt: skip
+    assert done.returncode == 2
+    assert "'0': must be at least 1 byte" in done.stderr
+    (tmp_path / "file").write_text("")
+    unwritable = corocrawl("fetch", "-", "--warc", str(tmp_path / "file" / "a.warc.gz"), "-q",
+                           stdin=f"{server.url}/\n")  # fmt: skip
+    assert unwritable.returncode != 0
+    assert "cannot open a WARC file" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
+
+
+def test_a_directory_is_replayed_in_the_order_its_files_were_written(tmp_path: Path) -> None:
+    for body in (b"old", b"new"):  # a second run starts crawl-00001.warc.gz
+        with WarcWriter(tmp_path / "crawl.warc.gz") as writer:
+            writer.write(hand_made("http://example.org/", body))
+    index = ArchiveIndex.build(warc_files([tmp_path]))
+    try:
+        found = index.find("http://example.org/")
+        assert found is not None
+        assert read_record_at(*found).block.endswith(b"\r\n\r\nnew")
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+def test_a_proxys_password_is_never_written_to_the_warc(
+    server: ServerProcess, tmp_path: Path, transport: str
+) -> None:
+    secret = "s3cret-for-the-warc"
+    with TestProxy("http", credentials=("user", secret)) as proxy:
+        warc = tmp_path / "p.warc.gz"
+        done = corocrawl("fetch", "-", "-q", "-o", str(tmp_path / "out.jsonl"), "--warc",
+                         str(warc), "--proxy", proxy.url, "--transport", transport,
+                         stdin=f"{server.url}/status/200\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    requests = [r for r in warc_records(warc) if r[0] == "request"]
+    assert len(requests) == 1
+    everything = gzip.decompress(warc.read_bytes())
+    assert b"GET " in everything
+    token = base64.b64encode(f"user:{secret}".encode())
+    assert secret.encode() not in everything
+    assert token not in everything
+    assert b"roxy-Authorization" not in everything

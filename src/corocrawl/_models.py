@@ -85,7 +85,7 @@ class Exchange:
     """One request and its response as they went over the wire, for an archive (WARC).
 
     `request` is the request line and headers as sent, `response` the status line and headers
-    as received (HTTP/2's written in HTTP/1.1's form, as libcurl shows them), `body` the body
+    as received (HTTP/2's as libcurl shows them: `HTTP/2 200`, lower-case names), `body` the body
     as received: after the transfer's framing (chunks) is taken off, before its
     Content-Encoding is undone. `truncated` when the body was cut at the size cap. `sent_at`
     is the wall-clock time (time.time()) the request was sent; `address` the server's IP.

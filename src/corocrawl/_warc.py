@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ._exceptions import SinkError
 from ._models import Exchange, FetchResult
 from ._version import __version__
 
@@ -74,6 +75,7 @@ class WarcWriter:
         self._name = ""
         self._size = 0
         self.files: list[Path] = []  # every file this writer opened, in order
+        self._opening = asyncio.Lock()
 
     def __enter__(self) -> WarcWriter:
         return self
@@ -98,6 +100,11 @@ class WarcWriter:
         exchanges = result.exchanges
         if not exchanges:
             return None
+        if self._file is None or self._size >= self._max_size:
+            async with self._opening:  # results that come meanwhile wait for the one file
+                if self._file is None or self._size >= self._max_size:
+                    # A resumed run reads its last file through to cut it: not on the loop.
+                    await asyncio.to_thread(self._open_next)
         if sum(len(exchange.body) for exchange in exchanges) > _MADE_IN_A_THREAD:
             return self._append(await asyncio.to_thread(_packed, exchanges))
         return self._append(_packed(exchanges))
@@ -121,12 +128,18 @@ class WarcWriter:
         return where
 
     def _open_next(self) -> None:
+        try:
+            self._open_next_file()
+        except OSError as exc:
+            raise SinkError(f"cannot open a WARC file: {exc.strerror}: {exc.filename}") from None
+
+    def _open_next_file(self) -> None:
         first = not self.files
         self.close()
         path, last = next(self._names), None
         while path.exists():
             path, last = next(self._names), path
-        if first and last is not None:
+        if first and last is not None and _is_ours(last):
             cut_partial_record(last)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(path, "xb")  # noqa: SIM115  # kept open across writes, closed in close()
@@ -136,8 +149,11 @@ class WarcWriter:
 
     def _write(self, data: bytes) -> None:
         assert self._file is not None
-        self._file.write(data)
-        self._file.flush()
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            raise SinkError(f"cannot write WARC file {self._name!r}: {exc.strerror}") from None
         self._size += len(data)
 
 
@@ -205,7 +221,22 @@ def _parsed(data: bytes, path: Path, offset: int) -> WarcRecord:
         name, _, value = line.partition(":")
         headers[name.strip()] = value.strip()
     length = int(headers.get("Content-Length", "0") or 0)
+    if len(rest) > length + 4:
+        raise ValueError(
+            f"{path}: more than one record in the gzip member at offset {offset} (a whole file "
+            "compressed at once): records must each be a gzip member of their own"
+        )
     return WarcRecord(headers, rest[:length])
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether the file opens with a warcinfo record corocrawl wrote: only such a file is
+    ever cut (another tool's file, or a file that is no WARC, is left as it is)."""
+    try:
+        first = read_record_at(path, 0)
+    except (OSError, ValueError):
+        return False
+    return first.type == "warcinfo" and b"software: corocrawl/" in first.block
 
 
 def cut_partial_record(path: Path) -> int:
@@ -298,9 +329,18 @@ def _request_record(exchange: Exchange, response_id: str, date: str) -> bytes:
         ("WARC-Record-ID", _record_id()),
         ("WARC-Concurrent-To", response_id),
         ("Content-Type", "application/http;msgtype=request"),
-        ("WARC-Block-Digest", _digest(hashlib.sha1(exchange.request))),
     ]
-    return _record(headers, exchange.request)
+    request = _without_proxy_credentials(exchange.request)
+    headers.append(("WARC-Block-Digest", _digest(hashlib.sha1(request))))
+    return _record(headers, request)
+
+
+def _without_proxy_credentials(head: bytes) -> bytes:
+    """A request's head without its Proxy-Authorization: a proxy's password is never written."""
+    if b"roxy-" not in head and b"ROXY-" not in head:
+        return head
+    lines = head.split(_CRLF)
+    return _CRLF.join(line for line in lines if line[:20].lower() != b"proxy-authorization:")
 
 
 def _as_archived(head: bytes) -> bytes:

@@ -363,7 +363,7 @@ def add_archive_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--warc-max-size",
-        type=_byte_size,
+        type=_positive_size,
         default=DEFAULT_WARC_MAX_SIZE,
         metavar="SIZE",
         help="start a new WARC file past this size (default: 1GB)",
@@ -456,6 +456,13 @@ def _byte_size(text: str) -> int:
     if match is None or match["unit"] not in _UNITS:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 1048576, 500k, 10MiB, 2G)")
     return round(float(match["number"]) * _UNITS[match["unit"]])
+
+
+def _positive_size(text: str) -> int:
+    size = _byte_size(text)
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1 byte")
+    return size
 
 
 def add_crawl_options(crawl: argparse.ArgumentParser) -> None:

@@ -76,7 +76,7 @@ class Crawler:
         require_workers(workers)
         if warc is not None:  # written here, from what the workers send back
             config = replace(config, fetch=replace(config.fetch, keep_exchanges=True))
-        if config.fetch.replay:  # what an archive holds was allowed when it was fetched
+        if config.fetch.replay_only:  # what an archive holds was allowed when it was fetched
             config = replace(config, politeness=replace(config.politeness, respect_robots=False))
         self.config = config
         self._warc = warc

@@ -620,7 +620,8 @@ class _Transfer:
         if self.capture:
             if line.startswith(b"HTTP/"):  # a new response's (after a 100, say)
                 self.raw_head = []
-            self.raw_head.append(line)
+            if not self.raw_head or self.raw_head[-1] not in (b"\r\n", b"\n"):
+                self.raw_head.append(line)  # not a chunked body's trailers: not in its head
         if line in (b"\r\n", b"\n"):  # the end of a response's headers
             if self.follow and self.status in REDIRECT_STATUSES and "location" in self.headers:
                 self.redirecting = True  # its body is passed over, as aiohttp does
@@ -683,8 +684,8 @@ class _Transfer:
 
     def debug(self, kind: int, data: bytes) -> None:
         """libcurl's verbose output: of it, the request's head as sent."""
-        if kind == pycurl.INFOTYPE_HEADER_OUT:
-            self.raw_request.append(data)
+        if kind == pycurl.INFOTYPE_HEADER_OUT and not data.startswith(b"CONNECT "):
+            self.raw_request = [data]  # the request itself, not a proxy's CONNECT before it
 
     def _keep_raw(self, data: bytes) -> None:
         """Keep a piece as received, up to the cap (what is past it is marked cut)."""
@@ -697,7 +698,9 @@ class _Transfer:
             self.raw_size += len(data)
 
     def exchange(self) -> Exchange:
-        return Exchange(
+        """The hop as it went over the wire, once: the pieces are let go (an idle handle
+        keeps its transfer)."""
+        exchange = Exchange(
             url=self.url,
             sent_at=self.sent_at,
             request=b"".join(self.raw_request),
@@ -706,6 +709,8 @@ class _Transfer:
             truncated=self.raw_cut or self.cut,
             address=self.address,
         )
+        self.raw_request, self.raw_head, self.raw_body = [], [], []
+        return exchange
 
     def _take(self, pieces: Iterable[bytes]) -> int | None:
         """Count and keep decoded pieces against the cap: past it, cut there or refused."""

@@ -11,6 +11,7 @@ given, or is NotArchived when there is none (`--replay-only`).
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -37,7 +38,7 @@ def warc_files(sources: Sequence[Path]) -> list[Path]:
     found: list[Path] = []
     for source in sources:
         if source.is_dir():
-            found += sorted(source.glob("*.warc.gz"))
+            found += sorted(source.glob("*.warc.gz"), key=_written_order)
         elif source.is_file():
             found.append(source)
         else:
@@ -45,6 +46,15 @@ def warc_files(sources: Sequence[Path]) -> list[Path]:
     if not found:
         raise ConfigError(f"--replay: no WARC files in {', '.join(map(str, sources))}")
     return found
+
+
+def _written_order(path: Path) -> tuple[str, int]:
+    """crawl.warc.gz, then crawl-00001.warc.gz, ...: the order a writer made them in (by
+    name, crawl-00001 would come first), so that the latest response of a URL wins."""
+    match = re.fullmatch(r"(.*)-(\d{5})\.warc\.gz", path.name)
+    if match is None:
+        return path.name.removesuffix(".warc.gz"), 0
+    return match[1], int(match[2])
 
 
 class ArchiveIndex:
