@@ -82,7 +82,7 @@ def test_a_replay_of_what_is_no_warc_is_a_clear_error(tmp_path: Path) -> None:
     bogus.write_bytes(b"not gzip at all")
     done = corocrawl("crawl", "http://127.0.0.1:1/", "--replay", str(bogus), "-q")
     assert done.returncode == 2
-    assert f"{bogus}: not gzip at offset 0" in done.stderr
+    assert f"{bogus}: not a WARC file compressed a record per gzip member" in done.stderr
     assert "Traceback" not in done.stderr
     missing = corocrawl("crawl", "http://127.0.0.1:1/", "--replay", str(tmp_path / "none"))
     assert missing.returncode == 2

@@ -359,12 +359,13 @@ def test_the_sitemap_command_lists_a_sites_urls_as_jsonl(site: ServerProcess) ->
 def test_the_sitemap_command_reads_one_sitemap_with_since(
     site: ServerProcess, tmp_path: Path
 ) -> None:
-    out = tmp_path / "urls.jsonl"
+    out, stats = tmp_path / "urls.jsonl", tmp_path / "stats.json"
     done = corocrawl("sitemap", f"{site.url}/sitemaps/pages.xml", "--since", "2026-01-01",
-                     "-o", str(out), "-q")  # fmt: skip
+                     "-o", str(out), "-q", "--stats-json", str(stats))  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
     paths = [URL(record["url"]).path for record in records_of(out)]
     assert paths == [f"/sitemaps/page/{number}" for number in range(0, 10, 2)]
+    assert json.loads(stats.read_text()) == {"urls": 5, "sitemaps": 1, "sitemaps_read": 1}
 
 
 def test_the_sitemap_command_caps_a_huge_sitemap(site: ServerProcess) -> None:

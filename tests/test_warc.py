@@ -248,12 +248,26 @@ def test_warc_options_that_cannot_work_are_clear_errors(
                      stdin=f"{server.url}/\n")  # fmt: skip
     assert done.returncode == 2
     assert "'0': must be at least 1 byte" in done.stderr
+    # Refused before the first request, not after the fetching.
+    server.reset_stats()
     (tmp_path / "file").write_text("")
     unwritable = corocrawl("fetch", "-", "--warc", str(tmp_path / "file" / "a.warc.gz"), "-q",
                            stdin=f"{server.url}/\n")  # fmt: skip
-    assert unwritable.returncode != 0
-    assert "cannot open a WARC file" in unwritable.stderr
-    assert "Traceback" not in unwritable.stderr
+    assert unwritable.returncode == 2
+    assert "--warc" in unwritable.stderr
+    assert "no such directory" in unwritable.stderr
+    assert server.stats()["by_path"] == {}
+    same = corocrawl("fetch", "-", "-o", str(tmp_path / "new.warc.gz"), "--warc",
+                     str(tmp_path / "new.warc.gz"), stdin=f"{server.url}/\n")  # fmt: skip
+    assert same.returncode == 2
+    assert "is the same file as" in same.stderr
+    with WarcWriter(tmp_path / "same.warc.gz") as writer:  # an archive: -o must not destroy it
+        writer.write(hand_made("http://example.org/", b"page"))
+    archive = str(tmp_path / "same.warc.gz")
+    crossed = corocrawl("fetch", "-", "-o", archive, "--replay", archive,
+                        stdin=f"{server.url}/\n")  # fmt: skip
+    assert crossed.returncode == 2
+    assert "is the same file as" in crossed.stderr
 
 
 def test_a_directory_is_replayed_in_the_order_its_files_were_written(tmp_path: Path) -> None:

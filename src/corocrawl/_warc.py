@@ -200,7 +200,10 @@ def _members(stream: IO[bytes], path: Path, start: int) -> Iterator[tuple[int, W
             try:
                 pieces.append(unpacker.decompress(chunk))
             except zlib.error as exc:
-                raise ValueError(f"{path}: not gzip at offset {offset}: {exc}") from None
+                raise ValueError(
+                    f"{path}: not a WARC file compressed a record per gzip member (at offset "
+                    f"{offset}: {exc})"
+                ) from None
             if not unpacker.eof:
                 break
             chunk = unpacker.unused_data

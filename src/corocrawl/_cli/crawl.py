@@ -81,6 +81,7 @@ def run_crawl(args: argparse.Namespace) -> int:
     refuse_one_file_twice({
         "--input": args.input, "--output": args.output, "--items": args.items,
         "--state": args.state, "--stats-json": args.stats_json, "--warc": args.warc,
+        **{f"--replay {path}": path for path in args.replay},
     })  # fmt: skip
     if args.items is not None and args.handler is None:
         raise ConfigError("--items receives what a page handler yields: give --handler too")

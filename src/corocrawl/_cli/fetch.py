@@ -48,6 +48,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             "--output": args.output,
             "--stats-json": args.stats_json,
             "--warc": args.warc,
+            **{f"--replay {path}": path for path in args.replay},
         }
     )
     stream, source = open_url_source(args.input)

@@ -717,15 +717,17 @@ def load_handler(spec: str) -> Callable[..., Any]:
 def refuse_one_file_twice(files: dict[str, str | Path | None]) -> None:
     """ConfigError when two of these options (input, outputs, state) name one file, by its
     identity, so a symlink or a hard link is caught too: an output would destroy an input."""
-    seen: dict[tuple[int, int], str] = {}
+    seen: dict[tuple[int, int] | str, str] = {}
     for option, path in files.items():
         if path is None or str(path) == "-":
             continue
+        key: tuple[int, int] | str
         try:
             status = os.stat(path)
         except OSError:
-            continue  # not there yet: nothing to destroy
-        key = (status.st_dev, status.st_ino)
+            key = str(Path(path).resolve())  # not there yet: two options may still name it
+        else:
+            key = (status.st_dev, status.st_ino)
         if key in seen:
             raise ConfigError(f"{option} {str(path)!r} is the same file as {seen[key]}")
         seen[key] = f"{option} {str(path)!r}"
@@ -744,6 +746,11 @@ def check_output_paths(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise ConfigError(f"--save-bodies {str(args.save_bodies)!r}: {exc.strerror}") from None
         _require_writable_directory("--save-bodies", args.save_bodies, args.save_bodies)
+    warc = getattr(args, "warc", None)
+    if warc is not None:
+        _require_writable_directory("--warc", warc, warc.parent)
+        if warc.is_dir():
+            raise ConfigError(f"--warc {str(warc)!r} is a directory")
 
 
 def _require_writable_directory(option: str, path: Path, directory: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,14 @@ from .._config import Sitemaps
 from .._exceptions import ConfigError
 from .._loop import run
 from .._sinks import JsonlSink
-from .options import add_fetch_options, date_option, fetch_config_from_args, positive_int
+from .options import (
+    add_fetch_options,
+    check_output_paths,
+    date_option,
+    fetch_config_from_args,
+    positive_int,
+    refuse_one_file_twice,
+)
 
 if TYPE_CHECKING:
     from .._crawl.sitemap_walk import SitemapRead
@@ -51,6 +59,9 @@ def run_sitemap(args: argparse.Namespace) -> int:
         raise ConfigError("--workers: sitemap reads with one process")
     from .._crawl.sitemap_walk import walk_sitemaps  # the engine, loaded only to run
 
+    check_output_paths(args)
+    refuse_one_file_twice({"--output": args.output, "--stats-json": args.stats_json})
+
     config = fetch_config_from_args(args)
     sink = JsonlSink(args.output)
     read: list[SitemapRead] = []
@@ -81,6 +92,9 @@ def run_sitemap(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"corocrawl sitemap: {urls:,} URLs from {usable:,} of {len(read):,} sitemaps",
               file=sys.stderr)  # fmt: skip
+    if args.stats_json is not None:
+        summary = {"urls": urls, "sitemaps": len(read), "sitemaps_read": usable}
+        args.stats_json.write_text(json.dumps(summary) + "\n")
     return 0 if usable else 1
 
 
