@@ -178,19 +178,21 @@ def read_records(path: Path) -> Iterator[tuple[int, WarcRecord]]:
     and wget write them), with its offset; one record in memory at a time. ValueError names
     the file and offset where it stops being one."""
     with path.open("rb") as stream:
-        yield from _members(stream, path, 0)
+        for offset, _, record in _members(stream, path, 0):
+            yield offset, record
 
 
 def read_record_at(path: Path, offset: int) -> WarcRecord:
     """The record whose gzip member starts at `offset`."""
     with path.open("rb") as stream:
         stream.seek(offset)
-        for _, record in _members(stream, path, offset):
+        for _, _, record in _members(stream, path, offset):
             return record
     raise ValueError(f"{path}: no WARC record at offset {offset}")
 
 
-def _members(stream: IO[bytes], path: Path, start: int) -> Iterator[tuple[int, WarcRecord]]:
+def _members(stream: IO[bytes], path: Path, start: int) -> Iterator[tuple[int, int, WarcRecord]]:
+    """(start, end, record) of each gzip member from `start` on, a MiB read at a time."""
     offset = position = start
     unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
     pieces: list[bytes] = []
@@ -207,8 +209,9 @@ def _members(stream: IO[bytes], path: Path, start: int) -> Iterator[tuple[int, W
             if not unpacker.eof:
                 break
             chunk = unpacker.unused_data
-            yield offset, _parsed(b"".join(pieces), path, offset)
-            offset, pieces = position - len(chunk), []
+            end = position - len(chunk)
+            yield offset, end, _parsed(b"".join(pieces), path, offset)
+            offset, pieces = end, []
             unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
     if pieces:
         raise ValueError(f"{path}: the record at offset {offset} is cut short")
@@ -245,32 +248,18 @@ def _is_ours(path: Path) -> bool:
 def cut_partial_record(path: Path) -> int:
     """Cut the file after its last whole gzip member (a record a kill broke off); return how
     many bytes were cut."""
-    whole = _whole_members_length(path)
+    whole = 0
+    with path.open("rb") as stream:
+        try:
+            for _, end, _ in _members(stream, path, 0):
+                whole = end
+        except ValueError:
+            pass  # a record broken off: kept up to the last whole one
     size = path.stat().st_size
     if whole < size:
         with path.open("r+b") as stream:
             stream.truncate(whole)
     return size - whole
-
-
-def _whole_members_length(path: Path) -> int:
-    """The length of the whole gzip members the file starts with, read a MiB at a time."""
-    whole = position = 0
-    unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            position += len(chunk)
-            while chunk:
-                try:
-                    unpacker.decompress(chunk)
-                except zlib.error:
-                    return whole  # not gzip from here on: kept up to the last whole member
-                if not unpacker.eof:
-                    break
-                chunk = unpacker.unused_data
-                whole = position - len(chunk)
-                unpacker = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    return whole
 
 
 def _packed(exchanges: tuple[Exchange, ...]) -> list[tuple[bytes, bytes]]:
