@@ -22,6 +22,7 @@ from ._config import (
     Limits,
     Politeness,
     RetryPolicy,
+    Revisit,
     Scope,
     Sitemaps,
     Timeouts,
@@ -53,7 +54,7 @@ from ._exceptions import (
     TooManyRedirects,
     WorkerError,
 )
-from ._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason
+from ._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason, Visit
 from ._sinks import JsonlSink
 from ._stats import Stats, StatsSnapshot
 from ._version import __version__
@@ -114,6 +115,7 @@ __all__ = [
     "Request",
     "ResponseTooLarge",
     "RetryPolicy",
+    "Revisit",
     "RobotsUnavailable",
     "Scope",
     "SinkError",
@@ -125,6 +127,7 @@ __all__ = [
     "Timeouts",
     "TooManyRedirects",
     "Traps",
+    "Visit",
     "WarcWriter",
     "WorkerError",
     "__version__",

@@ -26,6 +26,7 @@ from yarl import URL
 from ._exceptions import ConfigError
 
 __all__ = [
+    "DAY",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_CRAWL_CONCURRENCY",
@@ -47,6 +48,7 @@ __all__ = [
     "Limits",
     "Politeness",
     "RetryPolicy",
+    "Revisit",
     "Scope",
     "Sitemaps",
     "Timeouts",
@@ -521,6 +523,36 @@ class Sitemaps:
                  "sitemaps since: give a datetime with its time zone")  # fmt: skip
 
 
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Revisit:
+    """When a crawl's pages are due again, for a recrawl (Nutch's adaptive fetch schedule).
+
+    A page is first due `after` seconds from its fetch. At each revisit its interval is halved
+    if it changed and doubled if it did not, kept within `least` and `most`, so a crawl run
+    every day fetches each page about as often as it changes. A page that failed is tried
+    again after its interval as it was.
+
+        Revisit(after=7 * DAY, least=DAY, most=90 * DAY)
+    """
+
+    after: float = DAY
+    least: float = 3600.0
+    most: float = 90 * DAY
+
+    def __post_init__(self) -> None:
+        _require(0 < self.least <= self.after <= self.most and math.isfinite(self.most),
+                 "revisit intervals: need 0 < least <= after <= most, got "
+                 f"least={self.least:g}, after={self.after:g}, most={self.most:g}")  # fmt: skip
+
+    def next_interval(self, interval: float, *, changed: bool) -> float:
+        """The interval after a revisit that found the page `changed` (or not)."""
+        grown = interval / 2 if changed else interval * 2
+        return min(self.most, max(self.least, grown))
+
+
 DEFAULT_CRAWL_LIMITS = Limits(
     concurrency=DEFAULT_CRAWL_CONCURRENCY, per_host=DEFAULT_CRAWL_PER_HOST
 )
@@ -555,6 +587,7 @@ class CrawlConfig:
     respect_nofollow: bool = False
     canonical_dedupe: bool = False
     sitemaps: Sitemaps | None = None
+    revisit: Revisit = field(default_factory=Revisit)
 
     def __post_init__(self) -> None:
         _require(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "ErrorInfo",
@@ -14,6 +14,7 @@ __all__ = [
     "Outcome",
     "Request",
     "SkipReason",
+    "Visit",
     "decode_text",
 ]
 
@@ -47,6 +48,29 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
 
 
+class Visit(NamedTuple):
+    """What the last fetch of a URL saw, kept by the frontier for a recrawl: the status (None
+    when the fetch failed), the validators the server sent (ETag, Last-Modified), the sha1 of
+    the body (hex; None when no body came), when it was fetched (time.time()), and the
+    seconds until the page is due again (see Revisit)."""
+
+    status: int | None
+    etag: str | None
+    last_modified: str | None
+    digest: str | None
+    fetched_at: float
+    interval: float
+
+    def conditional_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers that ask the server for the page only if it changed since (RFC 9110)."""
+        headers = []
+        if self.etag is not None:
+            headers.append(("If-None-Match", self.etag))
+        if self.last_modified is not None:
+            headers.append(("If-Modified-Since", self.last_modified))
+        return tuple(headers)
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """One URL to fetch. `position` is its place in the input, which keeps results orderable.
@@ -55,6 +79,8 @@ class Request:
     `frontier_id` is its entry in the frontier, and `skip` says it is to be recorded without
     being fetched; `host_depth` and `sitemap` are its frontier entry's (see Discovered).
     `max_bytes` replaces the configured body cap for this request (a sitemap's is 50 MB).
+    `headers` are sent besides the configured ones; `previous` is what the last fetch of this
+    URL saw, in a recrawl.
     """
 
     url: str
@@ -66,6 +92,8 @@ class Request:
     host_depth: int = 0
     sitemap: int = 0
     max_bytes: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    previous: Visit | None = None
 
 
 @dataclass(frozen=True, slots=True)

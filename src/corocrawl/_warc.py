@@ -29,6 +29,7 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_WARC_MAX_SIZE",
+    "Unchanged",
     "WarcRecord",
     "WarcWriter",
     "cut_partial_record",
@@ -64,6 +65,12 @@ class WarcWriter:
     `write(result)` writes a response record and its request record for each hop (redirects
     first) and returns where the last response record is: `{"file", "offset", "length"}`, the
     pointer a JSONL record keeps, or None for a result without exchanges (a failure, a skip).
+
+    A recrawl's unchanged page is written as a `revisit` record instead of a response, given
+    `unchanged` (a Unchanged: how it was found unchanged, and when it was last fetched): with
+    the profile `server-not-modified` for a 304 (its head is the record), or
+    `identical-payload-digest` for a body equal to the last one (the record holds the head,
+    and the body's digest stands for the body).
     """
 
     def __init__(self, path: Path, *, max_size: int = DEFAULT_WARC_MAX_SIZE) -> None:
@@ -88,12 +95,16 @@ class WarcWriter:
     ) -> None:
         self.close()
 
-    def write(self, result: FetchResult) -> dict[str, Any] | None:
+    def write(
+        self, result: FetchResult, *, unchanged: Unchanged | None = None
+    ) -> dict[str, Any] | None:
         if not result.exchanges:
             return None
-        return self._append(_packed(result.exchanges))
+        return self._append(_packed(result.exchanges, unchanged))
 
-    async def archive(self, result: FetchResult) -> dict[str, Any] | None:
+    async def archive(
+        self, result: FetchResult, *, unchanged: Unchanged | None = None
+    ) -> dict[str, Any] | None:
         """`write` from the event loop: at once for a small body (a thread's hop costs more
         than its compression), in a thread for a large one. Use this or `write`, not both at
         once."""
@@ -106,8 +117,8 @@ class WarcWriter:
                     # A resumed run reads its last file through to cut it: not on the loop.
                     await asyncio.to_thread(self._open_next)
         if sum(len(exchange.body) for exchange in exchanges) > _MADE_IN_A_THREAD:
-            return self._append(await asyncio.to_thread(_packed, exchanges))
-        return self._append(_packed(exchanges))
+            return self._append(await asyncio.to_thread(_packed, exchanges, unchanged))
+        return self._append(_packed(exchanges, unchanged))
 
     def close(self) -> None:
         if self._file is not None:
@@ -155,6 +166,21 @@ class WarcWriter:
         except OSError as exc:
             raise SinkError(f"cannot write WARC file {self._name!r}: {exc.strerror}") from None
         self._size += len(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """How a recrawl found a page unchanged (`not-modified`: a 304; `digest`: the same body),
+    and when the page was last fetched (time.time())."""
+
+    by: str
+    last_fetched: float
+
+
+_PROFILES = {
+    "not-modified": "http://netpreserve.org/warc/1.1/revisit/server-not-modified",
+    "digest": "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,17 +288,20 @@ def cut_partial_record(path: Path) -> int:
     return size - whole
 
 
-def _packed(exchanges: tuple[Exchange, ...]) -> list[tuple[bytes, bytes]]:
-    """Each exchange's response and request records, each a gzip member."""
+def _packed(
+    exchanges: tuple[Exchange, ...], unchanged: Unchanged | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Each exchange's response (or, for the last, revisit) and request records, each a gzip
+    member."""
     packed = []
-    for exchange in exchanges:
+    last = len(exchanges) - 1
+    for hop, exchange in enumerate(exchanges):
         response_id, date = _record_id(), _warc_date(exchange.sent_at)
-        packed.append(
-            (
-                _member(_response_record(exchange, response_id, date)),
-                _member(_request_record(exchange, response_id, date)),
-            )
-        )
+        if unchanged is not None and hop == last:
+            response = _revisit_record(exchange, response_id, date, unchanged)
+        else:
+            response = _response_record(exchange, response_id, date)
+        packed.append((_member(response), _member(_request_record(exchange, response_id, date))))
     return packed
 
 
@@ -311,6 +340,27 @@ def _response_record(exchange: Exchange, record_id: str, date: str) -> bytes:
     if exchange.truncated:
         headers.append(("WARC-Truncated", "length"))
     return _record(headers, head, exchange.body)
+
+
+def _revisit_record(exchange: Exchange, record_id: str, date: str, unchanged: Unchanged) -> bytes:
+    head = _as_archived(exchange.response)
+    block = head if unchanged.by == "digest" else head + exchange.body
+    headers = [
+        ("WARC-Type", "revisit"),
+        ("WARC-Target-URI", exchange.url),
+        ("WARC-Date", date),
+        ("WARC-Record-ID", record_id),
+        ("WARC-Profile", _PROFILES[unchanged.by]),
+        ("WARC-Refers-To-Target-URI", exchange.url),
+        ("WARC-Refers-To-Date", _warc_date(unchanged.last_fetched)),
+        ("Content-Type", "application/http;msgtype=response"),
+    ]
+    if unchanged.by == "digest":
+        headers.append(("WARC-Payload-Digest", _digest(hashlib.sha1(exchange.body))))
+    headers.append(("WARC-Block-Digest", _digest(hashlib.sha1(block))))
+    if exchange.address:
+        headers.append(("WARC-IP-Address", exchange.address))
+    return _record(headers, block)
 
 
 def _request_record(exchange: Exchange, response_id: str, date: str) -> bytes:

@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ._config import CrawlConfig, Politeness, Scope, Sitemaps, Traps
+from ._config import CrawlConfig, Politeness, Revisit, Scope, Sitemaps, Traps
 from ._crawl.crawler import Crawler, seed_requests
 from ._exceptions import ConfigError, CrawlNotFound
 from ._export import export_best_records
@@ -92,6 +93,7 @@ class SharedSettings:
     canonical_dedupe: bool = False
     sitemaps: Sitemaps | None = None
     per_ip: int | None = None
+    revisit: Revisit = field(default_factory=Revisit)
 
     @classmethod
     def of(cls, config: CrawlConfig) -> SharedSettings:
@@ -109,6 +111,7 @@ class SharedSettings:
             canonical_dedupe=config.canonical_dedupe,
             sitemaps=config.sitemaps,
             per_ip=config.fetch.limits.per_ip,
+            revisit=config.revisit,
         )
 
     def apply(self, config: CrawlConfig) -> CrawlConfig:
@@ -126,6 +129,7 @@ class SharedSettings:
             respect_nofollow=self.respect_nofollow,
             canonical_dedupe=self.canonical_dedupe,
             sitemaps=self.sitemaps,
+            revisit=self.revisit,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +160,7 @@ class SharedSettings:
             "sitemaps": self.sitemaps is not None,
             "sitemap_since": _since_text(self.sitemaps),
             "sitemap_nesting": None if self.sitemaps is None else self.sitemaps.nesting,
+            "revisit": [self.revisit.after, self.revisit.least, self.revisit.most],
         }
 
     @classmethod
@@ -196,6 +201,7 @@ class SharedSettings:
             )
             if saved.get("sitemaps")
             else None,
+            revisit=Revisit(*saved["revisit"]) if "revisit" in saved else Revisit(),
         )
 
 
@@ -212,19 +218,27 @@ _TRAP_SETTINGS = tuple(one.name for one in fields(Traps))
 
 @dataclass(frozen=True, slots=True)
 class StartReport:
-    """What `start` did: `added` new seeds; `existed` if the crawl was started before, in
-    which case its saved settings apply, and `settings_differ` if they are not these."""
+    """What `start` did: `added` new seeds, `revisited` pages due again; `existed` if the
+    crawl was started before, in which case its saved settings apply, and `settings_differ`
+    if they are not these."""
 
     added: int
     existed: bool
     settings_differ: bool
     server_warnings: tuple[str, ...]
+    revisited: int = 0  # pages queued again by a recrawl
 
 
 async def start(
-    frontier_url: str, crawl_id: str, seeds: Iterable[str], config: CrawlConfig
+    frontier_url: str,
+    crawl_id: str,
+    seeds: Iterable[str],
+    config: CrawlConfig,
+    *,
+    recrawl: bool = False,
 ) -> StartReport:
-    """Start a shared crawl, or add seeds to a running one; nothing starts crawling yet."""
+    """Start a shared crawl, or add seeds to a running one; nothing starts crawling yet. With
+    `recrawl`, the pages due by now are queued again too (see Revisit)."""
     settings = SharedSettings.of(config)
     seeds = checked_seeds(seeds)
     frontier = await RedisFrontier.open(frontier_url, crawl_id, join=False, create=True)
@@ -239,9 +253,10 @@ async def start(
                 stripped=current.traps.stripped_parameters,
             )
         )
+        revisited = await frontier.revisit(time.time()) if recrawl else 0
         # Saved only now: a worker that finds the settings finds the seeds queued too.
         await frontier.save_settings(settings.to_dict())
-        return StartReport(added, saved is not None, current != settings, warnings)
+        return StartReport(added, saved is not None, current != settings, warnings, revisited)
     finally:
         await frontier.close()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, CrawlConfig
 from .._exceptions import ConfigError
@@ -26,7 +28,10 @@ from .options import (
     refuse_one_file_twice,
 )
 
-__all__ = ["add_arguments", "run_crawl"]
+if TYPE_CHECKING:
+    from .._crawl.crawler import Crawler
+
+__all__ = ["add_arguments", "run_crawl", "with_recrawl"]
 
 LABEL = "corocrawl crawl"
 
@@ -88,6 +93,10 @@ def run_crawl(args: argparse.Namespace) -> int:
     handler = load_handler(args.handler) if args.handler is not None else None
     if handler is not None and args.items is None:
         print_to_stderr(f"{LABEL}: warning: the items the handler yields are dropped: give --items")
+    if args.recrawl and args.state is None:
+        raise ConfigError(
+            "--recrawl revisits the pages of a crawl kept in --state (or a shared crawl's)"
+        )
     if not args.seeds and args.input is None and (args.state is None or not args.state.exists()):
         raise ConfigError("give at least one seed URL, or -i FILE")
     return run(_crawl(args, config, handler))
@@ -124,7 +133,9 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             handler=handler,  # type: ignore[arg-type]  # load_handler checked it is callable
             workers=args.workers,
             warc=warc,
+            recrawl=args.recrawl,
         )
+        crawl_report = frontier_report(frontier, shared=False)
         return await drive(
             crawler,
             crawler.run(seeds),
@@ -132,9 +143,24 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             sinks=[output, items],
             quiet=args.quiet,
             stats_json=args.stats_json,
-            extra_report=frontier_report(frontier, shared=False),
+            extra_report=with_recrawl(crawl_report, crawler) if args.recrawl else crawl_report,
         )
     finally:
         if warc is not None:
             warc.close()
         await frontier.close()
+
+
+def with_recrawl(
+    report: Callable[[], tuple[dict[str, Any], str]], crawler: Crawler
+) -> Callable[[], tuple[dict[str, Any], str]]:
+    """A crawl's report, and what its recrawl found."""
+
+    def reported() -> tuple[dict[str, Any], str]:
+        document, line = report()
+        return {
+            **document,
+            "recrawl": crawler.recrawl.as_dict(),
+        }, line + "\n" + crawler.recrawl.line()
+
+    return reported

@@ -35,6 +35,7 @@ from .._config import (
     Limits,
     Politeness,
     RetryPolicy,
+    Revisit,
     Scope,
     Sitemaps,
     Timeouts,
@@ -443,6 +444,49 @@ def _seconds(text: str) -> float:
     return value
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(text: str) -> float:
+    """An argparse type: a positive duration, in seconds or with a unit (90s, 30m, 12h, 7d,
+    2w)."""
+    number, unit = (text[:-1], text[-1]) if text[-1:].lower() in _DURATION_UNITS else (text, "s")
+    return _seconds(number.strip() or text) * _DURATION_UNITS[unit.lower()]
+
+
+def _add_recrawl_options(crawl: argparse.ArgumentParser) -> None:
+    revisit = Revisit()
+    group = crawl.add_argument_group("recrawl")
+    group.add_argument(
+        "--recrawl",
+        action="store_true",
+        help="also revisit the pages of --state (or of the shared crawl) that are due, each "
+        "asked for only if it changed (If-None-Match, If-Modified-Since); unchanged ones are "
+        "recorded as such, changed ones parsed for new links",
+    )
+    group.add_argument(
+        "--revisit-after",
+        type=duration,
+        default=revisit.after,
+        metavar="TIME",
+        help="a new page is due again this long after its fetch; then the interval halves "
+        "each time it changed and doubles each time it did not (90s, 30m, 12h, 7d; "
+        "default: 1d)",
+    )
+    group.add_argument(
+        "--revisit-min",
+        type=duration,
+        metavar="TIME",
+        help="the shortest a page's interval gets (default: 1h, or --revisit-after if shorter)",
+    )
+    group.add_argument(
+        "--revisit-max",
+        type=duration,
+        metavar="TIME",
+        help="the longest a page's interval gets (default: 90d, or --revisit-after if longer)",
+    )
+
+
 def _workers(text: str) -> int:
     if text == "auto":
         if hasattr(os, "sched_getaffinity"):
@@ -534,6 +578,7 @@ def add_crawl_options(crawl: argparse.ArgumentParser) -> None:
         help="with --sitemaps (implied): leave out sitemap URLs whose <lastmod> is before "
         "DATE (2026-11-01, or with a time and zone; UTC if none)",
     )
+    _add_recrawl_options(crawl)
     _add_trap_options(crawl)
     defaults = Politeness()
     polite = crawl.add_argument_group("politeness")
@@ -670,7 +715,17 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         sitemaps=Sitemaps(since=args.sitemap_since)
         if args.sitemaps or args.sitemap_since is not None
         else None,
+        revisit=_revisit(args),
     )
+
+
+def _revisit(args: argparse.Namespace) -> Revisit:
+    """The bounds not given make room for the interval given."""
+    defaults = Revisit()
+    after = args.revisit_after
+    least = min(defaults.least, after) if args.revisit_min is None else args.revisit_min
+    most = max(defaults.most, after) if args.revisit_max is None else args.revisit_max
+    return Revisit(after=after, least=least, most=most)
 
 
 def add_seed_arguments(crawl: argparse.ArgumentParser) -> None:

@@ -109,7 +109,9 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
 
     async def start() -> distributed.StartReport:
         seeds = await all_seeds(args, lambda text: print_to_stderr(f"{label}: {text}"))
-        return await distributed.start(args.frontier, args.crawl_id, seeds, config)
+        return await distributed.start(
+            args.frontier, args.crawl_id, seeds, config, recrawl=args.recrawl
+        )
 
     report = run(start())
     for warning in report.server_warnings:
@@ -125,6 +127,8 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
             "pages are followed only by workers started after this (docs/scaling.md)"
         )
     print_to_stderr(f"{label}: crawl {args.crawl_id!r}: {report.added} new seed(s) queued")
+    if args.recrawl:
+        print_to_stderr(f"{label}: recrawl: {report.revisited:,} page(s) due, queued again")
     return _work(_options(args, config, label))
 
 

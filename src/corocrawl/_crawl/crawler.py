@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -23,16 +23,17 @@ from yarl import URL
 
 from .._config import CrawlConfig
 from .._exceptions import CorocrawlError, SinkError, first_of
-from .._models import Outcome, Request, SkipReason
+from .._models import Outcome, Request, SkipReason, Visit
 from .._sinks import JsonlSink
 from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
-from .._warc import WarcWriter
+from .._warc import Unchanged, WarcWriter
 from .._workers.jobs import Executor
 from .._workers.pool import WorkerPool, require_workers
 from ..frontier import Discovered, Frontier, Leased
 from .job import CrawlJob
 from .pages import Handler, PageProcessor, ProcessedPage
+from .recrawl import UNCHANGED, RecrawlTally
 from .sitemaps import SITEMAP_MAX_BYTES
 from .traps import ClaimGuards, without_parameters
 
@@ -55,7 +56,8 @@ class Crawler:
 
     With `warc`, every exchange (redirect hops too) is archived there and each record says
     where its response is (`warc`: file, offset, length). Running again with the same
-    frontier resumes where the last run stopped. With `workers`
+    frontier resumes where the last run stopped; with `recrawl`, it also revisits the pages
+    due by `clock()` (see Revisit), asking for each only if it changed. With `workers`
     above 1, pages are fetched and parsed in that many processes, each owning a share of the
     hosts; this process keeps the frontier and writes every output (a handler must then be
     importable by name, as for multiprocessing).
@@ -72,6 +74,8 @@ class Crawler:
         stats: Stats | None = None,
         workers: int = 1,
         warc: WarcWriter | None = None,
+        recrawl: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         require_workers(workers)
         if warc is not None:  # written here, from what the workers send back
@@ -87,15 +91,19 @@ class Crawler:
         self._items = items
         self._outputs = [sink for sink in (output, items) if sink is not None]
         self._workers = workers
+        self._recrawl = recrawl
+        self._clock = clock
+        self.recrawl = RecrawlTally()
         self._executor: Executor[ProcessedPage] | None = None
         self._stop_requested = False
         self._progress = asyncio.Event()
         self._finished = asyncio.Event()
         self._batch_links: list[Discovered] = []
-        self._batch_records: list[tuple[dict[str, Any], int, Outcome]] = []
+        self._batch_records: list[tuple[dict[str, Any], int, Outcome, Visit | None]] = []
         self._batch_items: list[dict[str, Any]] = []
         self._commit_lock = asyncio.Lock()
         self._written: dict[Outcome, list[int]] = {outcome: [] for outcome in Outcome}
+        self._visits: dict[int, Visit] = {}  # of the requests written
         self._fetches_allowed = config.scope.max_pages
         guards = ClaimGuards(config.scope, config.traps)
         self._guards = guards if guards.active else None
@@ -112,6 +120,8 @@ class Crawler:
     async def run(self, seeds: Iterable[str]) -> None:
         await self._cut_outputs_back()
         executor = self._executor = self._executor_for(await self._add_seeds(seeds))
+        if self._recrawl:
+            self.recrawl.due = await self._frontier.revisit(self._clock())
         if self._stop_requested:
             executor.stop()
         counts = self._frontier.counts()
@@ -204,6 +214,7 @@ class Crawler:
                 # What a stop leaves of the batch is given back (see run): not held until a
                 # lease expires.
                 self._next_in_batch = position + 1
+                previous = leased.previous
                 skip = leased.skip
                 if skip is None and self._guards is not None:
                     skip = self._guards.admit(leased.url)
@@ -222,6 +233,8 @@ class Crawler:
                     host_depth=leased.host_depth,
                     sitemap=leased.sitemap,
                     max_bytes=SITEMAP_MAX_BYTES if leased.sitemap else None,
+                    headers=() if previous is None else previous.conditional_headers(),
+                    previous=previous,
                 )
             if claimed:
                 continue
@@ -242,12 +255,13 @@ class Crawler:
                 await asyncio.wait_for(self._progress.wait(), _IDLE_POLL)
 
     async def _accept(self, page: ProcessedPage) -> None:
+        request = page.result.request
+        assert request is not None
         if self._warc is not None and page.result.exchanges:
             # Before the record that points there is written: a kill between the two leaves
             # records in the WARC that the resumed crawl fetches and archives again.
-            page.record["warc"] = await self._warc.archive(page.result)
-        request = page.result.request
-        assert request is not None
+            unchanged = unchanged_of(page.record, request.previous)
+            page.record["warc"] = await self._warc.archive(page.result, unchanged=unchanged)
         assert request.frontier_id is not None
         if page.result.skip and request.skip is None:
             # Refused by robots.txt after taking a page of the budgets.
@@ -257,7 +271,12 @@ class Crawler:
                 self._guards.not_fetched(request.url)
         self._batch_links.extend(page.links)
         self._batch_items.extend(page.items)
-        self._batch_records.append((page.record, request.frontier_id, page.outcome))
+        change = page.record.get("recrawl")
+        if change is not None:
+            self.recrawl.count(change)
+        # Stamped here, by the crawl's clock, wherever the page was fetched.
+        visit = None if page.visit is None else page.visit._replace(fetched_at=self._clock())
+        self._batch_records.append((page.record, request.frontier_id, page.outcome, visit))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()
 
@@ -269,9 +288,11 @@ class Crawler:
             items, self._batch_items = self._batch_items, []
             if links:
                 await self._frontier.add(links)
-            for record, request_id, outcome in records:
+            for record, request_id, outcome, visit in records:
                 self._output.write(record)
                 self._written[outcome].append(request_id)
+                if visit is not None:
+                    self._visits[request_id] = visit
             if self._items is not None:
                 for item in items:
                     self._items.write(item)
@@ -291,8 +312,8 @@ class Crawler:
     async def _flush(self) -> None:
         """Commit, flush the records, then mark their requests complete: in that order."""
         await self._commit()
-        written = self._written
-        self._written = {outcome: [] for outcome in Outcome}
+        written, visits = self._written, self._visits
+        self._written, self._visits = {outcome: [] for outcome in Outcome}, {}
         for sink in self._outputs:
             sink.flush()
         if not any(written.values()):
@@ -303,17 +324,27 @@ class Crawler:
                 written[Outcome.FAILED],
                 written[Outcome.SKIPPED],
                 outputs=self._output_lengths(),
+                visits=visits,
             )
         except BaseException:
             # Not marked done: kept for the next attempt, which commits them with the lengths
             # that cover their records (else a resume would keep those records and redo them).
             for outcome, ids in written.items():
                 self._written[outcome][:0] = ids
+            self._visits.update(visits)
             raise
         self._progress.set()  # completing frees room to claim (a shared frontier caps holdings)
 
     def _output_lengths(self) -> dict[str, int]:
         return {sink.file: sink.length for sink in self._outputs if sink.file is not None}
+
+
+def unchanged_of(record: dict[str, Any], previous: Visit | None) -> Unchanged | None:
+    """What the archive is told of a page a recrawl found unchanged (None for the others)."""
+    change = record.get("recrawl")
+    if change is None or previous is None or change["change"] != UNCHANGED:
+        return None
+    return Unchanged(change["by"], previous.fetched_at)
 
 
 def seed_requests(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._config import CrawlConfig
-from .._models import ErrorInfo, FetchResult, Request
+from .._models import ErrorInfo, FetchResult, Request, Visit
 from .._workers.jobs import pack_result, unpack_result
 from ..frontier import Discovered
 from .pages import Handler, PageProcessor, ProcessedPage
@@ -30,12 +30,15 @@ class CrawlJob:
         # Discovered is a named tuple: sent as a plain tuple, it pickles without its class.
         links = [tuple(link) for link in payload.links]
         # The body stays here: it is parsed already.
-        return (pack_result(payload.result, body=False), payload.record, links, payload.items)
+        result = pack_result(payload.result, body=False)
+        visit = None if payload.visit is None else tuple(payload.visit)
+        return (result, payload.record, links, payload.items, visit)
 
     def unpack(self, packed: tuple[Any, ...], request: Request) -> ProcessedPage:
-        result, record, links, items = packed
+        result, record, links, items, visit = packed
         discovered = [Discovered._make(link) for link in links]
-        return ProcessedPage(unpack_result(result, request), record, discovered, items)
+        return ProcessedPage(unpack_result(result, request), record, discovered, items,
+                             None if visit is None else Visit._make(visit))  # fmt: skip
 
     def result_of(self, payload: ProcessedPage) -> FetchResult:
         return payload.result

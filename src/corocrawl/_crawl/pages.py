@@ -23,12 +23,13 @@ from .._engine.engine import FETCH, Engine, GateVerdict
 from .._engine.throttle import Throttle
 from .._engine.transport import REDIRECT_STATUSES
 from .._engine.transports import open_transport
-from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason
+from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason, Visit
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
 from .directives import FetchedCanonicals, robots_directives
 from .parse import Page, parse_html, resolve_link
+from .recrawl import UNCHANGED, visit_of
 from .robots import RobotsCache, RobotsVerdict
 from .scope import ScopeRules
 from .sitemaps import read_sitemap
@@ -56,6 +57,7 @@ class ProcessedPage:
     record: dict[str, Any]
     links: list[Discovered] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
+    visit: Visit | None = None  # what the frontier keeps of a fetch, for a recrawl
 
     @property
     def outcome(self) -> Outcome:
@@ -108,7 +110,9 @@ class PageProcessor:
         # Redirects are not followed by the transport: each target is discovered like a link,
         # so it meets the same scope, robots and dedupe checks, and loops end at dedupe.
         # X-Robots-Tag is read for its directives, so it is kept with the page's headers.
-        record_headers = tuple(dict.fromkeys((*config.fetch.record_headers, "x-robots-tag")))
+        # ETag and Last-Modified are kept for a recrawl's conditional requests.
+        needed = ("x-robots-tag", "etag", "last-modified")
+        record_headers = tuple(dict.fromkeys((*config.fetch.record_headers, *needed)))
         self._fetch_config = replace(
             config.fetch, keep_body=True, follow_redirects=False, record_headers=record_headers
         )
@@ -192,8 +196,13 @@ class PageProcessor:
         items: list[dict[str, Any]] = []
         url = URL(request.url)
         host = host_key(url)
+        visit, change = visit_of(result, self.config.revisit)
+        if change is not None:
+            record["recrawl"] = change
         location = result.headers.get("location") if result.status in REDIRECT_STATUSES else None
-        if location is not None:
+        if change is not None and change["change"] == UNCHANGED:
+            pass  # its links were followed when it was new: they have schedules of their own
+        elif location is not None:
             target = resolve_link(URL(result.url), location)
             record["redirect"] = None if target is None else str(target)
             if target is not None:
@@ -240,7 +249,7 @@ class PageProcessor:
                                     host_depth=request.host_depth)  # fmt: skip
         if self._sitemaps is not None and request.skip is None:
             links += self._host_sitemaps(url, request.depth + 1)
-        return ProcessedPage(result, record, links, items)
+        return ProcessedPage(result, record, links, items, visit)
 
     async def _read_sitemap(self, result: FetchResult, record: dict[str, Any]) -> list[Discovered]:
         """The URLs and sitemaps a sitemap lists, at its own depth (a host's sitemaps and what

@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -125,6 +126,7 @@ class AiohttpTransport:
         max_bytes: int | None = None,
         truncate: bool = False,
         follow_redirects: bool | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """Fetch `url` once, following redirects; see `Transport.fetch`."""
         follow = self._follow if follow_redirects is None else follow_redirects
@@ -141,6 +143,7 @@ class AiohttpTransport:
         proxy_url, proxy_auth = _proxy_and_auth(proxy)
         exchanges: list[Exchange] | None = [] if self._config.keep_exchanges else None
         cap = self._config.limits.max_body_bytes if max_bytes is None else max_bytes
+        sent = _joined(credentials, headers) if headers else credentials
         try:
             for hop in range(max_redirects + 1):
                 if self._config.refuse_private:
@@ -149,7 +152,7 @@ class AiohttpTransport:
                 try:
                     async with session.get(
                         url,
-                        headers=credentials,
+                        headers=sent,
                         allow_redirects=False,
                         max_redirects=0,
                         proxy=proxy_url,
@@ -204,6 +207,7 @@ class AiohttpTransport:
                     break
                 if credentials is not None and next_url.origin() != origin:
                     credentials = None
+                sent = credentials  # the call's own headers were for its first hop
                 url = next_url
         except asyncio.CancelledError:
             if not deadlines.expired(deadline):
@@ -442,3 +446,11 @@ class PublicOnlyResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _joined(
+    credentials: CIMultiDict[str] | None, headers: Sequence[tuple[str, str]]
+) -> CIMultiDict[str]:
+    joined = CIMultiDict(credentials or ())
+    joined.extend(headers)
+    return joined

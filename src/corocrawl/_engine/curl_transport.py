@@ -26,7 +26,7 @@ import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -197,6 +197,7 @@ class CurlTransport:
         max_bytes: int | None = None,
         truncate: bool = False,
         follow_redirects: bool | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """Fetch `url` once, following redirects; see `Transport.fetch`."""
         follow = self._follow if follow_redirects is None else follow_redirects
@@ -213,6 +214,8 @@ class CurlTransport:
         max_redirects = self._config.limits.max_redirects
         proxy = None if self._proxies is None else self._proxies.choose()
         exchanges: list[Exchange] = []
+        # The call's own headers go with its first hop only.
+        extra = [f"{name}: {value}".encode() for name, value in headers]
         try:
             for hop in range(max_redirects + 1):
                 if url.scheme not in FETCHABLE_SCHEMES:
@@ -228,7 +231,7 @@ class CurlTransport:
                 ):
                     transfer.server = (url.raw_host, url.port)  # one transfer a connection
                 try:
-                    await self._start(transfer, credentials, seconds_left)
+                    await self._start(transfer, credentials + extra, seconds_left)
                 except asyncio.CancelledError:
                     self._cancel(transfer)  # broken off midway (a Ctrl-C, a stop)
                     raise
@@ -244,6 +247,7 @@ class CurlTransport:
                     break
                 if credentials and next_url.origin() != origin:
                     credentials = []
+                extra = []
                 url = next_url
         except FetchTimeout:
             if time.monotonic() < ends - slack:

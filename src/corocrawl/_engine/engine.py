@@ -274,7 +274,10 @@ class Engine:
             response: Response | None = None
             error: FetchError | None = None
             try:
-                response = await transport.fetch(pending.url, max_bytes=pending.request.max_bytes)
+                request = pending.request
+                response = await transport.fetch(
+                    pending.url, max_bytes=request.max_bytes, headers=request.headers
+                )
             except FetchError as exc:
                 error = exc
             except Exception as exc:  # a bug must cost one record, not the whole run

@@ -141,6 +141,7 @@ class ReplayTransport:
         max_bytes: int | None = None,
         truncate: bool = False,
         follow_redirects: bool | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """The archived response for `url` (following archived redirects); see
         `Transport.fetch`."""
@@ -154,12 +155,13 @@ class ReplayTransport:
                 if self._network is None:
                     raise NotArchived("not in the archive replayed", url=str(url))
                 return await self._network.fetch(url, max_bytes=max_bytes, truncate=truncate,
-                                                 follow_redirects=follow_redirects)  # fmt: skip
+                                                 follow_redirects=follow_redirects,
+                                                 headers=headers)  # fmt: skip
             record = await asyncio.to_thread(read_record_at, *found)
-            status, version, headers, body = _http_response(record.block, url)
-            location = headers.get("location")
+            status, version, archived, body = _http_response(record.block, url)
+            location = archived.get("location")
             if not (follow and status in REDIRECT_STATUSES and location):
-                return self._response(url, status, version, headers, body, cap, truncate, hop,
+                return self._response(url, status, version, archived, body, cap, truncate, hop,
                                       time.perf_counter() - started)  # fmt: skip
             url = redirect_target(url, location)
         limit = self._config.limits.max_redirects

@@ -23,6 +23,7 @@ closed at the end. Each transport is one module, the only one that imports its l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -124,13 +125,15 @@ class Transport(Protocol):
         max_bytes: int | None = None,
         truncate: bool = False,
         follow_redirects: bool | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> Response:
         """Fetch `url` once; raise a FetchError subclass when no response came.
 
         `max_bytes` replaces the configured body cap for this call; with `truncate`, a longer
         body is cut at the cap and kept instead of refused; `follow_redirects` replaces the
         configured choice (robots.txt is read with all three: RFC 9309 follows its redirects
-        even where a crawl records them).
+        even where a crawl records them). `headers` are sent besides the configured ones, to
+        the first hop only (a recrawl's conditional request).
         """
         ...
 

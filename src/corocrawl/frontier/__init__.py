@@ -1,7 +1,7 @@
 """Frontier backends behind one interface: memory, SQLite (survives kill -9), and Redis
 (shared by workers on many machines); `open_frontier(url)` picks one by its URL."""
 
-from ._base import Discovered, Frontier, FrontierCounts, Leased
+from ._base import Discovered, Frontier, FrontierCounts, Leased, Visit
 from ._memory import MemoryFrontier
 from ._open import BACKENDS, open_frontier
 from ._redis import (
@@ -25,6 +25,7 @@ __all__ = [
     "MemoryFrontier",
     "RedisFrontier",
     "SqliteFrontier",
+    "Visit",
     "WorkerStatus",
     "open_frontier",
 ]

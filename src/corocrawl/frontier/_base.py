@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from .._models import SkipReason
+from .._models import SkipReason, Visit
 
-__all__ = ["Discovered", "Frontier", "FrontierCounts", "Leased"]
+__all__ = ["Discovered", "Frontier", "FrontierCounts", "Leased", "Visit"]
 
 
 class Discovered(NamedTuple):
@@ -35,7 +35,8 @@ class Discovered(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Leased:
     """A request handed out by `claim()`: its id is what `complete()` takes back; the other
-    fields are its Discovered's."""
+    fields are its Discovered's, and `previous` is what its last fetch saw when it is a
+    revisit (see `Frontier.revisit`)."""
 
     id: int
     url: str
@@ -44,6 +45,7 @@ class Leased:
     skip: SkipReason | None
     host_depth: int = 0
     sitemap: int = 0
+    previous: Visit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +89,20 @@ class Frontier(Protocol):
         skipped: Sequence[int] = (),
         *,
         outputs: Mapping[str, int] | None = None,
+        visits: Mapping[int, Visit] | None = None,
     ) -> None:
         """Mark leased requests final, after their records are written.
 
         `outputs` (an output file's path: its length once those records are in it) is kept in
         the same step, so a resumed crawl can cut each file back to the length that matches
-        the requests marked final: records written after that are redone, never doubled."""
+        the requests marked final: records written after that are redone, never doubled.
+        `visits` (by request id, for fetched ones) are kept with them, for `revisit`; the
+        memory frontier keeps none."""
+        ...
+
+    async def revisit(self, now: float) -> int:
+        """Queue again every fetched request whose visit is due by `now` (its fetch time plus
+        its interval), each claimed with its Visit as `previous`; return how many."""
         ...
 
     async def output_lengths(self) -> dict[str, int]:

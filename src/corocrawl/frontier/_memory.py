@@ -6,14 +6,15 @@ import itertools
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from ._base import Discovered, FrontierCounts, Leased
+from ._base import Discovered, FrontierCounts, Leased, Visit
 
 __all__ = ["MemoryFrontier"]
 
 
 class MemoryFrontier:
     """The Frontier interface in memory; its seen-set grows with the crawl (16 bytes a URL
-    plus set overhead), so large or long crawls belong in the SQLite frontier."""
+    plus set overhead), so large or long crawls belong in the SQLite frontier. It keeps no
+    visits: a recrawl needs a frontier that outlives its process."""
 
     def __init__(self) -> None:
         self._seen: set[bytes] = set()
@@ -63,6 +64,7 @@ class MemoryFrontier:
         skipped: Sequence[int] = (),
         *,
         outputs: Mapping[str, int] | None = None,
+        visits: Mapping[int, Visit] | None = None,
     ) -> None:
         self._output_lengths.update(outputs or {})
         self._done += self._finish(done)
@@ -77,6 +79,9 @@ class MemoryFrontier:
             request = self._leased.pop(request_id, None)
             if request is not None:
                 self._pending.appendleft(request)
+
+    async def revisit(self, now: float) -> int:
+        return 0
 
     async def seeds(self) -> list[str]:
         return list(self._seeds)

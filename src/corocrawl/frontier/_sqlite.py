@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from .._exceptions import BackendUnavailable, ConfigError, FrontierClosed, FrontierError
 from .._models import SkipReason
-from ._base import Discovered, FrontierCounts, Leased
+from ._base import Discovered, FrontierCounts, Leased, Visit
 
 __all__ = ["SqliteFrontier"]
 
@@ -37,7 +37,13 @@ CREATE TABLE IF NOT EXISTS requests (
     skip TEXT,
     state INTEGER NOT NULL DEFAULT 0,
     host_depth INTEGER NOT NULL DEFAULT 0,
-    sitemap INTEGER NOT NULL DEFAULT 0
+    sitemap INTEGER NOT NULL DEFAULT 0,
+    status INTEGER,
+    etag TEXT,
+    last_modified TEXT,
+    digest TEXT,
+    fetched_at REAL,
+    interval REAL
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
 CREATE TABLE IF NOT EXISTS outputs (
@@ -47,15 +53,26 @@ CREATE TABLE IF NOT EXISTS outputs (
 """
 
 
+_ADDED_COLUMNS = {
+    "host_depth": "INTEGER NOT NULL DEFAULT 0",
+    "sitemap": "INTEGER NOT NULL DEFAULT 0",
+    "status": "INTEGER",
+    "etag": "TEXT",
+    "last_modified": "TEXT",
+    "digest": "TEXT",
+    "fetched_at": "REAL",
+    "interval": "REAL",
+}
+_VISIT = "status, etag, last_modified, digest, fetched_at, interval"
+
+
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
     """A state file made by an older corocrawl gains the columns added since (its requests
     taking their defaults), so its crawl resumes."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(requests)")}
-    for column in ("host_depth", "sitemap"):
+    for column, kind in _ADDED_COLUMNS.items():
         if column not in present:
-            connection.execute(
-                f"ALTER TABLE requests ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
-            )
+            connection.execute(f"ALTER TABLE requests ADD COLUMN {column} {kind}")
 
 
 class SqliteFrontier:
@@ -99,10 +116,14 @@ class SqliteFrontier:
         skipped: Sequence[int] = (),
         *,
         outputs: Mapping[str, int] | None = None,
+        visits: Mapping[int, Visit] | None = None,
     ) -> None:
         if done or failed or skipped or outputs:
             ids_by_state = {DONE: done, FAILED: failed, SKIPPED: skipped}
-            await self._run(self._complete, ids_by_state, dict(outputs or {}))
+            await self._run(self._complete, ids_by_state, dict(outputs or {}), visits or {})
+
+    async def revisit(self, now: float) -> int:
+        return await self._run(self._revisit, now)
 
     async def output_lengths(self) -> dict[str, int]:
         return await self._run(self._output_lengths)
@@ -196,7 +217,7 @@ class SqliteFrontier:
             rows = connection.execute(
                 "UPDATE requests SET state = ? WHERE id IN "
                 "(SELECT id FROM requests WHERE state = ? ORDER BY id LIMIT ?) "
-                "RETURNING id, url, depth, referrer, skip, host_depth, sitemap",
+                f"RETURNING id, url, depth, referrer, skip, host_depth, sitemap, {_VISIT}",
                 (LEASED, PENDING, limit),
             ).fetchall()
         self._count_move(PENDING, LEASED, len(rows))
@@ -209,12 +230,18 @@ class SqliteFrontier:
                 None if skip is None else SkipReason(skip),
                 host_depth,
                 sitemap,
+                None if visit[4] is None else Visit(*visit),
             )
-            for id_, url, depth, referrer, skip, host_depth, sitemap in rows
+            for id_, url, depth, referrer, skip, host_depth, sitemap, *visit in rows
         ]
         return sorted(leased, key=lambda one: one.id)
 
-    def _complete(self, ids_by_state: dict[int, Sequence[int]], outputs: dict[str, int]) -> None:
+    def _complete(
+        self,
+        ids_by_state: dict[int, Sequence[int]],
+        outputs: dict[str, int],
+        visits: Mapping[int, Visit],
+    ) -> None:
         connection = self._live()
         with connection:
             connection.execute("BEGIN IMMEDIATE")
@@ -222,9 +249,30 @@ class SqliteFrontier:
             connection.executemany(
                 "INSERT OR REPLACE INTO outputs (path, length) VALUES (?, ?)", outputs.items()
             )
+            connection.executemany(
+                "UPDATE requests SET status = ?, etag = ?, last_modified = ?, digest = ?, "
+                "fetched_at = ?, interval = ? WHERE id = ?",
+                [(*visit, request_id) for request_id, visit in visits.items()],
+            )
         # Counted only once committed, so a failed commit leaves counts and file in agreement.
         for state, count in moved.items():
             self._count_move(LEASED, state, count)
+
+    def _revisit(self, now: float) -> int:
+        # Skipped ones too, if fetched once: a recrawl cut short by a budget leaves them so.
+        connection = self._live()
+        moved = {}
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            for state in (DONE, FAILED, SKIPPED):
+                moved[state] = connection.execute(
+                    "UPDATE requests SET state = ? WHERE state = ? AND fetched_at IS NOT NULL "
+                    "AND fetched_at + interval <= ?",
+                    (PENDING, state, now),
+                ).rowcount
+        for state, count in moved.items():
+            self._count_move(state, PENDING, count)
+        return sum(moved.values())
 
     def _move(self, ids: Sequence[int], source: int, target: int) -> None:
         with self._live():

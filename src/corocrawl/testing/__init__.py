@@ -40,6 +40,9 @@ Routes of the app built by `make_app` (all GET):
   publish (index, XML, gzip, text, RSS, Atom), with an index cycle, indexes nested for ever, a
   gzip bomb and a sitemap cut short; ``/sitemaps/many.xml?n=N`` lists N URLs, and
   ``/sitemap.xml`` is the well-known one (see ``testing/_sitemaps.py``).
+- ``/changing/`` is a site whose pages change on a known schedule of generations (``POST
+  /changing/next`` starts the next one), with ETag, Last-Modified, both or neither, and answers
+  conditional requests with 304: for recrawls (see ``testing/_changing.py``).
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None; with
   ``robots_redirect`` it redirects there (301), and ``/robots-moved.txt`` has the rules.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two

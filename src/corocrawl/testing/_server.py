@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from corocrawl.testing._changing import changing_page
 from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._site import render_site_page
 from corocrawl.testing._sitemaps import render_sitemap
@@ -296,6 +297,7 @@ class _Endpoints:
         self.stats = _RequestStats()
         self._flaky_requests: dict[str, int] = {}
         self._limited: dict[str, _RateLimit] = {}
+        self.generation = 0  # of the /changing/ site
 
     async def root(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.config.delay)
@@ -480,6 +482,22 @@ class _Endpoints:
         body, content_type = rendered
         return web.Response(body=body, content_type=content_type)
 
+    async def changing(self, request: web.Request) -> web.Response:
+        """The site that changes on a schedule (see testing/_changing.py)."""
+        if request.path == "/changing/generation":
+            return web.json_response({"generation": self.generation})
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        page = changing_page(request.path, dict(request.query), headers, self.generation)
+        if page is None:
+            raise web.HTTPNotFound()
+        if page.status == 304:
+            return web.Response(status=304, headers=page.headers)
+        return web.Response(text=page.body, headers=page.headers, content_type="text/html")
+
+    async def changing_next(self, request: web.Request) -> web.Response:
+        self.generation += 1
+        return web.json_response({"generation": self.generation})
+
     async def directives(self, request: web.Request) -> web.Response:
         """A page with the robots directives and canonical link its query asks for: `meta`
         (meta robots), `header` (X-Robots-Tag), `canonical`; it links to /bytes/11, and to
@@ -556,6 +574,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/directives", endpoints.directives),
         ("/sitemaps/{tail:.*}", endpoints.sitemap),
         ("/sitemap.xml", endpoints.sitemap),
+        ("/changing/{tail:.*}", endpoints.changing),
         ("/limited/{key}/{rate}/{page}", endpoints.limited),
         ("/limited-log/{key}", endpoints.limited_log),
         ("/robots.txt", endpoints.robots_txt),
@@ -566,6 +585,7 @@ def make_app(config: ServerConfig) -> web.Application:
     for path, handler in get_routes:
         app.router.add_get(path, handler)
     app.router.add_post("/stats/reset", endpoints.stats_reset)
+    app.router.add_post("/changing/next", endpoints.changing_next)
     return app
 
 

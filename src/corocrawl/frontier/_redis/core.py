@@ -40,7 +40,7 @@ from ..._exceptions import (
 )
 from ..._models import SkipReason
 from ..._urls import host_key, host_partition
-from .._base import Discovered, FrontierCounts, Leased
+from .._base import Discovered, FrontierCounts, Leased, Visit
 from .connection import (
     FIRST_CONNECT_WITHIN,
     first_contact,
@@ -70,6 +70,7 @@ DEFAULT_HEARTBEAT = 1.0
 DEFAULT_OUTAGE_LIMIT = 300.0  # seconds a Redis outage is waited out, then the worker stops
 _ADD_BATCH = 2000
 _COUNTERS = ("added", "leased", "done", "failed", "skipped")
+_REVISIT_BATCH = 1000
 
 
 @dataclass(slots=True)
@@ -78,6 +79,7 @@ class _Entry:
     entry_id: str
     host: str
     leased: Leased
+    fingerprint: bytes  # empty in the entries of a crawl begun by an older corocrawl
 
 
 class RedisFrontier:
@@ -113,6 +115,8 @@ class RedisFrontier:
         self._seen, self._counts_key = prefix + "seen", prefix + "counts"
         self._seeds_key, self._hosts_key = prefix + "seeds", prefix + "hosts"
         self._meta_key, self._workers_key = prefix + "meta", prefix + "workers"
+        # Each fetched page's last visit, and when it is due again, for a recrawl.
+        self._pages_key, self._due_key = prefix + "pages", prefix + "due"
         self._streams = [f"{prefix}q:{number}" for number in range(partitions)]
         self._owners = [f"{prefix}owner:{number}" for number in range(partitions)]
         self._scripts = Scripts(client)
@@ -265,6 +269,7 @@ class RedisFrontier:
         skipped: Sequence[int] = (),
         *,
         outputs: Mapping[str, int] | None = None,
+        visits: Mapping[int, Visit] | None = None,
     ) -> None:
         # `outputs` is not kept: each worker writes a file of its own that no later worker
         # reopens, and `export` keeps one record per URL of what a killed worker left.
@@ -278,12 +283,16 @@ class RedisFrontier:
                 if entry is None:
                     continue
                 forgotten.append(entry.partition)
-                index = streams.setdefault(entry.partition, 3 + len(streams))
-                args += [index, entry.entry_id, outcome, entry.host]
+                index = streams.setdefault(entry.partition, 5 + len(streams))
+                # A revisit that was skipped keeps its last visit: due again at once.
+                visit = (visits or {}).get(request_id) or entry.leased.previous
+                page, due = _page(entry, visit, outcome)
+                args += [index, entry.entry_id, outcome, entry.host, entry.fingerprint, page, due]
                 self._done_here += 1
         if len(args) == 1:
             return
-        keys = [self._counts_key, self._hosts_key] + [self._streams[number] for number in streams]
+        keys = [self._counts_key, self._hosts_key, self._pages_key, self._due_key]
+        keys += [self._streams[number] for number in streams]
         await self._call(lambda: self._scripts.complete(keys=keys, args=args))
         self._held.subtract(forgotten)
         await self._refresh_counts()
@@ -302,7 +311,8 @@ class RedisFrontier:
             leased = entry.leased
             index = streams.setdefault(entry.partition, 2 + len(streams))
             args += [index, entry.entry_id, leased.url, leased.depth, leased.referrer or "",
-                     leased.skip or "", entry.host, leased.host_depth, leased.sitemap]  # fmt: skip
+                     leased.skip or "", entry.host, leased.host_depth, leased.sitemap,
+                     entry.fingerprint, _packed(leased.previous)]  # fmt: skip
         if len(args) == 1:
             return
         released = set(ids)
@@ -311,6 +321,38 @@ class RedisFrontier:
         await self._call(lambda: self._scripts.release(keys=keys, args=args))
         self._held.subtract(forgotten)
         await self._refresh_counts()
+
+    async def revisit(self, now: float) -> int:
+        self._check_open()
+        queued = 0
+        while (batch := await self._revisit_batch(now)) is not None:
+            queued += batch
+        await self._refresh_counts()
+        return queued
+
+    async def _revisit_batch(self, now: float) -> int | None:
+        """Queue again the next pages due by `now`: how many; None when none is left."""
+        due = await self._call(
+            partial(self._redis.zrangebyscore, self._due_key, "-inf", now, start=0,
+                    num=_REVISIT_BATCH)
+        )  # fmt: skip
+        if not due:
+            return None
+        pages = await self._call(partial(self._redis.hmget, self._pages_key, due))
+        streams: dict[int, int] = {}
+        args: list[Any] = [now]
+        for fingerprint, page in zip(due, pages, strict=True):
+            if page is None:  # never: kept together; but the loop must not spin on one
+                await self._call(partial(self._redis.zrem, self._due_key, fingerprint))
+                continue
+            url, depth, referrer, host, host_depth, sitemap, visit, outcome = orjson.loads(page)
+            index = streams.setdefault(host_partition(host, self.partitions), 5 + len(streams))
+            args += [fingerprint, index, url, depth, referrer, host, host_depth, sitemap,
+                     orjson.dumps(visit), outcome]  # fmt: skip
+        keys = [self._counts_key, self._hosts_key, self._pages_key, self._due_key]
+        keys += [self._streams[number] for number in streams]
+        queued: int = await self._call(partial(self._scripts.revisit, keys=keys, args=args))
+        return queued
 
     def counts(self) -> FrontierCounts:
         return self._counts
@@ -510,6 +552,7 @@ class RedisFrontier:
         if isinstance(fields, list):  # from the Lua script: a flat list
             fields = dict(zip(fields[::2], fields[1::2], strict=True))
         referrer, skip = text(fields[b"r"]), text(fields[b"s"])
+        previous = fields.get(b"p")
         leased = Leased(
             next(self._ids),
             text(fields[b"u"]),
@@ -519,8 +562,9 @@ class RedisFrontier:
             # Absent from the entries of a crawl begun by an older corocrawl.
             int(fields.get(b"k", 0)),
             int(fields.get(b"m", 0)),
+            Visit(*orjson.loads(previous)) if previous else None,
         )
-        entry = _Entry(number, text(entry_id), text(fields[b"h"]), leased)
+        entry = _Entry(number, text(entry_id), text(fields[b"h"]), leased, fields.get(b"f", b""))
         self._leases[leased.id] = entry
         self._held[number] += 1
         self._known.add((number, entry.entry_id))
@@ -558,3 +602,17 @@ class RedisFrontier:
             if not self._stop_waiting.is_set():  # waited out the whole limit, not told to stop
                 self._gone = exc
             raise
+
+
+def _packed(visit: Visit | None) -> bytes:
+    return b"" if visit is None else orjson.dumps(list(visit))
+
+
+def _page(entry: _Entry, visit: Visit | None, outcome: str) -> tuple[bytes, float | str]:
+    """What `pages` keeps of a fetched request, and when it is due again ("" for nothing)."""
+    if visit is None or not entry.fingerprint:
+        return b"", ""
+    leased = entry.leased
+    page = [leased.url, leased.depth, leased.referrer or "", entry.host, leased.host_depth,
+            leased.sitemap, list(visit), outcome]  # fmt: skip
+    return orjson.dumps(page), visit.fetched_at + visit.interval

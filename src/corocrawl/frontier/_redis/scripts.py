@@ -16,7 +16,7 @@ for i = 1, #ARGV, 9 do
   if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3],
                'r', ARGV[i + 4], 's', ARGV[i + 5], 'h', ARGV[i + 6], 'k', ARGV[i + 7],
-               'm', ARGV[i + 8])
+               'm', ARGV[i + 8], 'f', ARGV[i])
     if ARGV[i + 3] == '0' then redis.call('RPUSH', KEYS[3], ARGV[i + 2]) end
     redis.call('HINCRBY', KEYS[4], ARGV[i + 6], 1)
     added = added + 1
@@ -49,17 +49,22 @@ if claimed > 0 then redis.call('HINCRBY', KEYS[1], 'leased', claimed) end
 return out
 """
 
-# KEYS: counts, hosts, stream... ARGV: group, then per request (stream index, entry id,
-# outcome, host). Acknowledging twice counts once.
+# KEYS: counts, hosts, pages, due, stream... ARGV: group, then per request (stream index, entry
+# id, outcome, host, fingerprint, page, due time): a request with a page (what its fetch saw,
+# for a recrawl) keeps it in `pages`, due again at its time. Acknowledging twice counts once.
 COMPLETE = """
 local finished = 0
-for i = 2, #ARGV, 4 do
+for i = 2, #ARGV, 7 do
   local stream = KEYS[tonumber(ARGV[i])]
   if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
     redis.call('XDEL', stream, ARGV[i + 1])
     redis.call('HINCRBY', KEYS[1], ARGV[i + 2], 1)
     if redis.call('HINCRBY', KEYS[2], ARGV[i + 3], -1) <= 0 then
       redis.call('HDEL', KEYS[2], ARGV[i + 3])
+    end
+    if ARGV[i + 5] ~= '' then
+      redis.call('HSET', KEYS[3], ARGV[i + 4], ARGV[i + 5])
+      redis.call('ZADD', KEYS[4], ARGV[i + 6], ARGV[i + 4])
     end
     finished = finished + 1
   end
@@ -69,21 +74,42 @@ return finished
 """
 
 # KEYS: counts, stream... ARGV: group, then per request (stream index, entry id, url, depth,
-# referrer, skip, host, host depth, sitemap level): queued again as new entries, for any
-# worker to take.
+# referrer, skip, host, host depth, sitemap level, fingerprint, previous visit): queued again as
+# new entries, for any worker to take.
 RELEASE = """
 local released = 0
-for i = 2, #ARGV, 9 do
+for i = 2, #ARGV, 11 do
   local stream = KEYS[tonumber(ARGV[i])]
   if redis.call('XACK', stream, ARGV[1], ARGV[i + 1]) == 1 then
     redis.call('XDEL', stream, ARGV[i + 1])
     redis.call('XADD', stream, '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3], 'r', ARGV[i + 4],
-               's', ARGV[i + 5], 'h', ARGV[i + 6], 'k', ARGV[i + 7], 'm', ARGV[i + 8])
+               's', ARGV[i + 5], 'h', ARGV[i + 6], 'k', ARGV[i + 7], 'm', ARGV[i + 8],
+               'f', ARGV[i + 9], 'p', ARGV[i + 10])
     released = released + 1
   end
 end
 if released > 0 then redis.call('HINCRBY', KEYS[1], 'leased', -released) end
 return released
+"""
+
+# KEYS: counts, hosts, pages, due, stream... ARGV: now, then per page (fingerprint, stream
+# index, url, depth, referrer, host, host depth, sitemap level, visit, outcome): each page
+# still due is queued again with its visit, and counted pending instead of final.
+REVISIT = """
+local queued = 0
+for i = 2, #ARGV, 10 do
+  local due = redis.call('ZSCORE', KEYS[4], ARGV[i])
+  if due and tonumber(due) <= tonumber(ARGV[1]) then
+    redis.call('ZREM', KEYS[4], ARGV[i])
+    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'u', ARGV[i + 2], 'd', ARGV[i + 3],
+               'r', ARGV[i + 4], 's', '', 'h', ARGV[i + 5], 'k', ARGV[i + 6],
+               'm', ARGV[i + 7], 'f', ARGV[i], 'p', ARGV[i + 8])
+    redis.call('HINCRBY', KEYS[1], ARGV[i + 9], -1)
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 5], 1)
+    queued = queued + 1
+  end
+end
+return queued
 """
 
 # KEYS: streams. ARGV: group, consumer. Forget the consumer where it holds nothing (deleting a
@@ -134,6 +160,7 @@ class Scripts:
         self.claim = client.register_script(CLAIM)
         self.complete = client.register_script(COMPLETE)
         self.release = client.register_script(RELEASE)
+        self.revisit = client.register_script(REVISIT)
         self.renew_all = client.register_script(RENEW_ALL)
         self.acquire = client.register_script(ACQUIRE)
         self.forget_consumer = client.register_script(FORGET_CONSUMER)
