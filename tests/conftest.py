@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,13 @@ import redis
 from corocrawl.testing import ServerProcess
 
 SESSION_SERVER_ARGS = ("--delay", "0.2", "--site-pages", "200", "--site-links", "5")
+
+
+def warcio_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """`warcio check -v` of a WARC file: every record's digests, by an independent reader."""
+    check = "from warcio.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", check, "check", "-v", str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 
 def start_server_process(*extra_args: str) -> ServerProcess:

@@ -486,14 +486,15 @@ def test_the_shared_settings_are_saved_under_the_command_lines_names() -> None:
         "adaptive": False, "max_delay": 60.0, "target_concurrency": None,
         "max_depth_per_host": None, "sitemaps": False, "sitemap_since": None,
         "sitemap_nesting": None, "per_ip": 6,
+        "revisit_after": 86400.0, "revisit_min": 3600.0, "revisit_max": 7776000.0,
     }  # fmt: skip
     assert distributed.SharedSettings.from_dict(saved) == settings
     # A crawl started by an older corocrawl saved only delay and ignore_robots of these.
     newer = ("robots_retry", "robots_tries", "crawl_delay_max", "page_requisites",
              "max_pages_per_host", "max_bytes_per_host", "respect_nofollow", "adaptive",
              "max_delay", "target_concurrency", "max_depth_per_host", "sitemaps",
-             "sitemap_since", "sitemap_nesting", "per_ip",
-             "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
+             "sitemap_since", "sitemap_nesting", "per_ip", "revisit_after", "revisit_min",
+             "revisit_max", "canonical_dedupe", *(one.name for one in fields(Traps)))  # fmt: skip
     older = {name: value for name, value in saved.items() if name not in newer}
     assert distributed.SharedSettings.from_dict(older) == replace(settings, per_ip=None)
     mine = CrawlConfig(fetch=FetchConfig(limits=Limits(concurrency=7)))

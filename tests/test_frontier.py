@@ -16,7 +16,14 @@ import redis.asyncio
 import corocrawl.frontier
 from corocrawl import ConfigError
 from corocrawl._urls import fingerprint
-from corocrawl.frontier import Discovered, Frontier, MemoryFrontier, RedisFrontier, SqliteFrontier
+from corocrawl.frontier import (
+    Discovered,
+    Frontier,
+    MemoryFrontier,
+    RedisFrontier,
+    SqliteFrontier,
+    Visit,
+)
 
 Opener = Callable[[], Awaitable[Frontier]]
 
@@ -108,6 +115,40 @@ async def test_host_depth_and_sitemap_level_survive_a_lease_and_a_release(
     await frontier.release([leased.id])
     (again,) = await frontier.claim(1)
     assert (again.url, again.host_depth, again.sitemap) == (url, 2, 2)
+
+
+async def test_a_visit_is_kept_with_its_request_and_due_again_after_its_interval(
+    open_frontier: Opener, request: pytest.FixtureRequest
+) -> None:
+    frontier = await open_frontier()
+    await frontier.add(found("/a", "/b", "/c", "/d"))
+    a, b, c, d = await frontier.claim(4)
+    assert a.previous is None  # never fetched
+    seen_a = Visit(200, '"v1"', "Thu, 01 Jan 2026 00:00:00 GMT", "ab12", 1000.0, 50.0)
+    seen_b = Visit(None, None, None, None, 1000.0, 200.0)  # failed: due after its interval
+    await frontier.complete(
+        [a.id], failed=[b.id], skipped=[c.id], visits={a.id: seen_a, b.id: seen_b}
+    )
+    await frontier.release([d.id])
+    if "memory" in request.node.callspec.id:
+        assert await frontier.revisit(10_000.0) == 0  # a run's memory: nothing to revisit
+        return
+    assert await frontier.revisit(1049.0) == 0  # not due yet
+    assert await frontier.revisit(1050.0) == 1
+    counts = frontier.counts()
+    assert (counts.pending, counts.done, counts.failed, counts.skipped) == (2, 0, 1, 1)
+    claimed = {leased.url: leased for leased in await frontier.claim(10)}
+    assert claimed["http://example.com/a"].previous == seen_a
+    assert claimed["http://example.com/d"].previous is None
+    # Given back, a revisit keeps what it carries; skipped, it keeps its visit (due at once).
+    again = claimed["http://example.com/a"]
+    await frontier.release([again.id])
+    (again,) = [one for one in await frontier.claim(10) if one.url.endswith("/a")]
+    assert again.previous == seen_a
+    await frontier.complete([], skipped=[again.id])
+    assert await frontier.revisit(1200.0) == 2  # a again, and b (failed) at last
+    urls = sorted(leased.url for leased in await frontier.claim(10))
+    assert urls == ["http://example.com/a", "http://example.com/b"]
 
 
 async def test_sqlite_keeps_everything_across_a_crash(tmp_path: Path) -> None:

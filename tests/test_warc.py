@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import warcio_check
 from warcio.archiveiterator import ArchiveIterator
 
 from corocrawl import Exchange, FetchResult, WarcWriter
@@ -72,9 +73,7 @@ def test_fetch_writes_every_exchange_to_a_warc_that_an_independent_reader_accept
                      "--transport", transport, "--retries", "0", "--workers", workers,
                      stdin="\n".join(urls))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    check = "from warcio.cli import main; main()"
-    checked = subprocess.run([sys.executable, "-c", check, "check", "-v", str(warc)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    checked = warcio_check(warc)
     assert checked.returncode == 0, checked.stdout
     assert "digest pass" in checked.stdout
     found = warc_records(warc)

@@ -160,7 +160,9 @@ class SharedSettings:
             "sitemaps": self.sitemaps is not None,
             "sitemap_since": _since_text(self.sitemaps),
             "sitemap_nesting": None if self.sitemaps is None else self.sitemaps.nesting,
-            "revisit": [self.revisit.after, self.revisit.least, self.revisit.most],
+            "revisit_after": self.revisit.after,
+            "revisit_min": self.revisit.least,
+            "revisit_max": self.revisit.most,
         }
 
     @classmethod
@@ -201,7 +203,9 @@ class SharedSettings:
             )
             if saved.get("sitemaps")
             else None,
-            revisit=Revisit(*saved["revisit"]) if "revisit" in saved else Revisit(),
+            revisit=Revisit(saved["revisit_after"], saved["revisit_min"], saved["revisit_max"])
+            if "revisit_after" in saved
+            else Revisit(),
         )
 
 
