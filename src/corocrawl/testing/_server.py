@@ -433,8 +433,13 @@ class _Endpoints:
         page = int(request.match_info["page"])
         if page >= config.site_pages:
             raise web.HTTPNotFound(text=f"404: the site has {config.site_pages} pages\n")
+        # A page never changes while the server runs: its ETag names the site and the page,
+        # and a recrawl that sends it back gets a 304.
+        etag = f'"site-{config.site_pages}-{config.site_links}-{config.site_page_bytes}-{page}"'
+        if request.headers.get(hdrs.IF_NONE_MATCH) == etag:
+            return web.Response(status=304, headers={hdrs.ETAG: etag})
         html = render_site_page(page, config.site_pages, config.site_links, config.site_page_bytes)
-        return web.Response(text=html, content_type="text/html")
+        return web.Response(text=html, content_type="text/html", headers={hdrs.ETAG: etag})
 
     async def trap(self, request: web.Request) -> web.Response:
         html = render_trap_page(request.match_info["tail"], dict(request.query))
