@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import warcio_check
+from surt import surt
 from warcio.archiveiterator import ArchiveIterator
 
 from corocrawl import Exchange, FetchResult, WarcWriter
@@ -175,9 +176,10 @@ def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
 ) -> None:
     site = start_server("--site-pages", "300", "--site-links", "4")
     out, state, warc = tmp_path / "pages.jsonl", tmp_path / "crawl.db", tmp_path / "site.warc.gz"
+    index = tmp_path / "site.cdxj"
     crawl = [sys.executable, "-m", "corocrawl", "crawl", f"{site.url}/site/0", "-o", str(out),
              "--state", str(state), "-q", "--warc", str(warc), "--ignore-robots",
-             "--concurrency", "2", "--workers", workers]  # fmt: skip
+             "--concurrency", "2", "--workers", workers, "--cdx", str(index)]  # fmt: skip
     first = subprocess.Popen(crawl, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and first.poll() is None:
@@ -199,6 +201,24 @@ def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
     archived = {r[1] for path in tmp_path.glob("*.warc.gz") for r in warc_records(path)
                 if r[0] == "response"}  # fmt: skip
     assert archived == {record["url"] for record in fetched}
+    # The index: sorted, each line leading to its record, the killed run's lines kept; a kill
+    # between a record and its line loses that one line at most.
+    lines = index.read_bytes().splitlines()
+    assert lines == sorted(lines)
+    assert not (tmp_path / "site.cdxj.part").exists()
+    indexed = set()
+    for line in lines:
+        key, stamp, fields = line.decode().split(" ", 2)
+        entry = json.loads(fields)
+        assert key == surt(entry["url"])  # the key pywb looks the URL up by
+        assert stamp.isdigit()
+        assert len(stamp) == 14
+        assert record_at(tmp_path / entry["filename"], int(entry["offset"]))[0] == entry["url"]
+        indexed.add((entry["filename"], int(entry["offset"])))
+    responses = {(path.name, offset) for path in tmp_path.glob("*.warc.gz")
+                 for offset, record in read_records(path) if record.type == "response"}  # fmt: skip
+    assert indexed <= responses
+    assert len(responses - indexed) <= 1
 
 
 def test_a_record_a_kill_broke_off_is_cut_before_the_next_run_writes(tmp_path: Path) -> None:
@@ -301,3 +321,32 @@ def test_a_proxys_password_is_never_written_to_the_warc(
     assert secret.encode() not in everything
     assert token not in everything
     assert b"roxy-Authorization" not in everything
+
+
+def test_cdx_and_warc_max_size_are_for_warc(tmp_path: Path) -> None:
+    for option, value in (("--cdx", str(tmp_path / "index.cdxj")), ("--warc-max-size", "1MB")):
+        done = corocrawl("fetch", "-", option, value, stdin="http://127.0.0.1:1/\n")
+        assert done.returncode == 2
+        assert f"{option} is for --warc: give --warc too" in done.stderr
+
+
+@pytest.mark.parametrize("transport", TRANSPORT_NAMES)
+@pytest.mark.parametrize("chunked", ["", "?chunked"])
+def test_a_body_over_max_bytes_is_archived_cut_and_marked_and_recorded_as_too_large(
+    server: ServerProcess, tmp_path: Path, transport: str, chunked: str
+) -> None:
+    out, warc = tmp_path / "out.jsonl", tmp_path / "big.warc.gz"
+    url = f"{server.url}/bytes/200000{chunked}"
+    done = corocrawl("fetch", "-", "-o", str(out), "--warc", str(warc), "-q", "--max-bytes",
+                     "50000", "--transport", transport, stdin=url + "\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (record,) = records_in(out)
+    assert record["error"]["type"] == "ResponseTooLarge"
+    assert "archived cut there" in record["error"]["message"]
+    kind, uri, status, payload, headers = warc_records(warc)[1]
+    assert (kind, uri, status) == ("response", url, "200")
+    assert headers.get_header("WARC-Truncated") == "length"
+    assert 50_000 <= len(payload) < 200_000  # what came before the cut (a read may overshoot)
+    assert record["warc"]["offset"] > 0
+    checked = warcio_check(warc)
+    assert checked.returncode == 0, checked.stdout

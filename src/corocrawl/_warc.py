@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ._cdx import CdxEntry, CdxWriter
 from ._exceptions import SinkError
 from ._models import Exchange, FetchResult
 from ._version import __version__
@@ -73,9 +74,12 @@ class WarcWriter:
     and the body's digest stands for the body).
     """
 
-    def __init__(self, path: Path, *, max_size: int = DEFAULT_WARC_MAX_SIZE) -> None:
+    def __init__(
+        self, path: Path, *, max_size: int = DEFAULT_WARC_MAX_SIZE, cdx: Path | None = None
+    ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, not {max_size}")
+        self._index = None if cdx is None else CdxWriter(cdx)
         self._names = warc_file_names(Path(path))
         self._max_size = max_size
         self._file: IO[bytes] | None = None
@@ -100,7 +104,7 @@ class WarcWriter:
     ) -> dict[str, Any] | None:
         if not result.exchanges:
             return None
-        return self._append(_packed(result.exchanges, unchanged))
+        return self._append(_packed(result.exchanges, unchanged, self._index is not None))
 
     async def archive(
         self, result: FetchResult, *, unchanged: Unchanged | None = None
@@ -116,26 +120,38 @@ class WarcWriter:
                 if self._file is None or self._size >= self._max_size:
                     # A resumed run reads its last file through to cut it: not on the loop.
                     await asyncio.to_thread(self._open_next)
+        indexed = self._index is not None
         if sum(len(exchange.body) for exchange in exchanges) > _MADE_IN_A_THREAD:
-            return self._append(await asyncio.to_thread(_packed, exchanges, unchanged))
-        return self._append(_packed(exchanges, unchanged))
+            return self._append(await asyncio.to_thread(_packed, exchanges, unchanged, indexed))
+        return self._append(_packed(exchanges, unchanged, indexed))
 
     def close(self) -> None:
+        """Close the file (and sort the CDXJ index, with `cdx`)."""
+        self._close_file()
+        if self._index is not None:
+            self._index.close()
+
+    def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def _append(self, members: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-        """Append each hop's (response, request) members; where the last response is."""
+    def _append(self, members: list[_Hop]) -> dict[str, Any]:
+        """Append each hop's response and request members; where the last response is."""
         if self._file is None or self._size >= self._max_size:
             self._open_next()
         offset = self._size
         where: dict[str, Any] = {}
-        for response, request in members:
+        entries: list[CdxEntry] = []
+        for response, request, facts in members:
             where = {"file": self._name, "offset": offset, "length": len(response)}
+            if facts is not None:
+                entries.append((*facts, len(response), offset, self._name))
             offset += len(response) + len(request)
         # The records of one result go in one write: a kill leaves all of them or none.
-        self._write(b"".join(member for pair in members for member in pair))
+        self._write(b"".join(member for hop in members for member in hop[:2]))
+        if self._index is not None:
+            self._index.add(entries)
         return where
 
     def _open_next(self) -> None:
@@ -146,7 +162,7 @@ class WarcWriter:
 
     def _open_next_file(self) -> None:
         first = not self.files
-        self.close()
+        self._close_file()
         path, last = next(self._names), None
         while path.exists():
             path, last = next(self._names), path
@@ -288,21 +304,44 @@ def cut_partial_record(path: Path) -> int:
     return size - whole
 
 
+# A hop's response (or revisit) and request members, and what an index line says of the
+# response: (url, sent_at, mime, status, payload digest), with `cdx`.
+_Hop = tuple[bytes, bytes, tuple[str, float, str, str, str] | None]
+
+
 def _packed(
-    exchanges: tuple[Exchange, ...], unchanged: Unchanged | None = None
-) -> list[tuple[bytes, bytes]]:
+    exchanges: tuple[Exchange, ...], unchanged: Unchanged | None = None, indexed: bool = False
+) -> list[_Hop]:
     """Each exchange's response (or, for the last, revisit) and request records, each a gzip
-    member."""
-    packed = []
+    member, and its index facts when `indexed`."""
+    packed: list[_Hop] = []
     last = len(exchanges) - 1
     for hop, exchange in enumerate(exchanges):
         response_id, date = _record_id(), _warc_date(exchange.sent_at)
-        if unchanged is not None and hop == last:
-            response = _revisit_record(exchange, response_id, date, unchanged)
+        revisit = unchanged is not None and hop == last
+        if unchanged is not None and revisit:
+            response, digest = _revisit_record(exchange, response_id, date, unchanged)
         else:
-            response = _response_record(exchange, response_id, date)
-        packed.append((_member(response), _member(_request_record(exchange, response_id, date))))
+            response, digest = _response_record(exchange, response_id, date)
+        request = _member(_request_record(exchange, response_id, date))
+        facts = _index_facts(exchange, digest, revisit=revisit) if indexed else None
+        packed.append((_member(response), request, facts))
     return packed
+
+
+def _index_facts(
+    exchange: Exchange, digest: str, *, revisit: bool
+) -> tuple[str, float, str, str, str]:
+    """What a CDXJ line says of a response: pywb's mime for a revisit is warc/revisit."""
+    lines = exchange.response.split(_CRLF)
+    status = lines[0].split(b" ", 2)[1].decode("ascii", "replace") if b" " in lines[0] else "-"
+    mime = "warc/revisit" if revisit else "unk"
+    if not revisit:
+        for line in lines[1:]:
+            if line[:13].lower() == b"content-type:":
+                mime = line[13:].split(b";", 1)[0].strip().decode("latin-1").lower() or "unk"
+                break
+    return exchange.url, exchange.sent_at, mime, status, digest.removeprefix("sha1:")
 
 
 def _warcinfo_record(filename: str) -> bytes:
@@ -322,27 +361,32 @@ def _warcinfo_record(filename: str) -> bytes:
     return _record(headers, fields)
 
 
-def _response_record(exchange: Exchange, record_id: str, date: str) -> bytes:
+def _response_record(exchange: Exchange, record_id: str, date: str) -> tuple[bytes, str]:
+    """The record, and its payload digest."""
     head = _as_archived(exchange.response)
     block = hashlib.sha1(head)
     block.update(exchange.body)
+    payload = _digest(hashlib.sha1(exchange.body))
     headers = [
         ("WARC-Type", "response"),
         ("WARC-Target-URI", exchange.url),
         ("WARC-Date", date),
         ("WARC-Record-ID", record_id),
         ("Content-Type", "application/http;msgtype=response"),
-        ("WARC-Payload-Digest", _digest(hashlib.sha1(exchange.body))),
+        ("WARC-Payload-Digest", payload),
         ("WARC-Block-Digest", _digest(block)),
     ]
     if exchange.address:
         headers.append(("WARC-IP-Address", exchange.address))
     if exchange.truncated:
         headers.append(("WARC-Truncated", "length"))
-    return _record(headers, head, exchange.body)
+    return _record(headers, head, exchange.body), payload
 
 
-def _revisit_record(exchange: Exchange, record_id: str, date: str, unchanged: Unchanged) -> bytes:
+def _revisit_record(
+    exchange: Exchange, record_id: str, date: str, unchanged: Unchanged
+) -> tuple[bytes, str]:
+    """The record, and the digest it names (the body's for an equal body, else "-")."""
     head = _as_archived(exchange.response)
     block = head if unchanged.by == "digest" else head + exchange.body
     headers = [
@@ -355,12 +399,14 @@ def _revisit_record(exchange: Exchange, record_id: str, date: str, unchanged: Un
         ("WARC-Refers-To-Date", _warc_date(unchanged.last_fetched)),
         ("Content-Type", "application/http;msgtype=response"),
     ]
+    payload = "-"
     if unchanged.by == "digest":
-        headers.append(("WARC-Payload-Digest", _digest(hashlib.sha1(exchange.body))))
+        payload = _digest(hashlib.sha1(exchange.body))
+        headers.append(("WARC-Payload-Digest", payload))
     headers.append(("WARC-Block-Digest", _digest(hashlib.sha1(block))))
     if exchange.address:
         headers.append(("WARC-IP-Address", exchange.address))
-    return _record(headers, block)
+    return _record(headers, block), payload
 
 
 def _request_record(exchange: Exchange, response_id: str, date: str) -> bytes:

@@ -12,7 +12,6 @@ from .._exceptions import ConfigError
 from .._loop import run
 from .._sinks import JsonlSink
 from .._urls import checked_seeds
-from .._warc import WarcWriter
 from .driver import Reporter, drive, frontier_report, print_to_stderr
 from .options import (
     add_archive_options,
@@ -26,6 +25,7 @@ from .options import (
     crawl_config_from_args,
     load_handler,
     refuse_one_file_twice,
+    warc_writer_from_args,
 )
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def run_crawl(args: argparse.Namespace) -> int:
     refuse_one_file_twice({
         "--input": args.input, "--output": args.output, "--items": args.items,
         "--state": args.state, "--stats-json": args.stats_json, "--warc": args.warc,
+        "--cdx": args.cdx,
         **{f"--replay {path}": path for path in args.replay},
     })  # fmt: skip
     if args.items is not None and args.handler is None:
@@ -110,7 +111,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
     reporter = Reporter(LABEL)
     seeds = await all_seeds(args, reporter.say)
     frontier: Frontier
-    warc = None if args.warc is None else WarcWriter(args.warc, max_size=args.warc_max_size)
+    warc = warc_writer_from_args(args)
     if args.state is not None:
         frontier = await SqliteFrontier.open(args.state)
         resumed = frontier.resumed

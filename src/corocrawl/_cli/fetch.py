@@ -12,7 +12,6 @@ from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read
 from .._loop import run
 from .._models import FetchResult, SkipReason
 from .._sinks import JsonlSink
-from .._warc import WarcWriter
 from .driver import Reporter, drive
 from .options import (
     add_archive_options,
@@ -20,6 +19,7 @@ from .options import (
     check_output_paths,
     fetch_config_from_args,
     refuse_one_file_twice,
+    warc_writer_from_args,
 )
 from .progress import ProgressBar
 
@@ -48,6 +48,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             "--output": args.output,
             "--stats-json": args.stats_json,
             "--warc": args.warc,
+            "--cdx": args.cdx,
             **{f"--replay {path}": path for path in args.replay},
         }
     )
@@ -60,7 +61,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         executor.stats.skipped_input += 1
         reporter.say(f"skipped {bad}")
 
-    warc = None if args.warc is None else WarcWriter(args.warc, max_size=args.warc_max_size)
+    warc = warc_writer_from_args(args)
 
     async def emit(result: FetchResult) -> None:
         record = result.to_record()

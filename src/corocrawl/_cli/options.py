@@ -45,7 +45,7 @@ from .._config import (
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
 from .._urls import checked_seeds
-from .._warc import DEFAULT_WARC_MAX_SIZE
+from .._warc import DEFAULT_WARC_MAX_SIZE, WarcWriter
 from ..frontier import DEFAULT_HEARTBEAT, DEFAULT_OUTAGE_LIMIT
 
 __all__ = [
@@ -365,9 +365,15 @@ def add_archive_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--warc-max-size",
         type=_positive_size,
-        default=DEFAULT_WARC_MAX_SIZE,
         metavar="SIZE",
         help="start a new WARC file past this size (default: 1GB)",
+    )
+    group.add_argument(
+        "--cdx",
+        type=Path,
+        metavar="FILE",
+        help="with --warc: also write a CDXJ index of its records (sorted at the end, as pywb "
+        "reads it; needs the cdx extra: pip install 'corocrawl[cdx]')",
     )
     group.add_argument(
         "--replay",
@@ -801,11 +807,23 @@ def check_output_paths(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise ConfigError(f"--save-bodies {str(args.save_bodies)!r}: {exc.strerror}") from None
         _require_writable_directory("--save-bodies", args.save_bodies, args.save_bodies)
-    warc = getattr(args, "warc", None)
-    if warc is not None:
-        _require_writable_directory("--warc", warc, warc.parent)
-        if warc.is_dir():
-            raise ConfigError(f"--warc {str(warc)!r} is a directory")
+    for option in ("warc", "cdx"):
+        path = getattr(args, option, None)
+        if path is not None:
+            _require_writable_directory(f"--{option}", path, path.parent)
+            if path.is_dir():
+                raise ConfigError(f"--{option} {str(path)!r} is a directory")
+
+
+def warc_writer_from_args(args: argparse.Namespace) -> WarcWriter | None:
+    """The archive --warc asks for (with its --warc-max-size and --cdx), or None."""
+    if args.warc is None:
+        given = [name for name in ("warc_max_size", "cdx") if getattr(args, name) is not None]
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} is for --warc: give --warc too")
+        return None
+    max_size = DEFAULT_WARC_MAX_SIZE if args.warc_max_size is None else args.warc_max_size
+    return WarcWriter(args.warc, max_size=max_size, cdx=args.cdx)
 
 
 def _require_writable_directory(option: str, path: Path, directory: Path) -> None:

@@ -12,13 +12,20 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from yarl import URL
 
 from .._config import FetchConfig
-from .._exceptions import BlockedURL, FetchError, NotArchived, ProxyError, RobotsUnavailable
+from .._exceptions import (
+    BlockedURL,
+    FetchError,
+    NotArchived,
+    ProxyError,
+    ResponseTooLarge,
+    RobotsUnavailable,
+)
 from .._models import ErrorInfo, FetchResult, Request, SkipReason
 from .._stats import Stats
 from .._system import ensure_open_files
@@ -273,11 +280,20 @@ class Engine:
                 pending.first_started = started
             response: Response | None = None
             error: FetchError | None = None
+            cut: Response | None = None  # archived cut short: the record is an error
             try:
                 request = pending.request
+                # An archive keeps what a body over the cap began with, cut and marked.
+                archived = self.config.keep_exchanges
                 response = await transport.fetch(
-                    pending.url, max_bytes=request.max_bytes, headers=request.headers
-                )
+                    pending.url, max_bytes=request.max_bytes, headers=request.headers,
+                    truncate=archived,
+                )  # fmt: skip
+                if archived and response.exchanges and response.exchanges[-1].truncated:
+                    cap = request.max_bytes or self.config.limits.max_body_bytes
+                    error = ResponseTooLarge(f"body is over the {cap}-byte cap (archived cut "
+                                             "there)", url=request.url)  # fmt: skip
+                    cut, response = response, None
             except FetchError as exc:
                 error = exc
             except Exception as exc:  # a bug must cost one record, not the whole run
@@ -326,6 +342,8 @@ class Engine:
                 if self._bodies is not None and response is not None and response.body is not None:
                     body_path = await asyncio.to_thread(self._bodies.save, response.body)
                 result = self._result(pending, response, error, elapsed, body_path)
+                if cut is not None:
+                    result = replace(result, exchanges=cut.exchanges, proxy=cut.proxy)
             except BaseException:
                 self._failed = True  # a body that could not be saved: the run ends
                 self._release(host, decision.host_pause)
