@@ -350,3 +350,22 @@ def test_a_body_over_max_bytes_is_archived_cut_and_marked_and_recorded_as_too_la
     assert record["warc"]["offset"] > 0
     checked = warcio_check(warc)
     assert checked.returncode == 0, checked.stdout
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_crawl_archives_the_robots_txt_it_read(
+    start_server: Any, tmp_path: Path, workers: str
+) -> None:
+    rules = tmp_path / "robots.txt"
+    rules.write_text("User-agent: *\nDisallow: /site/7\n")
+    site = start_server("--site-pages", "30", "--robots-file", str(rules))
+    out, warc = tmp_path / "pages.jsonl", tmp_path / "site.warc.gz"
+    done = corocrawl("crawl", f"{site.url}/site/0", "-o", str(out), "-q", "--warc", str(warc),
+                     "--workers", workers)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = warc_records(warc)
+    robots = [r for r in found if r[0] == "response" and r[1].endswith("/robots.txt")]
+    assert len(robots) == 1  # read once, archived once
+    assert b"Disallow: /site/7" in robots[0][3]
+    assert [r for r in found if r[0] == "request" and r[1].endswith("/robots.txt")]
+    assert any(record.get("skip") == "robots" for record in records_in(out))

@@ -112,7 +112,12 @@ class WarcWriter:
         """`write` from the event loop: at once for a small body (a thread's hop costs more
         than its compression), in a thread for a large one. Use this or `write`, not both at
         once."""
-        exchanges = result.exchanges
+        return await self.archive_exchanges(result.exchanges, unchanged=unchanged)
+
+    async def archive_exchanges(
+        self, exchanges: tuple[Exchange, ...], *, unchanged: Unchanged | None = None
+    ) -> dict[str, Any] | None:
+        """`archive` for exchanges of no result (a crawl's robots.txt)."""
         if not exchanges:
             return None
         if self._file is None or self._size >= self._max_size:

@@ -257,6 +257,8 @@ class Crawler:
     async def _accept(self, page: ProcessedPage) -> None:
         request = page.result.request
         assert request is not None
+        if self._warc is not None and page.robots:
+            await self._warc.archive_exchanges(page.robots)
         if self._warc is not None and page.result.exchanges:
             # Before the record that points there is written: a kill between the two leaves
             # records in the WARC that the resumed crawl fetches and archives again.

@@ -32,13 +32,13 @@ class CrawlJob:
         # The body stays here: it is parsed already.
         result = pack_result(payload.result, body=False)
         visit = None if payload.visit is None else tuple(payload.visit)
-        return (result, payload.record, links, payload.items, visit)
+        return (result, payload.record, links, payload.items, visit, payload.robots)
 
     def unpack(self, packed: tuple[Any, ...], request: Request) -> ProcessedPage:
-        result, record, links, items, visit = packed
+        result, record, links, items, visit, robots = packed
         discovered = [Discovered._make(link) for link in links]
         return ProcessedPage(unpack_result(result, request), record, discovered, items,
-                             None if visit is None else Visit._make(visit))  # fmt: skip
+                             None if visit is None else Visit._make(visit), robots)  # fmt: skip
 
     def result_of(self, payload: ProcessedPage) -> FetchResult:
         return payload.result

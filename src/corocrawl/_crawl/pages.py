@@ -23,7 +23,7 @@ from .._engine.engine import FETCH, Engine, GateVerdict
 from .._engine.throttle import Throttle
 from .._engine.transport import REDIRECT_STATUSES
 from .._engine.transports import open_transport
-from .._models import ErrorInfo, FetchResult, Outcome, Request, SkipReason, Visit
+from .._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason, Visit
 from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
@@ -58,6 +58,7 @@ class ProcessedPage:
     links: list[Discovered] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     visit: Visit | None = None  # what the frontier keeps of a fetch, for a recrawl
+    robots: tuple[Exchange, ...] = ()  # robots.txt fetched meanwhile, for an archive
 
     @property
     def outcome(self) -> Outcome:
@@ -249,7 +250,8 @@ class PageProcessor:
                                     host_depth=request.host_depth)  # fmt: skip
         if self._sitemaps is not None and request.skip is None:
             links += self._host_sitemaps(url, request.depth + 1)
-        return ProcessedPage(result, record, links, items, visit)
+        robots = () if self.robots is None else self.robots.take_exchanges()
+        return ProcessedPage(result, record, links, items, visit, robots)
 
     async def _read_sitemap(self, result: FetchResult, record: dict[str, Any]) -> list[Discovered]:
         """The URLs and sitemaps a sitemap lists, at its own depth (a host's sitemaps and what

@@ -21,6 +21,7 @@ from yarl import URL
 
 from .._engine.transport import Transport
 from .._exceptions import BlockedURL, FetchError, TLSError
+from .._models import Exchange
 
 __all__ = ["RobotsCache", "RobotsVerdict"]
 
@@ -76,6 +77,13 @@ class RobotsCache:
         self._tries = tries
         self._rules: OrderedDict[str, _Rules] = OrderedDict()
         self._fetching: dict[str, asyncio.Future[_Rules]] = {}
+        self._exchanges: list[Exchange] = []  # robots.txt as fetched, for an archive
+
+    def take_exchanges(self) -> tuple[Exchange, ...]:
+        """The exchanges of the robots.txt fetched since the last call (with a transport that
+        keeps them, for an archive): each is handed out once."""
+        taken, self._exchanges = tuple(self._exchanges), []
+        return taken
 
     async def verdict(self, url: URL) -> RobotsVerdict:
         return self._verdict(await self._rules_for(url.origin()), url)
@@ -170,6 +178,7 @@ class RobotsCache:
                 )  # fmt: skip
                 return _Rules(None, expires=now + self._ttl)
             return self._failed(origin, failed_before, f"{type(exc).__name__}: {exc}", now)
+        self._exchanges.extend(response.exchanges)
         if response.status >= 500:
             return self._failed(origin, failed_before, f"status {response.status}", now)
         if response.status >= 400 or response.body is None:
