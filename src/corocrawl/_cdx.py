@@ -2,8 +2,8 @@
 revisit record, `SURT TIMESTAMP {"url", "mime", "status", "digest", "length", "offset",
 "filename"}`, sorted, so a reader finds a URL's captures by binary search.
 
-Lines are appended to `NAME.part` as records are written (a whole line at a time, flushed
-with the WARC), and sorted into NAME when the writer closes, merged with what NAME held (a
+Lines are appended to `NAME.part` as records are written (whole lines, flushed after the
+WARC they point into), and sorted into NAME when the writer closes, merged with what NAME held (a
 resumed run adds to its index). The sort is the system's `sort`, which spills to disk: an
 index of any size is sorted in bounded memory. A run that was killed leaves its `.part`: the
 next run with the same index takes its lines in (a line cut short by the kill is dropped).
@@ -56,11 +56,16 @@ class CdxWriter:
         self.path = Path(path)
         self._part = self.path.with_name(self.path.name + ".part")
         self._file: IO[bytes] | None = None
+        self._lines: list[bytes] = []
 
     def add(self, entries: Iterable[CdxEntry]) -> None:
-        lines = b"".join(self._line(entry) for entry in entries)
-        if not lines:
+        """Lines kept until `flush`: never on disk before the records they point to."""
+        self._lines.extend(self._line(entry) for entry in entries)
+
+    def flush(self) -> None:
+        if not self._lines:
             return
+        lines, self._lines = b"".join(self._lines), []
         try:
             if self._file is None:
                 _drop_cut_line(self._part)
@@ -72,6 +77,7 @@ class CdxWriter:
 
     def close(self) -> None:
         """Sort what was added (and what a killed run left) into the index."""
+        self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -7,6 +7,7 @@ import io
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,6 +35,9 @@ class JsonlSink:
         self._whole = 0  # bytes of whole records in the file
         self.file: str | None = None
         """The file's absolute path (None for stdout): what a crawl keeps its length under."""
+        self.before_flush: Callable[[], None] | None = None
+        """Called before each flush that writes records: to store first what they point to
+        (a WarcWriter's flush)."""
         if path is None or path == "-":
             self._name = "<stdout>"
             self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
@@ -95,6 +99,8 @@ class JsonlSink:
         if self._failure is not None:
             raise self._failure
         if self._buffer:
+            if self.before_flush is not None:
+                self.before_flush()
             data = b"".join(self._buffer)
             self._buffer.clear()
             self._buffered = 0

@@ -13,6 +13,7 @@ from the last of them a record a kill left half-written: every file holds whole 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import time
@@ -22,6 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+try:
+    from isal.isal_zlib import compress as _compress
+except ImportError:  # no wheel for this platform: the standard library's, slower
+    from zlib import compress as _compress
 
 from ._cdx import CdxEntry, CdxWriter
 from ._exceptions import SinkError
@@ -44,10 +50,12 @@ _SUFFIX = ".warc.gz"
 _CRLF = b"\r\n"
 _random = random.Random()  # seeded from os.urandom
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_BASE32_PAIRS = [first + second for first in _BASE32 for second in _BASE32]
 # A version-4 UUID: bits 76-79 are its version (4), bits 62-63 its variant (RFC 4122).
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
 _UUID_SET = (0x4 << 76) | (0x2 << 62)
 _MADE_IN_A_THREAD = 256 * 1024  # bodies larger than this are compressed off the event loop
+_BUFFER = 1 << 20
 
 
 def warc_file_names(path: Path) -> Iterator[Path]:
@@ -66,6 +74,7 @@ class WarcWriter:
     `write(result)` writes a response record and its request record for each hop (redirects
     first) and returns where the last response record is: `{"file", "offset", "length"}`, the
     pointer a JSONL record keeps, or None for a result without exchanges (a failure, a skip).
+    Writes are buffered: `flush()` before the pointers are stored (`close()` flushes too).
 
     A recrawl's unchanged page is written as a `revisit` record instead of a response, given
     `unchanged` (a Unchanged: how it was found unchanged, and when it was last fetched): with
@@ -138,6 +147,7 @@ class WarcWriter:
 
     def _close_file(self) -> None:
         if self._file is not None:
+            self.flush()
             self._file.close()
             self._file = None
 
@@ -174,7 +184,9 @@ class WarcWriter:
         if first and last is not None and _is_ours(last):
             cut_partial_record(last)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "xb")  # noqa: SIM115  # kept open across writes, closed in close()
+        # Kept open across writes, closed in close(); written through a large buffer, flushed
+        # by flush(): before the output that points into it is.
+        self._file = open(path, "xb", buffering=_BUFFER)  # noqa: SIM115
         self._name, self._size = path.name, 0
         self.files.append(path)
         self._write(_member(_warcinfo_record(path.name)))
@@ -183,10 +195,20 @@ class WarcWriter:
         assert self._file is not None
         try:
             self._file.write(data)
-            self._file.flush()
         except OSError as exc:
             raise SinkError(f"cannot write WARC file {self._name!r}: {exc.strerror}") from None
         self._size += len(data)
+
+    def flush(self) -> None:
+        """Hand what was written to the system (the index lines too): call it before the
+        records that point here are flushed (a JsonlSink's `before_flush`)."""
+        try:
+            if self._file is not None:
+                self._file.flush()
+        except OSError as exc:
+            raise SinkError(f"cannot write WARC file {self._name!r}: {exc.strerror}") from None
+        if self._index is not None:
+            self._index.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +462,8 @@ def _as_archived(head: bytes) -> bytes:
     """A response head as the archive holds it: the body is kept with its chunked framing
     taken off, so a `Transfer-Encoding` header would tell a reader to take it off again. It
     is kept under another name, as warcio and pywb do."""
+    if b"ransfer-" not in head and b"RANSFER-" not in head:
+        return head
     lines = head.split(_CRLF)
     for index, line in enumerate(lines):
         if line[:18].lower() == b"transfer-encoding:":
@@ -455,16 +479,19 @@ def _record(headers: list[tuple[str, str]], *block: bytes) -> bytes:
 
 
 def _member(record: bytes) -> bytes:
-    """One record as a gzip member of its own: at level 1, half the time of level 6 for a
-    file 7% larger (the synthetic site's pages)."""
-    return zlib.compress(record, 1, wbits=zlib.MAX_WBITS | 16)
+    """One record as a gzip member of its own, at level 1. With ISA-L (the isal package) where
+    it installs: zlib spends about 50 us setting up each stream, more than it takes to
+    compress a page, and ISA-L a twentieth of that (benchmarks/RESULTS.md)."""
+    return _compress(record, 1, wbits=zlib.MAX_WBITS | 16)
 
 
 def _digest(sha1: Any) -> str:
     """`sha1:` and the digest in base32, as WARC and CDX files write it (base64's own
-    b32encode is written in Python, and several times slower for these 20 bytes)."""
+    b32encode is written in Python, and several times slower for these 20 bytes): ten bits,
+    two letters, at a time."""
     number = int.from_bytes(sha1.digest(), "big")
-    return "sha1:" + "".join(_BASE32[(number >> shift) & 31] for shift in range(155, -1, -5))
+    pairs = _BASE32_PAIRS
+    return "sha1:" + "".join([pairs[(number >> shift) & 1023] for shift in range(150, -1, -10)])
 
 
 def _record_id() -> str:
@@ -479,4 +506,10 @@ def _warc_date(timestamp: float) -> str:
     """WARC/1.1's date: UTC, to the microsecond."""
     seconds = int(timestamp)
     micro = int((timestamp - seconds) * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micro:06d}Z"
+    return f"{_second(seconds)}.{micro:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    """A second's part of the date: the same for the many records of one second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -62,6 +62,8 @@ def run_fetch(args: argparse.Namespace) -> int:
         reporter.say(f"skipped {bad}")
 
     warc = warc_writer_from_args(args)
+    if warc is not None:
+        sink.before_flush = warc.flush  # the archive holds what a record points to
 
     async def emit(result: FetchResult) -> None:
         record = result.to_record()

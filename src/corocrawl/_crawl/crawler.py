@@ -80,6 +80,7 @@ class Crawler:
         require_workers(workers)
         if warc is not None:  # written here, from what the workers send back
             config = replace(config, fetch=replace(config.fetch, keep_exchanges=True))
+            output.before_flush = warc.flush  # the archive holds what a record points to
         if config.fetch.replay_only:  # what an archive holds was allowed when it was fetched
             config = replace(config, politeness=replace(config.politeness, respect_robots=False))
         self.config = config
