@@ -107,7 +107,8 @@ async def test_three_recrawls_refetch_what_changed_as_often_as_it_changes(
 ) -> None:
     server = start_server()  # its own: the site's generation starts at 0
     seed = f"{server.url}/changing/"
-    first, _ = await crawl_at(T0, open_frontier, seed, tmp_path / "0.jsonl")
+    first, _ = await crawl_at(T0, open_frontier, seed, tmp_path / "0.jsonl",
+                              tmp_path / "day0.warc.gz")  # fmt: skip
     everything = {"/changing/", *(f"/changing/{number}" for number in PAGES)}
     assert pages(first) == everything  # all new: nothing to compare with
     assert all(first[f"/changing/born/{number}/0"]["status"] == 200 for number in PAGES)
@@ -146,8 +147,8 @@ async def test_three_recrawls_refetch_what_changed_as_often_as_it_changes(
                 profile = record.rec_headers.get_header("WARC-Profile") or ""
                 kinds[path] = f"{record.rec_type} {profile.rsplit('/', 1)[-1]}".strip()
                 if record.rec_type == "revisit":
-                    refers = record.rec_headers.get_header("WARC-Refers-To-Date")
-                    assert refers.startswith(time.strftime("%Y-%m-%dT", time.gmtime(T0)))
+                    refers = record.rec_headers.get_header("WARC-Refers-To-Target-URI")
+                    assert refers == record.rec_headers.get_header("WARC-Target-URI")
     assert {path for path, kind in kinds.items() if kind == "response"} >= numbered(EVERY)
     assert {path for path in not_modified if kinds[path] == "revisit server-not-modified"} == (
         not_modified
@@ -221,3 +222,33 @@ def test_a_recrawl_needs_a_crawl_that_kept_its_state(tmp_path: Path) -> None:
                           "--revisit-max", "1h", "http://127.0.0.1:1/")  # fmt: skip
     assert backwards.returncode == 2
     assert "need 0 < least <= after <= most" in backwards.stderr
+
+
+def test_a_page_gzipped_again_is_unchanged_but_archived_whole(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    # Both pages decode to the same bytes each time; one is gzipped with the time in its
+    # header, so its payload as received differs: no revisit may claim it is the same.
+    same, stamped = (
+        f"{server.url}/encoded/gzip?bytes=3000",
+        f"{server.url}/encoded/gzip?bytes=3000&mtime=now",
+    )
+    common = ("--state", str(tmp_path / "s.db"), "--ignore-robots", "--revisit-after", "1s", "-q")
+    first = corocrawl("crawl", same, stamped, "-o", str(tmp_path / "1.jsonl"), "--warc",
+                      str(tmp_path / "1.warc.gz"), *common)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    time.sleep(1.2)  # due, and another second in the gzip header
+    warc = tmp_path / "2.warc.gz"
+    again = corocrawl("crawl", "--recrawl", "-o", str(tmp_path / "2.jsonl"), "--warc", str(warc),
+                      *common)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    records = by_path(tmp_path / "2.jsonl", "")
+    for url in (same, stamped):
+        assert records[url]["recrawl"]["change"] == "unchanged"
+        assert records[url]["recrawl"]["by"] == "digest"
+    kinds = {}
+    with warc.open("rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type in ("response", "revisit"):
+                kinds[record.rec_headers.get_header("WARC-Target-URI")] = record.rec_type
+    assert kinds == {same: "revisit", stamped: "response"}

@@ -51,8 +51,9 @@ class Outcome(StrEnum):
 class Visit(NamedTuple):
     """What the last fetch of a URL saw, kept by the frontier for a recrawl: the status (None
     when the fetch failed), the validators the server sent (ETag, Last-Modified), the sha1 of
-    the body (hex; None when no body came), when it was fetched (time.time()), and the
-    seconds until the page is due again (see Revisit)."""
+    the body (hex; None when no body came), when it was fetched (time.time()), the seconds
+    until the page is due again (see Revisit), and, when it was archived, the sha1 of the
+    body as received (its Content-Encoding kept: the WARC payload)."""
 
     status: int | None
     etag: str | None
@@ -60,6 +61,7 @@ class Visit(NamedTuple):
     digest: str | None
     fetched_at: float
     interval: float
+    payload: str | None = None
 
     def conditional_headers(self) -> tuple[tuple[str, str], ...]:
         """The headers that ask the server for the page only if it changed since (RFC 9110)."""

@@ -77,7 +77,7 @@ class WarcWriter:
     Writes are buffered: `flush()` before the pointers are stored (`close()` flushes too).
 
     A recrawl's unchanged page is written as a `revisit` record instead of a response, given
-    `unchanged` (a Unchanged: how it was found unchanged, and when it was last fetched): with
+    `unchanged` (an Unchanged: how it was found unchanged): with
     the profile `server-not-modified` for a 304 (its head is the record), or
     `identical-payload-digest` for a body equal to the last one (the record holds the head,
     and the body's digest stands for the body).
@@ -213,11 +213,11 @@ class WarcWriter:
 
 @dataclass(frozen=True, slots=True)
 class Unchanged:
-    """How a recrawl found a page unchanged (`not-modified`: a 304; `digest`: the same body),
-    and when the page was last fetched (time.time())."""
+    """How a recrawl found a page unchanged: `not-modified` (a 304), or `digest` (the same
+    body as last time); `payload` is the sha1 (hex) of the body as last archived."""
 
     by: str
-    last_fetched: float
+    payload: str | None = None
 
 
 _PROFILES = {
@@ -345,7 +345,7 @@ def _packed(
     last = len(exchanges) - 1
     for hop, exchange in enumerate(exchanges):
         response_id, date = _record_id(), _warc_date(exchange.sent_at)
-        revisit = unchanged is not None and hop == last
+        revisit = unchanged is not None and hop == last and _is_revisit(exchange, unchanged)
         if unchanged is not None and revisit:
             response, digest = _revisit_record(exchange, response_id, date, unchanged)
         else:
@@ -354,6 +354,18 @@ def _packed(
         facts = _index_facts(exchange, digest, revisit=revisit) if indexed else None
         packed.append((_member(response), request, facts))
     return packed
+
+
+def _is_revisit(exchange: Exchange, unchanged: Unchanged) -> bool:
+    """Whether the record may point to the last capture: only one that was archived (else a
+    304 is archived as the response it is). A 304 says the rest itself; an equal body does
+    only as it came over the wire: a page gzipped again (a new time in the gzip header) is
+    the same page, but not the same payload, and is archived whole."""
+    if unchanged.payload is None:
+        return False
+    if unchanged.by != "digest":
+        return True
+    return hashlib.sha1(exchange.body).hexdigest() == unchanged.payload
 
 
 def _index_facts(
@@ -423,7 +435,6 @@ def _revisit_record(
         ("WARC-Record-ID", record_id),
         ("WARC-Profile", _PROFILES[unchanged.by]),
         ("WARC-Refers-To-Target-URI", exchange.url),
-        ("WARC-Refers-To-Date", _warc_date(unchanged.last_fetched)),
         ("Content-Type", "application/http;msgtype=response"),
     ]
     payload = "-"

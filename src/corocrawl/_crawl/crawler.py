@@ -347,7 +347,7 @@ def unchanged_of(record: dict[str, Any], previous: Visit | None) -> Unchanged | 
     change = record.get("recrawl")
     if change is None or previous is None or change["change"] != UNCHANGED:
         return None
-    return Unchanged(change["by"], previous.fetched_at)
+    return Unchanged(change["by"], previous.payload)
 
 
 def seed_requests(

@@ -37,17 +37,21 @@ def visit_of(result: FetchResult, revisit: Revisit) -> tuple[Visit | None, dict[
     headers = result.headers
     etag, last_modified = headers.get("etag"), headers.get("last-modified")
     if previous is not None and result.status == NOT_MODIFIED:
-        # The page as it was: its status and digest stay; the server may renew validators.
+        # The page as it was: its status and digests stay; the server may renew validators.
         interval = revisit.next_interval(previous.interval, changed=False)
         validators = (etag or previous.etag, last_modified or previous.last_modified)
-        visit = Visit(previous.status, *validators, previous.digest, now, interval)
+        visit = Visit(previous.status, *validators, previous.digest, now, interval,
+                      previous.payload)  # fmt: skip
         return visit, {"change": UNCHANGED, "by": "not-modified", "interval": interval}
     digest = None if result.body is None else hashlib.sha1(result.body).hexdigest()
+    exchanges = result.exchanges
+    payload = hashlib.sha1(exchanges[-1].body).hexdigest() if exchanges else None
     if previous is None:
-        return Visit(result.status, etag, last_modified, digest, now, revisit.after), None
+        visit = Visit(result.status, etag, last_modified, digest, now, revisit.after, payload)
+        return visit, None
     same = previous.status == result.status and digest is not None and digest == previous.digest
     interval = revisit.next_interval(previous.interval, changed=not same)
-    visit = Visit(result.status, etag, last_modified, digest, now, interval)
+    visit = Visit(result.status, etag, last_modified, digest, now, interval, payload)
     if same:
         return visit, {"change": UNCHANGED, "by": "digest", "interval": interval}
     return visit, {"change": CHANGED, "by": None, "interval": interval}

@@ -180,6 +180,7 @@ class AiohttpTransport:
                                 self._proxies.succeeded(proxy)
                             response = self._response(resp, url, body, size, ttfb, hop)
                             response.proxy = None if proxy is None else proxy.shown
+                            response.cut = cut
                             if exchanges is not None and pieces is not None:
                                 whole = b"".join(pieces)
                                 exchange = _exchange(resp, sent_at, whole, cut, address)

@@ -364,6 +364,7 @@ class CurlTransport:
             retry_after=headers.get("retry-after"),
             http_version=_HTTP_VERSIONS.get(transfer.http_version),
             proxy=None if transfer.proxy is None else transfer.proxy.shown,
+            cut=transfer.cut,
             exchanges=exchanges,
         )
 

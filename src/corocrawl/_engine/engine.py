@@ -289,7 +289,7 @@ class Engine:
                     pending.url, max_bytes=request.max_bytes, headers=request.headers,
                     truncate=archived,
                 )  # fmt: skip
-                if archived and response.exchanges and response.exchanges[-1].truncated:
+                if archived and response.cut:
                     cap = request.max_bytes or self.config.limits.max_body_bytes
                     error = ResponseTooLarge(f"body is over the {cap}-byte cap (archived cut "
                                              "there)", url=request.url)  # fmt: skip

@@ -179,7 +179,7 @@ class ReplayTransport:
         redirects: int,
         elapsed: float,
     ) -> Response:
-        body = _decoded(raw, headers.get("content-encoding"), status, cap, truncate, url)
+        body, cut = _decoded(raw, headers.get("content-encoding"), status, cap, truncate, url)
         content_type, charset = content_type_of(headers.get("content-type"))
         recorded = self._config.record_headers
         return Response(
@@ -194,14 +194,15 @@ class ReplayTransport:
             redirects=redirects,
             retry_after=headers.get("retry-after"),
             http_version=version,
+            cut=cut,
         )
 
 
 def _decoded(
     raw: bytes, coding: str | None, status: int, cap: int, truncate: bool, url: URL
-) -> bytes:
+) -> tuple[bytes, bool]:
     """The body with its Content-Encoding undone, counted against the cap as it inflates (an
-    archived bomb stops there, as one over the network does)."""
+    archived bomb stops there, as one over the network does), and whether it was cut."""
     if not coding:
         pieces = [raw]
     else:
@@ -219,8 +220,8 @@ def _decoded(
     if len(body) > cap:
         if not truncate:
             raise ResponseTooLarge(f"body is over the {cap}-byte cap", url=str(url))
-        body = body[:cap]
-    return body
+        return body[:cap], True
+    return body, False
 
 
 def _http_response(block: bytes, url: URL) -> tuple[int, str, dict[str, str], bytes]:

@@ -100,6 +100,7 @@ class Response:
     http_version: str | None = None
     proxy: str | None = None  # the proxy it came through, as it may be shown
     exchanges: tuple[Exchange, ...] = ()  # each hop's, with FetchConfig.keep_exchanges
+    cut: bool = False  # the body was cut at the cap (asked with truncate)
 
 
 class Transport(Protocol):

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS requests (
     last_modified TEXT,
     digest TEXT,
     fetched_at REAL,
-    interval REAL
+    interval REAL,
+    payload TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, id);
 CREATE TABLE IF NOT EXISTS outputs (
@@ -62,8 +63,9 @@ _ADDED_COLUMNS = {
     "digest": "TEXT",
     "fetched_at": "REAL",
     "interval": "REAL",
+    "payload": "TEXT",
 }
-_VISIT = "status, etag, last_modified, digest, fetched_at, interval"
+_VISIT = "status, etag, last_modified, digest, fetched_at, interval, payload"
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -251,7 +253,7 @@ class SqliteFrontier:
             )
             connection.executemany(
                 "UPDATE requests SET status = ?, etag = ?, last_modified = ?, digest = ?, "
-                "fetched_at = ?, interval = ? WHERE id = ?",
+                "fetched_at = ?, interval = ?, payload = ? WHERE id = ?",
                 [(*visit, request_id) for request_id, visit in visits.items()],
             )
         # Counted only once committed, so a failed commit leaves counts and file in agreement.

@@ -239,14 +239,15 @@ def gzip_bomb_body(megabytes: int) -> bytes:
     return header + deflated + trailer
 
 
-def encoded_body(length: int, codings: list[str]) -> bytes:
+def encoded_body(length: int, codings: list[str], mtime: float = 0) -> bytes:
     """`length` pattern bytes with each coding applied in turn; ``claim-X``, or a name that is
-    not gzip, deflate or raw-deflate, is applied as nothing (the header lies)."""
+    not gzip, deflate or raw-deflate, is applied as nothing (the header lies). Gzip's header
+    carries `mtime`."""
     repeats, rest = divmod(length, len(_PATTERN_CHUNK))
     body = _PATTERN_CHUNK * repeats + _PATTERN_CHUNK[:rest]
     for coding in codings:
         if coding == "gzip":
-            body = gzip.compress(body, mtime=0)
+            body = gzip.compress(body, mtime=mtime)
         elif coding == "deflate":
             body = zlib.compress(body)
         elif coding == "raw-deflate":
@@ -412,7 +413,9 @@ class _Endpoints:
     async def encoded(self, request: web.Request) -> web.Response:
         codings = [coding for coding in request.match_info["codings"].split(",") if coding]
         length = min(_parse_int(request.query.get("bytes", "1024000"), "bytes"), MAX_ENCODED_BYTES)
-        body = await asyncio.to_thread(encoded_body, length, codings)
+        # ?mtime=now: gzip's header says when, as a server compressing each time does.
+        mtime = time.time() if request.query.get("mtime") == "now" else 0
+        body = await asyncio.to_thread(encoded_body, length, codings, mtime)
         if "cut" in request.query:
             body = body[: _parse_int(request.query["cut"], "cut")]
         labels = [_coding_label(coding) for coding in codings]
