@@ -20,6 +20,8 @@ from conftest import warcio_check
 from warcio.archiveiterator import ArchiveIterator
 
 from corocrawl import CrawlConfig, JsonlSink, Politeness, Revisit, WarcWriter
+from corocrawl._cli.main import build_parser
+from corocrawl._cli.options import crawl_config_from_args
 from corocrawl._crawl.crawler import Crawler
 from corocrawl.frontier import Frontier, RedisFrontier, SqliteFrontier
 from corocrawl.testing import ServerProcess
@@ -206,49 +208,67 @@ def test_crawl_recrawl_asks_each_due_page_only_if_it_changed(
     due = len((tmp_path / "first.jsonl").read_text().splitlines())  # every page
     changed = len(numbered(EVERY))
     assert (
-        f"recrawl: {due:,} due; {changed} changed, {due - changed:,} unchanged "
-        f"({len(not_modified)} by 304, {due - changed - len(not_modified)} by their digest)"
+        f"recrawl: {due:,} came due; revisited {due:,}: {changed} changed, {due - changed:,} "
+        f"unchanged ({len(not_modified)} by 304, {due - changed - len(not_modified)} by their "
+        "digest)"
     ) in again.stderr
 
 
-def test_a_recrawl_needs_a_crawl_that_kept_its_state(tmp_path: Path) -> None:
+def test_a_recrawl_needs_a_crawl_that_kept_its_state_and_sound_intervals(
+    tmp_path: Path,
+) -> None:
     done = corocrawl("crawl", "--recrawl", "http://127.0.0.1:1/")
     assert done.returncode == 2
     assert "--recrawl revisits the pages of a crawl kept in --state" in done.stderr
-    bad = corocrawl("crawl", "--state", str(tmp_path / "s.db"), "--revisit-after", "3x", "x")
+    missing = corocrawl("crawl", "--recrawl", "--state", str(tmp_path / "none.db"))
+    assert missing.returncode == 2
+    assert "nothing to recrawl" in missing.stderr
+    state = ("--state", str(tmp_path / "s.db"))
+    bad = corocrawl("crawl", *state, "--revisit-after", "3x", "x")
     assert bad.returncode == 2
-    assert "--revisit-after: '3x' is not a number of seconds" in bad.stderr
-    backwards = corocrawl("crawl", "--state", str(tmp_path / "s.db"), "--revisit-after", "2h",
-                          "--revisit-max", "1h", "http://127.0.0.1:1/")  # fmt: skip
+    assert "'3x' is not a duration: a number of seconds, or with s, m, h, d or w" in bad.stderr
+    backwards = corocrawl("crawl", *state, "--revisit-after", "2h", "--revisit-max", "1h",
+                          "http://127.0.0.1:1/")  # fmt: skip
     assert backwards.returncode == 2
-    assert "need 0 < least <= after <= most" in backwards.stderr
-
-
-def test_a_page_gzipped_again_is_unchanged_but_archived_whole(
-    server: ServerProcess, tmp_path: Path
-) -> None:
-    # Both pages decode to the same bytes each time; one is gzipped with the time in its
-    # header, so its payload as received differs: no revisit may claim it is the same.
-    same, stamped = (
-        f"{server.url}/encoded/gzip?bytes=3000",
-        f"{server.url}/encoded/gzip?bytes=3000&mtime=now",
+    assert "--revisit-min 1h <= --revisit-after 2h <= --revisit-max 1h does not hold" in (
+        backwards.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, Revisit()),
+        ({"revisit_after": 600.0}, Revisit(after=600.0, least=600.0)),
+        ({"revisit_min": 2 * DAY}, Revisit(after=2 * DAY, least=2 * DAY)),
+        ({"revisit_max": DAY / 2}, Revisit(after=DAY / 2, most=DAY / 2)),
+    ],
+)
+def test_the_revisit_options_not_given_make_room_for_those_given(
+    given: dict[str, float], expected: Revisit
+) -> None:
+    args = build_parser().parse_args(["crawl", "http://127.0.0.1:1/"])
+    for name, value in given.items():
+        setattr(args, name, value)
+    assert crawl_config_from_args(args).revisit == expected
+
+
+def test_max_pages_bounds_each_recrawl_and_what_it_leaves_stays_due(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server()
     common = ("--state", str(tmp_path / "s.db"), "--ignore-robots", "--revisit-after", "1s", "-q")
-    first = corocrawl("crawl", same, stamped, "-o", str(tmp_path / "1.jsonl"), "--warc",
-                      str(tmp_path / "1.warc.gz"), *common)  # fmt: skip
+    first = corocrawl("crawl", f"{server.url}/changing/", "-o", str(tmp_path / "0.jsonl"), *common)
     assert first.returncode == 0, first.stderr
-    time.sleep(1.2)  # due, and another second in the gzip header
-    warc = tmp_path / "2.warc.gz"
-    again = corocrawl("crawl", "--recrawl", "-o", str(tmp_path / "2.jsonl"), "--warc", str(warc),
-                      *common)  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    records = by_path(tmp_path / "2.jsonl", "")
-    for url in (same, stamped):
-        assert records[url]["recrawl"]["change"] == "unchanged"
-        assert records[url]["recrawl"]["by"] == "digest"
-    kinds = {}
-    with warc.open("rb") as stream:
-        for record in ArchiveIterator(stream):
-            if record.rec_type in ("response", "revisit"):
-                kinds[record.rec_headers.get_header("WARC-Target-URI")] = record.rec_type
-    assert kinds == {same: "revisit", stamped: "response"}
+    time.sleep(1.2)
+    fetched: list[set[str]] = []
+    for number in (1, 2):
+        out = tmp_path / f"{number}.jsonl"
+        done = corocrawl("crawl", "--recrawl", "--max-pages", "10", "-o", str(out), *common)
+        assert done.returncode == 0, done.stderr
+        records = by_path(out, server.url)
+        fetched.append({path for path, record in records.items() if record["status"]})
+        left = {path for path, record in records.items() if record["skip"] == "max-pages"}
+        assert len(fetched[-1]) == 10  # the budget is this run's, not the crawl's so far
+        assert len(left) == 25 - 10 * number  # the rest is left due, for the next run
+    assert not fetched[0] & fetched[1]

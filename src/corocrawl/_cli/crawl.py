@@ -96,8 +96,10 @@ def run_crawl(args: argparse.Namespace) -> int:
         print_to_stderr(f"{LABEL}: warning: the items the handler yields are dropped: give --items")
     if args.recrawl and args.state is None:
         raise ConfigError(
-            "--recrawl revisits the pages of a crawl kept in --state (or a shared crawl's)"
+            "--recrawl revisits the pages of a crawl kept in --state FILE (or a shared crawl's)"
         )
+    if args.recrawl and not args.state.exists():
+        raise ConfigError(f"--state {str(args.state)!r} does not exist: nothing to recrawl")
     if not args.seeds and args.input is None and (args.state is None or not args.state.exists()):
         raise ConfigError("give at least one seed URL, or -i FILE")
     return run(_crawl(args, config, handler))
@@ -120,8 +122,9 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
     try:
         if resumed:
             counts = frontier.counts()
+            doing = "recrawling" if args.recrawl else "resuming"
             print_to_stderr(
-                f"{LABEL}: resuming {args.state}: {counts.done:,} done, {counts.failed:,} "
+                f"{LABEL}: {doing} {args.state}: {counts.done:,} done, {counts.failed:,} "
                 f"failed, {counts.skipped:,} skipped, {counts.pending + counts.leased:,} left"
             )
         output = JsonlSink(args.output, append=resumed)

@@ -457,11 +457,15 @@ def duration(text: str) -> float:
     """An argparse type: a positive duration, in seconds or with a unit (90s, 30m, 12h, 7d,
     2w)."""
     number, unit = (text[:-1], text[-1]) if text[-1:].lower() in _DURATION_UNITS else (text, "s")
-    return _seconds(number.strip() or text) * _DURATION_UNITS[unit.lower()]
+    try:
+        return _seconds(number.strip() or text) * _DURATION_UNITS[unit.lower()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: a number of seconds, or with s, m, h, d or w"
+        ) from None
 
 
 def _add_recrawl_options(crawl: argparse.ArgumentParser) -> None:
-    revisit = Revisit()
     group = crawl.add_argument_group("recrawl")
     group.add_argument(
         "--recrawl",
@@ -473,11 +477,10 @@ def _add_recrawl_options(crawl: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--revisit-after",
         type=duration,
-        default=revisit.after,
         metavar="TIME",
         help="a new page is due again this long after its fetch; then the interval halves "
-        "each time it changed and doubles each time it did not (90s, 30m, 12h, 7d; "
-        "default: 1d)",
+        "each time it changed and doubles each time it did not (90s, 30m, 12h, 7d, 2w; "
+        "default: 1d). Not kept in --state: give the --revisit options to every run",
     )
     group.add_argument(
         "--revisit-min",
@@ -726,12 +729,28 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
 
 
 def _revisit(args: argparse.Namespace) -> Revisit:
-    """The bounds not given make room for the interval given."""
+    """What is not given makes room for what is: a bound for the interval, the interval
+    within the bounds."""
     defaults = Revisit()
-    after = args.revisit_after
-    least = min(defaults.least, after) if args.revisit_min is None else args.revisit_min
-    most = max(defaults.most, after) if args.revisit_max is None else args.revisit_max
+    after, least, most = args.revisit_after, args.revisit_min, args.revisit_max
+    if after is None:
+        after = min(max(defaults.after, least or 0.0), most or math.inf)
+    least = min(defaults.least, after) if least is None else least
+    most = max(defaults.most, after) if most is None else most
+    if not least <= after <= most:
+        raise ConfigError(
+            f"--revisit-min {_shown(least)} <= --revisit-after {_shown(after)} <= "
+            f"--revisit-max {_shown(most)} does not hold"
+        )
     return Revisit(after=after, least=least, most=most)
+
+
+def _shown(seconds: float) -> str:
+    """A duration as --revisit-after takes it: in the largest unit that divides it."""
+    for unit, size in reversed(_DURATION_UNITS.items()):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def add_seed_arguments(crawl: argparse.ArgumentParser) -> None:

@@ -126,7 +126,8 @@ class Crawler:
         if self._stop_requested:
             executor.stop()
         counts = self._frontier.counts()
-        if self._fetches_allowed is not None:
+        if self._fetches_allowed is not None and not self._recrawl:
+            # A resumed crawl goes on with its budget; a recrawl has one of its own.
             self._fetches_allowed -= counts.done + counts.failed  # skips fetched nothing
         try:
             # A failing flush (disk full, state file gone) ends the crawl loudly, not silently.

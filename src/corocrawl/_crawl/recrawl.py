@@ -81,7 +81,9 @@ class RecrawlTally:
 
     def line(self) -> str:
         unchanged = self.not_modified + self.same
+        revisited = self.changed + unchanged
         return (
-            f"  recrawl: {self.due:,} due; {self.changed:,} changed, {unchanged:,} unchanged "
-            f"({self.not_modified:,} by 304, {self.same:,} by their digest)"
+            f"  recrawl: {self.due:,} came due; revisited {revisited:,}: {self.changed:,} "
+            f"changed, {unchanged:,} unchanged ({self.not_modified:,} by 304, {self.same:,} by "
+            "their digest)"
         )
