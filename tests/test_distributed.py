@@ -368,6 +368,21 @@ def test_export_keeps_one_record_per_url_preferring_a_response(
     assert f"error: {tmp_path / 'missing.jsonl'}: no such file" in done.stderr
 
 
+def test_export_of_a_recrawled_crawl_keeps_the_latest_page_fetched_whole(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = "http://example.com/a"
+    first = {"url": url, "status": 200, "fetched_at": 1000.0, "title": "v1"}
+    changed = {"url": url, "status": 200, "fetched_at": 3000.0, "title": "v2",
+               "recrawl": {"change": "changed", "by": None, "interval": 43200.0}}  # fmt: skip
+    same = {"change": "unchanged", "by": "not-modified", "interval": 86400.0}
+    unchanged = {"url": url, "status": 304, "fetched_at": 5000.0, "title": None, "recrawl": same}
+    # Files in either order: which worker wrote what decides nothing.
+    (tmp_path / "crawl.b.jsonl").write_text(json.dumps(first) + "\n" + json.dumps(unchanged) + "\n")
+    (tmp_path / "crawl.a.jsonl").write_text(json.dumps(changed) + "\n")
+    assert exported(redis_server.url, "crawl", tmp_path) == [changed]
+
+
 def test_export_reports_a_line_that_is_not_a_record_and_goes_on(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -2,8 +2,10 @@
 
 At-least-once delivery may have recorded a URL twice (a worker died after writing it, before
 acknowledging it). Which record to keep is decided in a scratch SQLite table keyed by the URL's
-fingerprint, on disk, so ten million URLs cost disk, not memory: a response beats an error,
-else the first one written wins. A second pass copies the chosen lines, in file order.
+fingerprint, on disk, so ten million URLs cost disk, not memory: a response beats an error, a
+page fetched whole beats a recrawl's "unchanged" (which has no body to tell of), and then the
+latest (`fetched_at`) wins, else the first one written. A second pass copies the chosen
+lines, in file order.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ __all__ = ["export_best_records"]
 
 _BATCH = 10_000
 _KEEP_THE_BETTER = """
-    INSERT INTO best (key, rank, file, line) VALUES (?, ?, ?, ?)
-    ON CONFLICT (key) DO UPDATE SET rank = excluded.rank, file = excluded.file,
-                                    line = excluded.line
-    WHERE excluded.rank < best.rank
+    INSERT INTO best (key, rank, at, file, line) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET rank = excluded.rank, at = excluded.at,
+                                    file = excluded.file, line = excluded.line
+    WHERE excluded.rank < best.rank OR (excluded.rank = best.rank AND excluded.at > best.at)
 """
 
 
@@ -69,7 +71,8 @@ def _export(
     db.executescript("""
         PRAGMA journal_mode = OFF;
         PRAGMA synchronous = OFF;
-        CREATE TABLE best (key BLOB PRIMARY KEY, rank INT, file INT, line INT) WITHOUT ROWID;
+        CREATE TABLE best (key BLOB PRIMARY KEY, rank INT, at REAL, file INT, line INT)
+            WITHOUT ROWID;
     """)
     for file_index, path in enumerate(files):
         ranked = _ranked(file_index, path, on_bad_line)
@@ -92,14 +95,15 @@ def _export(
 
 def _ranked(
     file_index: int, path: Path, on_bad_line: Callable[[str], None]
-) -> Iterator[tuple[bytes, int, int, int]]:
+) -> Iterator[tuple[bytes, int, float, int, int]]:
     for line_number, record in _records(path, on_bad_line):
         try:
             url = canonical_url(fetchable_url(record["url"]))
         except ValueError:
             url = record["url"]  # recorded as skipped or failed: its text is its key
-        rank = 0 if record.get("status") is not None else 1
-        yield fingerprint(url), rank, file_index, line_number
+        unchanged = (record.get("recrawl") or {}).get("change") == "unchanged"
+        rank = (0 if record.get("status") is not None else 2) + unchanged
+        yield fingerprint(url), rank, record.get("fetched_at") or 0.0, file_index, line_number
 
 
 def _records(

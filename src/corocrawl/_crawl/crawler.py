@@ -279,7 +279,11 @@ class Crawler:
         if change is not None:
             self.recrawl.count(change)
         # Stamped here, by the crawl's clock, wherever the page was fetched.
-        visit = None if page.visit is None else page.visit._replace(fetched_at=self._clock())
+        visit = None
+        if page.visit is not None:
+            now = self._clock()
+            visit = page.visit._replace(fetched_at=now)
+            page.record["fetched_at"] = round(now, 3)
         self._batch_records.append((page.record, request.frontier_id, page.outcome, visit))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()
