@@ -281,9 +281,9 @@ class Crawler:
         # Stamped here, by the crawl's clock, wherever the page was fetched.
         visit = None
         if page.visit is not None:
-            now = self._clock()
+            now = round(self._clock(), 3)
             visit = page.visit._replace(fetched_at=now)
-            page.record["fetched_at"] = round(now, 3)
+            page.record["fetched_at"] = now
         self._batch_records.append((page.record, request.frontier_id, page.outcome, visit))
         if len(self._batch_records) >= _COMMIT_PAGES:
             await self._commit()

@@ -345,7 +345,8 @@ class RedisFrontier:
             if page is None:  # never: kept together; but the loop must not spin on one
                 await self._call(partial(self._redis.zrem, self._due_key, fingerprint))
                 continue
-            url, depth, referrer, host, host_depth, sitemap, visit, outcome = orjson.loads(page)
+            url, depth, referrer, host_depth, sitemap, visit, outcome = orjson.loads(page)
+            host = host_key(URL(url, encoded=True))
             index = streams.setdefault(host_partition(host, self.partitions), 5 + len(streams))
             args += [fingerprint, index, url, depth, referrer, host, host_depth, sitemap,
                      orjson.dumps(visit), outcome]  # fmt: skip
@@ -613,6 +614,6 @@ def _page(entry: _Entry, visit: Visit | None, outcome: str) -> tuple[bytes, floa
     if visit is None or not entry.fingerprint:
         return b"", ""
     leased = entry.leased
-    page = [leased.url, leased.depth, leased.referrer or "", entry.host, leased.host_depth,
-            leased.sitemap, list(visit), outcome]  # fmt: skip
+    page = [leased.url, leased.depth, leased.referrer or "", leased.host_depth, leased.sitemap,
+            list(visit), outcome]  # fmt: skip
     return orjson.dumps(page), visit.fetched_at + visit.interval
