@@ -201,8 +201,8 @@ def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
     archived = {r[1] for path in tmp_path.glob("*.warc.gz") for r in warc_records(path)
                 if r[0] == "response"}  # fmt: skip
     assert archived == {record["url"] for record in fetched}
-    # The index: sorted, each line leading to its record, the killed run's lines kept; a kill
-    # between a record and its line loses that one line at most.
+    # The index: sorted, each line leading to its record, the killed run's lines kept, and
+    # every record an output record points to indexed (its line is stored before it is).
     lines = index.read_bytes().splitlines()
     assert lines == sorted(lines)
     assert not (tmp_path / "site.cdxj.part").exists()
@@ -218,7 +218,7 @@ def test_a_crawl_killed_and_resumed_archives_every_page_it_records(
     responses = {(path.name, offset) for path in tmp_path.glob("*.warc.gz")
                  for offset, record in read_records(path) if record.type == "response"}  # fmt: skip
     assert indexed <= responses
-    assert len(responses - indexed) <= 1
+    assert {(record["warc"]["file"], record["warc"]["offset"]) for record in fetched} <= indexed
 
 
 def test_a_record_a_kill_broke_off_is_cut_before_the_next_run_writes(tmp_path: Path) -> None:
@@ -369,3 +369,19 @@ def test_a_crawl_archives_the_robots_txt_it_read(
     assert b"Disallow: /site/7" in robots[0][3]
     assert [r for r in found if r[0] == "request" and r[1].endswith("/robots.txt")]
     assert any(record.get("skip") == "robots" for record in records_in(out))
+
+
+def test_a_replayed_body_over_max_bytes_is_still_refused_with_a_warc(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    archive = tmp_path / "first.warc.gz"
+    url = f"{server.url}/bytes/5000"
+    done = corocrawl("fetch", "-", "-o", str(tmp_path / "a.jsonl"), "--warc", str(archive),
+                     "-q", stdin=url + "\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = corocrawl("fetch", "-", "-o", str(tmp_path / "b.jsonl"), "--replay", str(archive),
+                      "--replay-only", "--max-bytes", "1000", "--warc",
+                      str(tmp_path / "second.warc.gz"), "-q", stdin=url + "\n")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    (record,) = records_in(tmp_path / "b.jsonl")
+    assert record["error"]["type"] == "ResponseTooLarge"

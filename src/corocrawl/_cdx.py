@@ -14,6 +14,7 @@ those pywb computes for a lookup.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
@@ -95,6 +96,7 @@ class CdxWriter:
                 check=True,
                 capture_output=True,
             )
+            shutil.copymode(self._part, target)  # as the system makes files, not 0600
             os.replace(target, self.path)
         except (OSError, subprocess.CalledProcessError) as exc:
             target.unlink(missing_ok=True)

@@ -132,7 +132,9 @@ class WarcWriter:
         if self._file is None or self._size >= self._max_size:
             async with self._opening:  # results that come meanwhile wait for the one file
                 if self._file is None or self._size >= self._max_size:
-                    # A resumed run reads its last file through to cut it: not on the loop.
+                    # The last file is closed here, on the loop, where flush() is called;
+                    # a resumed run reads its last file through to cut it: not on the loop.
+                    self._close_file()
                     await asyncio.to_thread(self._open_next)
         indexed = self._index is not None
         if sum(len(exchange.body) for exchange in exchanges) > _MADE_IN_A_THREAD:
@@ -186,10 +188,14 @@ class WarcWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Kept open across writes, closed in close(); written through a large buffer, flushed
         # by flush(): before the output that points into it is.
-        self._file = open(path, "xb", buffering=_BUFFER)  # noqa: SIM115
-        self._name, self._size = path.name, 0
+        file = open(path, "xb", buffering=_BUFFER)  # noqa: SIM115
+        warcinfo = _member(_warcinfo_record(path.name))
+        file.write(warcinfo)
+        file.flush()  # a file killed at once still says whose it is: the next run cuts it
+        # Taken up only now, whole: a record written meanwhile (from the loop, while this
+        # runs in a thread) goes to the last file or waits, never ahead of the warcinfo.
         self.files.append(path)
-        self._write(_member(_warcinfo_record(path.name)))
+        self._name, self._size, self._file = path.name, len(warcinfo), file
 
     def _write(self, data: bytes) -> None:
         assert self._file is not None

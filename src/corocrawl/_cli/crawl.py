@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,7 +152,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
         )
     finally:
         if warc is not None:
-            warc.close()
+            await asyncio.to_thread(warc.close)  # sorting --cdx takes a while
         await frontier.close()
 
 

@@ -79,7 +79,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             await executor.run(read_requests(stream, source, on_bad_line, cursor), emit)
         finally:
             if warc is not None:
-                warc.close()
+                await asyncio.to_thread(warc.close)  # sorting --cdx takes a while
             if executor.stopping:  # Ctrl-C: what was read and not finished gets a record too
                 for request in executor.not_started():
                     skip = SkipReason.INTERRUPTED
