@@ -37,7 +37,7 @@ def _surt_function() -> Callable[[str], str]:
     except ImportError:
         raise ConfigError(
             "--cdx needs the surt package (the Internet Archive's URL keys): "
-            "pip install 'corocrawl[cdx]'"
+            "pip install 'corocrawl[cdx]' (in a clone: pip install -e '.[cdx]')"
         ) from None
     return surt  # type: ignore[no-any-return]
 
