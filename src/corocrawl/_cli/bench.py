@@ -10,18 +10,18 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from .._bench._contenders import CONTENDERS
 from .._bench._crawl_contenders import CRAWL_CONTENDERS
-from .._bench._report import plot_seed, print_seed_table, print_table
-from .._bench._seed import SEED_ROWS, run_seed, speedups
-from .._bench._suites import Row, run_throughput
+from .._bench._seed import SEED_ROWS
 from .._urls import partition
-from ..testing import ServerProcess
-from ..testing._nginx import NginxServer, nginx_echo_module, nginx_executable
-from ..testing._tls import make_server_certificate
+
+if TYPE_CHECKING:  # loaded to run a suite: every command's parser is built at each start
+    from ..testing import ServerProcess
+    from ..testing._nginx import NginxServer
 
 __all__ = ["add_bench_commands"]
 
@@ -152,6 +152,10 @@ def _common(
 def _run_seed(args: argparse.Namespace) -> int:
     from rich.console import Console  # loaded only to run (--help stays quick)
 
+    from .._bench._report import plot_seed, print_seed_table
+    from .._bench._seed import run_seed, speedups
+    from ..testing import ServerProcess
+
     delay = 0.1 if args.quick else args.delay
     rows = [
         row
@@ -180,6 +184,8 @@ def _run_seed(args: argparse.Namespace) -> int:
 
 
 def _run_throughput(args: argparse.Namespace) -> int:
+    from ..testing._nginx import nginx_executable
+
     nginx = args.server == "nginx" or (args.server == "auto" and nginx_executable() is not None)
     what = "a 1 KiB file from nginx" if nginx else "/delay/0"
     title = (
@@ -221,6 +227,8 @@ def loopback_hosts(count: int) -> list[str]:
 
 
 def _run_scale(args: argparse.Namespace) -> int:
+    from ..testing._nginx import nginx_echo_module, nginx_executable
+
     nginx = args.server == "nginx" or (
         args.server == "auto" and nginx_executable() is not None and nginx_echo_module() is not None
     )
@@ -243,6 +251,9 @@ def _bench(
 ) -> int:
     """Every contender at every (requests, concurrency) size, against one server process."""
     from rich.console import Console
+
+    from .._bench._report import print_table
+    from .._bench._suites import Row, run_throughput
 
     console = Console(stderr=True)
     rows: list[Row] = []
@@ -272,6 +283,10 @@ def _server(
 ) -> Iterator[tuple[ServerProcess | NginxServer, str | None]]:
     """The server of a suite, and the CA file its clients must trust (with `tls`): nginx
     answers every path with a 1 KiB file, or with `delay` a short text after that delay."""
+    from ..testing import ServerProcess
+    from ..testing._nginx import NginxServer
+    from ..testing._tls import make_server_certificate
+
     if not nginx:
         with ServerProcess("--delay", "0", *server_args, *(("--tls",) if tls else ())) as server:
             yield server, server.ca_file

@@ -218,13 +218,15 @@ class Crawler:
                 self._next_in_batch = position + 1
                 previous = leased.previous
                 skip = leased.skip
-                if skip is None and self._guards is not None:
-                    skip = self._guards.admit(leased.url)
+                # A revisit was admitted by the guards when it was found: not counted again.
+                guards = self._guards if previous is None else None
+                if skip is None and guards is not None:
+                    skip = guards.admit(leased.url)
                 if skip is None and self._fetches_allowed is not None:
                     if self._fetches_allowed <= 0:
                         skip = SkipReason.MAX_PAGES
-                        if self._guards is not None:
-                            self._guards.not_fetched(leased.url)
+                        if guards is not None:
+                            guards.not_fetched(leased.url)
                     self._fetches_allowed -= 1
                 yield Request(
                     leased.url,
@@ -271,7 +273,7 @@ class Crawler:
             # Refused by robots.txt after taking a page of the budgets.
             if self._fetches_allowed is not None:
                 self._fetches_allowed += 1
-            if self._guards is not None:
+            if self._guards is not None and request.previous is None:
                 self._guards.not_fetched(request.url)
         self._batch_links.extend(page.links)
         self._batch_items.extend(page.items)

@@ -195,7 +195,9 @@ class Engine:
                     await self._emit_at_once(self._skipped(request, request.skip))
                     continue
                 try:
-                    url = fetchable_url(request.url)
+                    # A crawl's URL was checked and put in canonical form when it was found.
+                    found = request.frontier_id is not None
+                    url = URL(request.url, encoded=True) if found else fetchable_url(request.url)
                 except ValueError as exc:
                     await self._emit_at_once(self._unfetchable(request, str(exc)))
                     continue
