@@ -550,7 +550,7 @@ class Revisit:
     def next_interval(self, interval: float, *, changed: bool) -> float:
         """The interval after a revisit that found the page `changed` (or not)."""
         grown = interval / 2 if changed else interval * 2
-        return min(self.most, max(self.least, grown))
+        return float(min(self.most, max(self.least, grown)))  # a bound may be an int
 
 
 DEFAULT_CRAWL_LIMITS = Limits(

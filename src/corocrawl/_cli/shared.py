@@ -118,7 +118,7 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
         print_to_stderr(f"{label}: warning: {warning}")
     if report.settings_differ:
         print_to_stderr(
-            f"{label}: crawl {args.crawl_id!r} exists: its saved scope and politeness "
+            f"{label}: crawl {args.crawl_id!r} exists: its saved scope, politeness and revisit "
             "settings apply, not these"
         )
     if report.existed and report.added:
