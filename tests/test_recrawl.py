@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import warcio_check
+from conftest import RedisServer, warcio_check
 from warcio.archiveiterator import ArchiveIterator
 
 from corocrawl import CrawlConfig, JsonlSink, Politeness, Revisit, WarcWriter
@@ -272,3 +272,32 @@ def test_max_pages_bounds_each_recrawl_and_what_it_leaves_stays_due(
         assert len(fetched[-1]) == 10  # the budget is this run's, not the crawl's so far
         assert len(left) == 25 - 10 * number  # the rest is left due, for the next run
     assert not fetched[0] & fetched[1]
+
+
+def test_a_shared_crawl_recrawls_through_redis_and_exports_the_latest_pages(
+    start_server: Callable[..., ServerProcess], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    server = start_server()
+    where = ("--frontier", redis_server.url, "--crawl-id", f"recrawl-{uuid.uuid4().hex}",
+             "--output-dir", str(tmp_path / "out"))  # fmt: skip
+    shared = (*where, "--ignore-robots", "--revisit-after", "1s")
+    first = corocrawl("crawl", f"{server.url}/changing/", *shared)
+    assert first.returncode == 0, first.stderr
+    next_generation(server)
+    time.sleep(1.2)
+    again = corocrawl("crawl", "--recrawl", *shared)
+    assert again.returncode == 0, again.stderr
+    assert "recrawl: 25 page(s) due, queued again" in again.stderr
+    export = corocrawl("export", *where, "-o", str(tmp_path / "all.jsonl"))
+    assert export.returncode == 0, export.stderr
+    records = by_path(tmp_path / "all.jsonl", server.url)
+    # One record per URL: the new version of each changed page, the first crawl's record of
+    # each unchanged one (a 304 has no body to tell of), and the pages the changes led to.
+    assert pages(records, change="changed") == numbered(EVERY)
+    assert pages(records) == everything_but(numbered(EVERY))
+    assert {f"/changing/born/{number}/1" for number in PAGES if number % 3 == EVERY} <= set(records)
+    assert all(record["status"] == 200 for record in records.values())
+
+
+def everything_but(paths: set[str]) -> set[str]:
+    return {"/changing/", *(f"/changing/{number}" for number in PAGES)} - paths
