@@ -40,6 +40,7 @@ http {{
         listen 127.0.0.1:{port} {listen} backlog=4096;
         {tls}
         root {root};
+        {default_type}
         location / {{ {location} }}
     }}
 }}
@@ -68,7 +69,7 @@ class NginxServer(Running):
     seconds (this needs the echo module). With `tls` ((certificate chain, key) PEM files) it
     serves HTTPS, and HTTP/2 to clients that offer it (ALPN). With `log_connections`, that file
     gets a line per request: the serial number of the connection it came over, and its
-    protocol.
+    protocol. `default_type` is the Content-Type of files whose name has no known extension.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class NginxServer(Running):
         tls: tuple[Path, Path] | None = None,
         delay: float | None = None,
         log_connections: Path | None = None,
+        default_type: str | None = None,
     ) -> None:
         executable = nginx_executable()
         if executable is None:
@@ -117,6 +119,7 @@ class NginxServer(Running):
                 tls=tls_lines,
                 root=root.resolve(),
                 location=location,
+                default_type="" if default_type is None else f"default_type {default_type};",
             )
         )
         self.url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}"
