@@ -8,6 +8,7 @@ import os
 import stat
 from typing import Any
 
+from .._exceptions import ConfigError
 from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
 from .._models import FetchResult, SkipReason
@@ -29,7 +30,9 @@ LABEL = "corocrawl fetch"
 
 
 def add_arguments(fetch: argparse.ArgumentParser) -> None:
-    fetch.add_argument("input", metavar="INPUT", help="file of URLs, one per line, or '-'")
+    fetch.add_argument(
+        "input", metavar="INPUT", nargs="?", help="file of URLs, one per line, or '-'"
+    )
     fetch.add_argument(
         "-o", "--output", default="-", help="JSON Lines output file (default: stdout)"
     )
@@ -40,6 +43,8 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
 def run_fetch(args: argparse.Namespace) -> int:
     from .._api import fetch_executor  # the engine, loaded only to run (--help stays quick)
 
+    if args.input is None:  # optional to argparse only so that a --config file may give it
+        raise ConfigError("give INPUT: a file of URLs, one per line, or '-' for stdin")
     config = fetch_config_from_args(args)
     check_output_paths(args)
     refuse_one_file_twice(

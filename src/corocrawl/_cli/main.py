@@ -15,6 +15,7 @@ from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST
 from .._exceptions import ConfigError, CorocrawlError
 from .._version import __version__
 from . import bench, crawl, demo, fetch, serve, shared, sitemap
+from .config_file import add_config_options, print_config, with_config_file
 from .options import add_fetch_options
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verbose:
         logging.getLogger("corocrawl").setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
     try:
+        if getattr(args, "config", None) is not None or getattr(args, "print_config", False):
+            command = _command_parser(parser, args.command)
+            if args.config is not None:
+                with_config_file(command, args.config)
+                args = parser.parse_args(argv)  # the flags over the file's values
+            if args.print_config:
+                print(print_config(command, args), end="")
+                return 0
         code: int = args.run(args)
     except ConfigError as exc:
         print(f"corocrawl {args.command}: error: {exc}", file=sys.stderr)
@@ -38,6 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one command (argparse keeps them only in its subparsers action)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            command: argparse.ArgumentParser = action.choices[name]
+            return command
+    raise LookupError(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "write one JSON record per URL as each completes.",
     )
     fetch.add_arguments(command)
+    add_config_options(command)
     command.set_defaults(run=fetch.run_fetch)
 
     command = commands.add_parser(
@@ -65,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run the same command again: it resumes, and no URL is lost.",
     )
     crawl.add_arguments(command)
+    add_config_options(command)
     command.set_defaults(run=crawl.run_crawl)
 
     command = commands.add_parser(
