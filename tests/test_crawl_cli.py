@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -13,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,14 +62,24 @@ def kill_at(process: subprocess.Popen[bytes], out: Path, rng: random.Random) -> 
     return True
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+def records_in(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON Lines or a CSV output (a CSV's cells are text)."""
+    if path.suffix == ".csv":
+        with path.open(newline="") as rows:
+            return list(csv.DictReader(rows))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("workers", "suffix"), [("1", "jsonl"), ("2", "jsonl"), ("1", "csv")])
 def test_kill_9_at_many_moments_then_resume_records_every_url_exactly_once(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, workers: str
+    start_server: Callable[..., ServerProcess], tmp_path: Path, workers: str, suffix: str
 ) -> None:
     """README, Guarantees: after kill -9 at any moment and a resume, every URL has exactly one
-    record in the output, and every item its handler yielded is in --items exactly once."""
+    record in the output, and every item its handler yielded is in --items exactly once, in
+    JSON Lines and in CSV."""
     server = start_server("--site-pages", str(SITE_PAGES), "--site-links", "6")
-    state, out, items = tmp_path / "crawl.db", tmp_path / "pages.jsonl", tmp_path / "items.jsonl"
+    state, out = tmp_path / "crawl.db", tmp_path / f"pages.{suffix}"
+    items = tmp_path / f"items.{suffix}"
     (tmp_path / "my_handlers.py").write_text(HANDLER_MODULE)
     command = installed_command(
         "crawl", f"{server.url}/site/0", "--state", str(state), "-o", str(out),
@@ -88,12 +100,12 @@ def test_kill_9_at_many_moments_then_resume_records_every_url_exactly_once(
     assert kills >= 5
 
     every_page = {f"{server.url}/site/{page}" for page in range(SITE_PAGES)}
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    records = records_in(out)
     recorded = Counter(record["url"] for record in records)
     assert set(recorded) == every_page
     assert recorded.most_common(1)[0][1] == 1, recorded.most_common(3)
-    assert all(record["status"] == 200 for record in records)
-    yielded = Counter(json.loads(line)["url"] for line in items.read_text().splitlines())
+    assert all(str(record["status"]) == "200" for record in records)
+    yielded = Counter(item["url"] for item in records_in(items))
     assert set(yielded) == every_page
     assert yielded.most_common(1)[0][1] == 1, yielded.most_common(3)
 

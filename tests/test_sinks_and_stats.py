@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from corocrawl import ErrorInfo, FetchResult, SinkError, Stats, StatsSnapshot
+from corocrawl import ConfigError, ErrorInfo, FetchResult, SinkError, Stats, StatsSnapshot
 from corocrawl._engine.bodies import BodyStore
-from corocrawl._sinks import JsonlSink
+from corocrawl._sinks import CsvSink, JsonlSink, open_sink
 from corocrawl._stats import LatencyHistogram
 from corocrawl.testing import ServerProcess
 
@@ -399,3 +400,49 @@ def test_bodies_on_a_full_disk_end_the_run_with_one_line(
     data = out.read_bytes()
     assert data.endswith(b"\n") or not data
     assert all(json.loads(line)["status"] == 200 for line in data.splitlines())
+
+
+def test_a_csv_output_is_one_row_per_record_under_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "pages.csv"
+    sink = open_sink(path)
+    assert isinstance(sink, CsvSink)
+    sink.write({"url": "http://a/", "status": 200, "title": "two\nlines, and \"quotes\"",
+                "error": None, "warc": {"file": "a.warc.gz", "offset": 7, "length": 9},
+                "headers": {"etag": '"x"'}, "noindex": True})  # fmt: skip
+    sink.write({"url": "http://b/", "status": None,
+                "error": {"type": "ReadError", "message": "reset"}})  # fmt: skip
+    sink.close()
+    assert path.read_text().count("\n") == 3  # a line break in a value is a space
+    with path.open(newline="") as rows:
+        first, second = csv.DictReader(rows)
+    assert first["title"] == 'two lines, and "quotes"'
+    assert (first["warc_file"], first["warc_offset"], first["warc_length"]) == (
+        "a.warc.gz",
+        "7",
+        "9",
+    )
+    assert json.loads(first["headers"]) == {"etag": '"x"'}
+    assert json.loads(first["extra"]) == {"noindex": True}  # a key of no column of its own
+    assert (second["status"], second["error_type"], second["error_message"]) == (
+        "",
+        "ReadError",
+        "reset",
+    )
+    # Appended to (a resume), it keeps its header and writes none again.
+    again = open_sink(path, append=True)
+    again.write({"url": "http://c/", "status": 200})
+    again.close()
+    with path.open(newline="") as rows:
+        assert [row["url"] for row in csv.DictReader(rows)] == [
+            "http://a/",
+            "http://b/",
+            "http://c/",
+        ]
+
+
+def test_the_output_format_comes_from_the_name_or_is_given(tmp_path: Path) -> None:
+    assert type(open_sink(tmp_path / "a.jsonl")) is JsonlSink
+    assert type(open_sink(tmp_path / "a.CSV")) is CsvSink
+    assert type(open_sink(tmp_path / "a.txt", format="csv")) is CsvSink
+    with pytest.raises(ConfigError, match="unknown output format 'xml'"):
+        open_sink(tmp_path / "a.xml", format="xml")

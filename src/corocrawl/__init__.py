@@ -55,7 +55,7 @@ from ._exceptions import (
     WorkerError,
 )
 from ._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason, Visit
-from ._sinks import JsonlSink
+from ._sinks import CsvSink, JsonlSink
 from ._stats import Stats, StatsSnapshot
 from ._version import __version__
 from ._warc import WarcWriter
@@ -91,6 +91,7 @@ __all__ = [
     "CrawlConfig",
     "CrawlNotFound",
     "Crawler",
+    "CsvSink",
     "DNSError",
     "ErrorInfo",
     "Exchange",

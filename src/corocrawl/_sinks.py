@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import sys
@@ -15,7 +16,7 @@ import orjson
 
 from ._exceptions import ConfigError, SinkError
 
-__all__ = ["JsonlSink"]
+__all__ = ["OUTPUT_FORMATS", "PAGE_COLUMNS", "CsvSink", "JsonlSink", "open_sink"]
 
 _FLUSH_BYTES = 64 * 1024
 _FLUSH_SECONDS = 1.0
@@ -163,3 +164,107 @@ def _drop_partial_last_line(path: Path) -> None:
         return
     except OSError as exc:
         raise SinkError(f"cannot repair output {str(path)!r}: {exc.strerror}") from None
+
+
+OUTPUT_FORMATS = ("jsonl", "csv")
+# A record's columns in CSV: a fetch's, then a crawl's (empty for a fetch). Nested parts are
+# flattened one level (error_type, warc_offset...); headers, and any key not listed, go in
+# `extra` and `headers` as JSON.
+PAGE_COLUMNS = (
+    "url", "final_url", "status", "content_type", "bytes", "elapsed", "elapsed_total", "ttfb",
+    "attempts", "redirects", "http_version", "error_type", "error_message", "skip", "depth",
+    "found_on", "title", "links", "canonical", "redirect", "fetched_at", "recrawl_change",
+    "recrawl_by", "recrawl_interval", "warc_file", "warc_offset", "warc_length", "body_path",
+    "proxy", "headers", "extra",
+)  # fmt: skip
+_FLATTENED = frozenset({"error", "warc", "recrawl"})
+
+
+def open_sink(
+    path: str | Path | None,
+    *,
+    append: bool = False,
+    format: str | None = None,
+    columns: tuple[str, ...] | None = PAGE_COLUMNS,
+) -> JsonlSink:
+    """A JSON Lines or CSV output: `format`, else the file name's (`.csv`), else JSON Lines.
+    `columns` are a CSV's (None: the first record's keys)."""
+    name = "" if path is None else str(path)
+    chosen = format or ("csv" if name.lower().endswith(".csv") else "jsonl")
+    if chosen not in OUTPUT_FORMATS:
+        raise ConfigError(f"unknown output format {chosen!r}: use {', '.join(OUTPUT_FORMATS)}")
+    if chosen == "csv":
+        return CsvSink(path, append=append, columns=columns)
+    return JsonlSink(path, append=append)
+
+
+class CsvSink(JsonlSink):
+    """One CSV row per record, under a header row, with every guarantee of JsonlSink: each
+    row is one line (line breaks in a value become spaces), so a file cut back to its last
+    whole record, or to a crawl's committed length, is whole rows. A file appended to keeps
+    the header it has."""
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        append: bool = False,
+        columns: tuple[str, ...] | None = PAGE_COLUMNS,
+    ) -> None:
+        super().__init__(path, append=append)
+        self._columns = columns
+        if self._whole:  # appended to: its own header decides
+            self._columns = tuple(_header_of(Path(self._name)))
+        self._headed = self._whole > 0
+
+    def cut_back(self, length: int) -> None:
+        super().cut_back(length)
+        self._headed = length > 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._columns is None:
+            self._columns = tuple(record)
+        if not self._headed:
+            self._headed = True
+            self.write_line(_row(self._columns))
+            self.written -= 1  # the header is no record
+        self.write_line(_row(_cells(record, self._columns)))
+
+
+def _cells(record: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in _FLATTENED and isinstance(value, dict):
+            flat.update({f"{key}_{inner}": item for inner, item in value.items()})
+        else:
+            flat[key] = value
+    cells = [flat.pop(column, None) for column in columns if column != "extra"]
+    if "extra" in columns:
+        extra = {key: value for key, value in flat.items() if value is not None}
+        cells.insert(columns.index("extra"), extra or None)
+    return cells
+
+
+def _row(cells: Any) -> bytes:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow([_cell(value) for value in cells])
+    return text.getvalue().encode()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        value = orjson.dumps(value).decode()
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _header_of(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8") as existing:
+            return next(csv.reader(existing), [])
+    except OSError as exc:
+        raise SinkError(f"cannot read output {str(path)!r}: {exc.strerror}") from None

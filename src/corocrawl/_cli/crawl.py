@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, CrawlConfig
 from .._exceptions import ConfigError
 from .._loop import run
-from .._sinks import JsonlSink
+from .._sinks import open_sink
 from .._urls import checked_seeds
 from .driver import Reporter, drive, frontier_report, print_to_stderr
 from .options import (
     add_archive_options,
     add_crawl_options,
     add_fetch_options,
+    add_format_option,
     add_frontier_arguments,
     add_output_dir_argument,
     add_seed_arguments,
@@ -64,6 +65,7 @@ def add_arguments(crawl: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="JSON Lines output for the items the --handler yields",
     )
+    add_format_option(crawl)
     add_crawl_options(crawl)
     shared = crawl.add_argument_group(
         "shared crawl (many workers, many machines: see docs/scaling.md)"
@@ -128,8 +130,10 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
                 f"{LABEL}: {doing} {args.state}: {counts.done:,} done, {counts.failed:,} "
                 f"failed, {counts.skipped:,} skipped, {counts.pending + counts.leased:,} left"
             )
-        output = JsonlSink(args.output, append=resumed)
-        items = JsonlSink(args.items, append=resumed) if args.items else None
+        output = open_sink(args.output, append=resumed, format=args.format)
+        items = None
+        if args.items:
+            items = open_sink(args.items, append=resumed, format=args.format, columns=None)
         crawler = Crawler(
             config,
             frontier=frontier,

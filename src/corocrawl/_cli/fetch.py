@@ -12,11 +12,12 @@ from .._exceptions import ConfigError
 from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
 from .._models import FetchResult, SkipReason
-from .._sinks import JsonlSink
+from .._sinks import open_sink
 from .driver import Reporter, drive
 from .options import (
     add_archive_options,
     add_fetch_options,
+    add_format_option,
     check_output_paths,
     fetch_config_from_args,
     refuse_one_file_twice,
@@ -36,6 +37,7 @@ def add_arguments(fetch: argparse.ArgumentParser) -> None:
     fetch.add_argument(
         "-o", "--output", default="-", help="JSON Lines output file (default: stdout)"
     )
+    add_format_option(fetch)
     add_fetch_options(fetch)
     add_archive_options(fetch)
 
@@ -58,7 +60,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         }
     )
     stream, source = open_url_source(args.input)
-    sink = JsonlSink(args.output)
+    sink = open_sink(args.output, format=args.format)
     executor = fetch_executor(config, args.workers)
     reporter = Reporter(LABEL)
 

@@ -44,6 +44,7 @@ from .._config import (
 )
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
+from .._sinks import OUTPUT_FORMATS
 from .._urls import checked_seeds
 from .._warc import DEFAULT_WARC_MAX_SIZE, WarcWriter
 from ..frontier import DEFAULT_HEARTBEAT, DEFAULT_OUTAGE_LIMIT
@@ -349,6 +350,14 @@ def _checked_ca_bundle(path: Path) -> Path:
     except OSError as exc:
         raise ConfigError(f"--ca-bundle {str(path)!r}: {exc.strerror}") from None
     return path
+
+
+def add_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        help="the outputs' format (default: from the file name, .csv for CSV, else JSON Lines)",
+    )
 
 
 def add_archive_options(parser: argparse.ArgumentParser) -> None:
