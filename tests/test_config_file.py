@@ -109,3 +109,50 @@ def test_fetch_takes_its_input_and_options_from_a_config_file(
     missing = corocrawl("fetch")
     assert missing.returncode == 2
     assert "give INPUT: a file of URLs, one per line, or '-' for stdin" in missing.stderr
+
+
+def test_a_flag_replaces_the_files_list_count_or_exclusive_choice(tmp_path: Path) -> None:
+    config = tmp_path / "crawl.toml"
+    config.write_text(
+        'exclude = ["/a", "/b"]\nverbose = 2\nproxy = "http://127.0.0.1:1"\n"http1.1" = true\n'
+    )
+    done = corocrawl("crawl", "--config", str(config), "--exclude", "/c", "-v", "--proxy-file",
+                     str(tmp_path / "proxies.txt"), "--print-config", "http://x/")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    effective = settings(done.stdout)
+    assert effective["exclude"] == '["/c"]'  # the flag's list, not both
+    assert effective["verbose"] == "1"  # -v, not 2 + 1
+    assert "proxy" not in effective  # --proxy-file given: the file's --proxy is dropped
+    assert effective["proxy-file"].endswith('proxies.txt"')
+    assert effective['"http1.1"'] == "true"
+    assert "http3" not in effective
+
+
+def test_print_config_writes_any_text_back_as_valid_toml(tmp_path: Path) -> None:
+    done = corocrawl("crawl", "http://x/", "-o", "a\nb \"c\".jsonl", "--user-agent", "ua\x01",
+                     "--print-config")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = tmp_path / "printed.toml"
+    printed.write_text(done.stdout)
+    again = corocrawl("crawl", "--config", str(printed), "--print-config")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == done.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'delay = "\xff"\n', "crawl.toml: not UTF-8 text"),
+        (b"max-depth = 2\n[scope]\nmax_depth = 3\n",
+         "crawl.toml:3: 'max_depth' is set twice (also at "),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_text_or_sets_an_option_twice_is_refused(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    config = tmp_path / "crawl.toml"
+    config.write_bytes(content)
+    done = corocrawl("crawl", "--config", str(config), "http://127.0.0.1:1/")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

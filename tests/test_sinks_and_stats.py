@@ -446,3 +446,21 @@ def test_the_output_format_comes_from_the_name_or_is_given(tmp_path: Path) -> No
     assert type(open_sink(tmp_path / "a.txt", format="csv")) is CsvSink
     with pytest.raises(ConfigError, match="unknown output format 'xml'"):
         open_sink(tmp_path / "a.xml", format="xml")
+
+
+def test_a_csv_of_items_keeps_what_later_items_add_and_refuses_a_file_of_another_format(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "items.csv"
+    sink = open_sink(path, columns=None)
+    sink.write({"url": "http://a/", "title": "A"})
+    sink.write({"url": "http://b/", "title": "B", "price": 3})
+    sink.close()
+    with path.open(newline="") as rows:
+        first, second = csv.DictReader(rows)
+    assert (first["title"], first["extra"]) == ("A", "")
+    assert json.loads(second["extra"]) == {"price": 3}
+    jsonl = tmp_path / "pages.csv"
+    jsonl.write_text('{"url": "http://a/", "status": 200}\n')  # JSON Lines under a .csv name
+    with pytest.raises(ConfigError, match="does not begin with the header of a CSV of records"):
+        open_sink(jsonl, append=True)

@@ -202,7 +202,8 @@ class CsvSink(JsonlSink):
     """One CSV row per record, under a header row, with every guarantee of JsonlSink: each
     row is one line (line breaks in a value become spaces), so a file cut back to its last
     whole record, or to a crawl's committed length, is whole rows. A file appended to keeps
-    the header it has."""
+    the header it has (and must have one). Without `columns`, they are the first record's
+    keys, and `extra` holds as JSON what a later record has besides."""
 
     def __init__(
         self,
@@ -214,7 +215,14 @@ class CsvSink(JsonlSink):
         super().__init__(path, append=append)
         self._columns = columns
         if self._whole:  # appended to: its own header decides
-            self._columns = tuple(_header_of(Path(self._name)))
+            header = tuple(_header_of(Path(self._name)))
+            if not header or (columns is not None and "url" not in header):
+                self.close()
+                raise ConfigError(
+                    f"output {self._name!r} does not begin with the header of a CSV of "
+                    "records (is it in another format?): give another output file"
+                )
+            self._columns = header
         self._headed = self._whole > 0
 
     def cut_back(self, length: int) -> None:
@@ -222,8 +230,8 @@ class CsvSink(JsonlSink):
         self._headed = length > 0
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._columns is None:
-            self._columns = tuple(record)
+        if self._columns is None:  # the first record's keys; a later one's others in extra
+            self._columns = (*(key for key in record if key != "extra"), "extra")
         if not self._headed:
             self._headed = True
             self.write_line(_row(self._columns))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = ["add_config_options", "print_config", "with_config_file"]
 
 # Options that say how to read the others, and --help's kind: never in a file.
 _NOT_IN_A_FILE = frozenset({"help", "config", "print_config", "version"})
+_UNSET = object()
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -45,18 +47,26 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def with_config_file(command: argparse.ArgumentParser, path: Path) -> None:
-    """Make the file's values the command's defaults: parsed again, the flags win."""
+def with_config_file(
+    command: argparse.ArgumentParser, path: Path, given: argparse.Namespace
+) -> None:
+    """Make the file's values the command's defaults: parsed again, the flags win. `given`
+    is the command line parsed alone: an option it sets (or another of its exclusive group)
+    keeps none of the file's value, so a list or a count is the flag's, not both."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--config {str(path)!r}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not TOML: {exc}") from None
     actions = _options_by_key(command)
+    flagged = _given(command, given)
     defaults: dict[str, Any] = {}
+    set_at: dict[str, str] = {}
     for key, value, table in _settings(document):
         where = f"{path}:{_line_of(text, key, table)}"
         action = actions.get(key.replace("_", "-"))
@@ -64,8 +74,29 @@ def with_config_file(command: argparse.ArgumentParser, path: Path) -> None:
             near = difflib.get_close_matches(key.replace("_", "-"), actions, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(f"{where}: unknown option {key!r}{hint}")
-        defaults[action.dest] = _value(action, value, f"{where}: {key}")
+        converted = _value(action, value, f"{where}: {key}")
+        if converted is _UNSET:
+            continue
+        if action.dest in set_at:
+            raise ConfigError(f"{where}: {key!r} is set twice (also at {set_at[action.dest]})")
+        set_at[action.dest] = where
+        if action.dest not in flagged:
+            defaults[action.dest] = converted
     command.set_defaults(**defaults)
+
+
+def _given(command: argparse.ArgumentParser, given: argparse.Namespace) -> set[str]:
+    """The options the command line sets, and those exclusive with them."""
+    dests = {
+        action.dest
+        for action in command._actions
+        if getattr(given, action.dest, None) not in (None, [], command.get_default(action.dest))
+    }
+    for group in command._mutually_exclusive_groups:
+        members = {action.dest for action in group._group_actions}
+        if members & dests:
+            dests |= members
+    return dests
 
 
 def print_config(command: argparse.ArgumentParser, args: argparse.Namespace) -> str:
@@ -74,6 +105,8 @@ def print_config(command: argparse.ArgumentParser, args: argparse.Namespace) -> 
     for key, action in _options_by_key(command).items():
         value = getattr(args, action.dest, None)
         name = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml(key)  # "http1.1"
+        if isinstance(action, argparse._StoreConstAction):  # one of a few flags for one value
+            value = True if value == action.const else None
         if value is None or value == []:
             lines.append(f"# {name} =")
         else:
@@ -121,7 +154,14 @@ def _line_of(text: str, key: str, table: str | None) -> int:
 
 
 def _value(action: argparse.Action, value: Any, where: str) -> Any:
-    """The value as the flag would have given it, checked by the flag's own type."""
+    """The value as the flag would have given it, checked by the flag's own type (_UNSET for
+    a flag that shares its value with others, set false)."""
+    if isinstance(action, argparse._StoreConstAction) and not isinstance(
+        action, argparse._StoreTrueAction | argparse._StoreFalseAction
+    ):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: give true or false, not {value!r}")
+        return action.const if value else _UNSET
     if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: give true or false, not {value!r}")
@@ -160,5 +200,5 @@ def _toml(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # JSON's string escapes are TOML's: quotes, backslashes and control characters.
+    return json.dumps(str(value), ensure_ascii=False)

@@ -25,18 +25,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="corocrawl: %(message)s", level=logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
-    verbose = getattr(args, "verbose", 0)
-    if verbose:
-        logging.getLogger("corocrawl").setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
     try:
         if getattr(args, "config", None) is not None or getattr(args, "print_config", False):
             command = _command_parser(parser, args.command)
             if args.config is not None:
-                with_config_file(command, args.config)
+                with_config_file(command, args.config, given=args)
                 args = parser.parse_args(argv)  # the flags over the file's values
             if args.print_config:
                 print(print_config(command, args), end="")
                 return 0
+        verbose = getattr(args, "verbose", 0)
+        if verbose:
+            level = logging.INFO if verbose == 1 else logging.DEBUG
+            logging.getLogger("corocrawl").setLevel(level)
         code: int = args.run(args)
     except ConfigError as exc:
         print(f"corocrawl {args.command}: error: {exc}", file=sys.stderr)

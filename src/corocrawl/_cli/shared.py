@@ -98,6 +98,8 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
         raise ConfigError("--state is for a SQLite frontier; a Redis frontier keeps the state")
     if args.max_pages is not None:
         raise ConfigError("--max-pages is not supported with a Redis frontier yet")
+    if args.format not in (None, "jsonl"):
+        raise ConfigError("a shared crawl's workers write JSON Lines: leave out --format")
     if args.output != "-" or args.items is not None or args.handler is not None:
         raise ConfigError(
             "with a Redis frontier each worker writes its own file: use --output-dir, "
