@@ -307,3 +307,18 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_fetching(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""  # refused before the first request
+
+
+def test_stats_every_prints_a_json_line_of_the_statistics_so_far(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    urls = "".join(f"{server.url}/delay/0.4?n={n}\n" for n in range(4))
+    done = corocrawl("fetch", "-", "--concurrency", "1", "-o", str(tmp_path / "out.jsonl"),
+                     "--stats-every", "0.3", stdin=urls)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert len(lines) >= 3  # about 1.6 s of fetching, a line every 0.3 s
+    recorded = [line["recorded"] for line in lines]
+    assert recorded == sorted(recorded)
+    assert recorded[-1] >= 2
+    assert all(line["time"] > 0 and "by_status" in line for line in lines)

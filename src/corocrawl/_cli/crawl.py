@@ -152,6 +152,7 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             sinks=[output, items],
             quiet=args.quiet,
             stats_json=args.stats_json,
+            stats_every=args.stats_every,
             extra_report=with_recrawl(crawl_report, crawler) if args.recrawl else crawl_report,
         )
     finally:

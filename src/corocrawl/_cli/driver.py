@@ -10,6 +10,7 @@ closed and reported, so the summary still says what was done.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 import time
@@ -61,12 +62,22 @@ class Reporter:
     def __init__(self, label: str) -> None:
         self.label = label
         self._print: Callable[[str], None] = print_to_stderr
+        self._raw: Callable[[str], None] = print_to_stderr
 
     def say(self, text: str) -> None:
         self._print(f"{self.label}: {text}")
 
+    def line(self, text: str) -> None:
+        """A line as it is (a JSON stats line): no label, no markup."""
+        self._raw(text)
+
     def through(self, bar: ProgressBar | None) -> None:
         self._print = print_to_stderr if bar is None else bar.console.print
+        self._raw = (
+            print_to_stderr
+            if bar is None
+            else functools.partial(bar.console.print, markup=False, highlight=False, soft_wrap=True)
+        )
 
 
 async def drive(
@@ -80,6 +91,7 @@ async def drive(
     signals: Sequence[signal.Signals] = STOP_SIGNALS,
     on_progress: Callable[[ProgressBar], None] | None = None,
     extra_report: Callable[[], tuple[dict[str, Any], str]] | None = None,
+    stats_every: float | None = None,
 ) -> int:
     """Run `work` (which runs `runner`) to its end or an interrupt, then report.
 
@@ -96,6 +108,9 @@ async def drive(
     )
     failure: SinkError | None = None
     stall_watch = None if quiet else asyncio.create_task(_say_when_stalled(stats, reporter))
+    stats_lines = None
+    if stats_every is not None:
+        stats_lines = asyncio.create_task(_stats_lines(stats, reporter, stats_every, extra_report))
     try:
         with interrupts:
             async with show_progress(stats, sys.stderr, label=reporter.label, quiet=quiet) as bar:
@@ -104,8 +119,9 @@ async def drive(
                     on_progress(bar)
                 failure = await await_run(run_task, interrupts)
     finally:
-        if stall_watch is not None:
-            stall_watch.cancel()
+        for watch in (stall_watch, stats_lines):
+            if watch is not None:
+                watch.cancel()
         reporter.through(None)
         closing_failure = close_sinks(*sinks)
         failure = failure or closing_failure
@@ -137,6 +153,21 @@ async def _say_when_stalled(stats: Stats, reporter: Reporter) -> None:
                 "the rest wait for their host's turn (--delay, a Retry-After pause) or for "
                 "its robots.txt (-v says which)"
             )
+
+
+async def _stats_lines(
+    stats: Stats,
+    reporter: Reporter,
+    every: float,
+    extra_report: Callable[[], tuple[dict[str, Any], str]] | None,
+) -> None:
+    """One JSON line of statistics on stderr every `every` seconds, for a log shipper: the
+    --stats-json document so far, with the time."""
+    while True:
+        await asyncio.sleep(every)
+        extra = extra_report()[0] if extra_report is not None else {}
+        document = {"time": round(time.time(), 3), **stats.snapshot().to_dict(), **extra}
+        reporter.line(orjson.dumps(document).decode())
 
 
 async def await_run(run_task: asyncio.Task[None], interrupts: Interrupts) -> SinkError | None:

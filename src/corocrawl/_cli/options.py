@@ -91,6 +91,13 @@ def add_fetch_options(
         "--stats-json", type=Path, metavar="FILE", help="write the final statistics as JSON to FILE"
     )
     parser.add_argument(
+        "--stats-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="also print the statistics so far as one JSON line on stderr this often "
+        "(for a log shipper)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
     )
     parser.add_argument(

@@ -83,6 +83,7 @@ class _WorkerOptions:
     quiet: bool
     stats_json: Path | None
     processes: int
+    stats_every: float | None = None
 
 
 def run_shared_crawl(args: argparse.Namespace) -> int:
@@ -158,6 +159,7 @@ def _options(args: argparse.Namespace, config: CrawlConfig, label: str) -> _Work
         label=label,
         quiet=args.quiet,
         stats_json=args.stats_json,
+        stats_every=args.stats_every,
         processes=args.workers,
     )
 
@@ -223,6 +225,7 @@ async def _work_here(options: _WorkerOptions) -> int:
             sinks=[worker.output],
             quiet=options.quiet,
             stats_json=options.stats_json,
+            stats_every=options.stats_every,
             signals=(INTERRUPT_FROM_PARENT,) if options.processes > 1 else STOP_SIGNALS,
             extra_report=frontier_report(worker.frontier, shared=True),
         )
