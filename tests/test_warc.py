@@ -385,3 +385,18 @@ def test_a_replayed_body_over_max_bytes_is_still_refused_with_a_warc(
     assert again.returncode == 0, again.stderr
     (record,) = records_in(tmp_path / "b.jsonl")
     assert record["error"]["type"] == "ResponseTooLarge"
+
+
+def test_a_writer_nobody_flushes_holds_a_bounded_number_of_index_lines(tmp_path: Path) -> None:
+    index = tmp_path / "crawl.cdxj"
+    writer = WarcWriter(tmp_path / "crawl.warc.gz", cdx=index)
+    for number in range(10_001):
+        writer.write(hand_made(f"http://example.org/{number}", b"page"))
+    part = tmp_path / "crawl.cdxj.part"
+    stored = part.read_bytes().splitlines()
+    assert len(stored) >= 10_000  # flushed at the bound, without a flush() from outside
+    last = json.loads(stored[-1].split(b" ", 2)[2])
+    size = (tmp_path / "crawl.warc.gz").stat().st_size
+    assert int(last["offset"]) + int(last["length"]) <= size  # its record was on disk first
+    writer.close()
+    assert len(index.read_bytes().splitlines()) == 10_001

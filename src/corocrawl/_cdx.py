@@ -63,6 +63,11 @@ class CdxWriter:
         """Lines kept until `flush`: never on disk before the records they point to."""
         self._lines.extend(self._line(entry) for entry in entries)
 
+    @property
+    def waiting(self) -> int:
+        """Lines added since the last flush."""
+        return len(self._lines)
+
     def flush(self) -> None:
         if not self._lines:
             return

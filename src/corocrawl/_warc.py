@@ -56,6 +56,7 @@ _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
 _UUID_SET = (0x4 << 76) | (0x2 << 62)
 _MADE_IN_A_THREAD = 256 * 1024  # bodies larger than this are compressed off the event loop
 _BUFFER = 1 << 20
+_INDEX_LINES_HELD = 10_000
 
 
 def warc_file_names(path: Path) -> Iterator[Path]:
@@ -169,6 +170,8 @@ class WarcWriter:
         self._write(b"".join(member for hop in members for member in hop[:2]))
         if self._index is not None:
             self._index.add(entries)
+            if self._index.waiting >= _INDEX_LINES_HELD:  # a writer nobody flushes: bounded
+                self.flush()  # the records first, then their lines
         return where
 
     def _open_next(self) -> None:
