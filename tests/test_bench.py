@@ -61,12 +61,16 @@ def test_bench_suite_reports_every_contender(args: tuple[str, ...], tmp_path: Pa
          ("corocrawl-curl", "corocrawl-curl-per-ip")),
         (("crawl", "--pages", "30", "--links", "3"),
          ("crawl-corocrawl-curl", "crawl-corocrawl-curl-warc")),
+        (("crawl", "--pages", "30", "--links", "3"),
+         ("crawl-corocrawl-curl", "crawl-corocrawl-curl-extract-text",
+          "crawl-corocrawl-curl-extract-meta")),
     ],
 )  # fmt: skip
 def test_a_contender_asked_for_measures_what_one_feature_costs(
     suite: tuple[str, ...], contenders: tuple[str, ...], tmp_path: Path
 ) -> None:
-    """The per-IP limit's bookkeeping and a WARC archive, each beside the same run without."""
+    """The per-IP limit's bookkeeping, a WARC archive and --extract, each beside the same run
+    without."""
     out = tmp_path / "results.json"
     done = bench(*suite, "--repeat", "1", "--contenders", ",".join(contenders),
                  "--json", str(out))  # fmt: skip

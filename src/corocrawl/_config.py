@@ -14,9 +14,11 @@ flags onto these objects, and nothing else reads flags or the environment.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import select
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +89,22 @@ DEFAULT_RECORD_HEADERS = (
     "location",
     "retry-after",
 )
+
+
+EXTRACTS = ("text", "meta")
+
+
+def checked_extracts(extracts: Iterable[str]) -> tuple[str, ...]:
+    """The extracts asked for, each once, in a fixed order; ConfigError for an unknown one, or
+    for `text` without trafilatura (the `extract` extra)."""
+    asked = set(extracts)
+    unknown = asked - set(EXTRACTS)
+    _require(not unknown, f"extract {min(unknown or [''])!r}: choose from {', '.join(EXTRACTS)}")
+    _require(
+        "text" not in asked or importlib.util.find_spec("trafilatura") is not None,
+        "--extract text needs trafilatura: pip install 'corocrawl[extract]'",
+    )
+    return tuple(kind for kind in EXTRACTS if kind in asked)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -572,7 +590,9 @@ class CrawlConfig:
     `<a rel="nofollow">` links are followed unless `respect_nofollow`. With
     `canonical_dedupe`, a page whose `<link rel="canonical">` names a page already fetched is
     recorded as a duplicate of it, and its links are not followed. With `sitemaps`, each
-    host's sitemaps are read too (see Sitemaps).
+    host's sitemaps are read too (see Sitemaps). With `extract`, each HTML page gives an item
+    of what it says: `"text"`, its main text and metadata (trafilatura, the `extract` extra),
+    `"meta"`, its JSON-LD, OpenGraph and `<meta>` tags.
 
         CrawlConfig(scope=Scope(max_depth=2), politeness=Politeness(delay=0.5))
     """
@@ -588,8 +608,10 @@ class CrawlConfig:
     canonical_dedupe: bool = False
     sitemaps: Sitemaps | None = None
     revisit: Revisit = field(default_factory=Revisit)
+    extract: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extract", checked_extracts(self.extract))
         _require(
             self.max_links_per_page >= 0,
             f"max links per page must be >= 0, got {self.max_links_per_page}",

@@ -27,6 +27,7 @@ from corocrawl._bench._crawl_contenders import (
     crawl_scrapy,
     scrapy_settings,
 )
+from corocrawl._config import EXTRACTS
 from corocrawl._loop import run
 from corocrawl._system import ensure_open_files
 
@@ -164,6 +165,12 @@ CONTENDERS: dict[str, Contender] = {
     "crawl-corocrawl-curl-warc": _on_event_loop(
         functools.partial(crawl_corocrawl, transport="curl", warc=True)
     ),
+    **{
+        f"crawl-corocrawl-curl-extract-{kind}": _on_event_loop(
+            functools.partial(crawl_corocrawl, transport="curl", extract=(kind,))
+        )
+        for kind in EXTRACTS
+    },
 }
 
 

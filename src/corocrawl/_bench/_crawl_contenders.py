@@ -66,11 +66,13 @@ async def crawl_corocrawl(
     transport: str | None = None,
     guarded: bool = True,
     warc: bool = False,
+    extract: tuple[str, ...] = (),
 ) -> tuple[int, int]:
     """corocrawl's Crawler with its SQLite frontier and a JSONL output, robots off; with
     `workers`, pages are fetched and parsed in that many processes; on `transport`, or the
     default one. Not `guarded`: its crawl-trap guards off and session ids kept, to show
-    what they cost. With `warc`, every exchange is archived to a WARC file too."""
+    what they cost. With `warc`, every exchange is archived to a WARC file too; with `extract`,
+    each page's items are written to a JSONL file."""
     import corocrawl
     from corocrawl.frontier import SqliteFrontier
 
@@ -81,22 +83,26 @@ async def crawl_corocrawl(
         fetch=fetch if transport is None else dataclasses.replace(fetch, transport=transport),
         politeness=corocrawl.Politeness(respect_robots=False),
         traps=corocrawl.Traps() if guarded else _no_traps(),
+        extract=extract,
     )
     with tempfile.TemporaryDirectory() as folder:
         frontier = await SqliteFrontier.open(Path(folder) / "crawl.db")
         output = corocrawl.JsonlSink(Path(folder) / "pages.jsonl")
         stats = corocrawl.Stats()
         archive = corocrawl.WarcWriter(Path(folder) / "crawl.warc.gz") if warc else None
+        items = corocrawl.JsonlSink(Path(folder) / "items.jsonl") if extract else None
         try:
             crawler = corocrawl.Crawler(
                 config, frontier=frontier, output=output, stats=stats, workers=workers,
-                warc=archive,
+                warc=archive, items=items,
             )  # fmt: skip
             await crawler.run(seeds.split())
         finally:
             if archive is not None:
                 archive.close()
             output.close()
+            if items is not None:
+                items.close()
             await frontier.close()
     return stats.ok, stats.failed
 
@@ -137,6 +143,8 @@ CRAWL_CONTENDERS = (
     *(f"crawl-corocrawl-workers-{count}" for count in WORKER_COUNTS),
     "crawl-corocrawl-curl-unguarded",
     "crawl-corocrawl-curl-warc",
+    "crawl-corocrawl-curl-extract-text",
+    "crawl-corocrawl-curl-extract-meta",
 )
 
 

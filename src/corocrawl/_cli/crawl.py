@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, CrawlConfig
+from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, EXTRACTS, CrawlConfig
 from .._exceptions import ConfigError
 from .._loop import run
 from .._sinks import open_sink
@@ -60,10 +60,19 @@ def add_arguments(crawl: argparse.ArgumentParser) -> None:
         "HTML page, yielding items (dicts, to --items) and URLs to follow",
     )
     crawl.add_argument(
+        "--extract",
+        action="append",
+        default=[],
+        choices=EXTRACTS,
+        help="an item of each HTML page to --items: 'text', its main text, title, author, "
+        "date, language and description (pip install 'corocrawl[extract]'); 'meta', its "
+        "JSON-LD, OpenGraph and <meta> tags (repeatable: both in one item)",
+    )
+    crawl.add_argument(
         "--items",
         type=Path,
         metavar="FILE",
-        help="JSON Lines output for the items the --handler yields",
+        help="output for the items of --extract and --handler (JSON Lines, or by --format)",
     )
     add_format_option(crawl)
     add_crawl_options(crawl)
@@ -92,8 +101,10 @@ def run_crawl(args: argparse.Namespace) -> int:
         "--cdx": args.cdx,
         **{f"--replay {path}": path for path in args.replay},
     })  # fmt: skip
-    if args.items is not None and args.handler is None:
-        raise ConfigError("--items receives what a page handler yields: give --handler too")
+    if args.items is not None and args.handler is None and not args.extract:
+        raise ConfigError("--items receives what --extract or a --handler gives: give one")
+    if args.extract and args.items is None:
+        raise ConfigError("--extract writes its items to --items FILE: give it")
     handler = load_handler(args.handler) if args.handler is not None else None
     if handler is not None and args.items is None:
         print_to_stderr(f"{LABEL}: warning: the items the handler yields are dropped: give --items")

@@ -741,6 +741,7 @@ def crawl_config_from_args(args: argparse.Namespace) -> CrawlConfig:
         if args.sitemaps or args.sitemap_since is not None
         else None,
         revisit=_revisit(args),
+        extract=tuple(getattr(args, "extract", ())),
     )
 
 

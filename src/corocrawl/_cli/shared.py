@@ -101,10 +101,10 @@ def run_shared_crawl(args: argparse.Namespace) -> int:
         raise ConfigError("--max-pages is not supported with a Redis frontier yet")
     if args.format not in (None, "jsonl"):
         raise ConfigError("a shared crawl's workers write JSON Lines: leave out --format")
-    if args.output != "-" or args.items is not None or args.handler is not None:
+    if args.output != "-" or args.items is not None or args.handler is not None or args.extract:
         raise ConfigError(
             "with a Redis frontier each worker writes its own file: use --output-dir, "
-            "then 'corocrawl export' (and no --items or --handler)"
+            "then 'corocrawl export' (and no --items, --handler or --extract)"
         )
     # Every option and seed is checked before anything is written to Redis.
     config = crawl_config_from_args(args)

@@ -28,6 +28,7 @@ from .._stats import Stats
 from .._urls import canonical_url, fingerprint, host_key
 from ..frontier import Discovered
 from .directives import FetchedCanonicals, robots_directives
+from .extract import Extractor
 from .parse import Page, parse_html, resolve_link
 from .recrawl import UNCHANGED, visit_of
 from .robots import RobotsCache, RobotsVerdict
@@ -131,6 +132,7 @@ class PageProcessor:
             throttle=throttle_for(config),
         )
         self.robots: RobotsCache | None = None  # for a run: shares its transport
+        self._extractor: Extractor | None = None  # for a run: has a thread
         self._last_handler = ""
 
     @property
@@ -168,6 +170,8 @@ class PageProcessor:
             await emit(await self.process(result))
 
         lag_watch = asyncio.create_task(self._watch_loop_lag())
+        if self.config.extract:
+            self._extractor = Extractor(self.config.extract)
         try:
             async with open_transport(self._fetch_config) as transport:
                 politeness = self.config.politeness
@@ -181,6 +185,9 @@ class PageProcessor:
                 await self.engine.run(requests, on_result, transport=transport)
         finally:
             self.robots = None
+            if self._extractor is not None:
+                self._extractor.close()
+                self._extractor = None
             lag_watch.cancel()
 
     async def process(self, result: FetchResult) -> ProcessedPage:
@@ -240,6 +247,8 @@ class PageProcessor:
             if self._canonicals is not None and self._canonicals.duplicate(request.url, canonical):
                 record["duplicate_of"] = canonical
                 follow = []
+            if self._extractor is not None:
+                items.append(await self._extractor.item(page))
             if self._handler is not None:
                 record["handler_error"] = await self._run_handler(page, follow, items)
             links = self._discover(follow, request.depth + 1, str(page.url), host=host,

@@ -43,6 +43,9 @@ Routes of the app built by `make_app` (all GET):
 - ``/changing/`` is a site whose pages change on a known schedule of generations (``POST
   /changing/next`` starts the next one), with ETag, Last-Modified, both or neither, and answers
   conditional requests with 304: for recrawls (see ``testing/_changing.py``).
+- ``/articles/`` is a small news site whose articles carry main text between menus, and
+  JSON-LD, OpenGraph and ``<meta>`` data, some of it broken: for ``--extract`` (see
+  ``testing/_articles.py``).
 - ``/robots.txt`` answers ``ServerConfig.robots_txt``, or 404 when it is None; with
   ``robots_redirect`` it redirects there (301), and ``/robots-moved.txt`` has the rules.
 - ``/stats`` reports request counts, peak concurrency, and the shortest gap between two

@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
+from corocrawl.testing._articles import article_page
 from corocrawl.testing._changing import changing_page
 from corocrawl.testing._config import ServerConfig
 from corocrawl.testing._site import render_site_page
@@ -531,6 +532,14 @@ class _Endpoints:
         html = await asyncio.to_thread(link_bomb_html, count)
         return web.Response(body=html, content_type="text/html", charset="utf-8")
 
+    async def articles(self, request: web.Request) -> web.Response:
+        """The news site of testing/_articles.py."""
+        page = article_page(request.match_info["name"])
+        if page is None:
+            raise web.HTTPNotFound()
+        body, content_type = page
+        return web.Response(body=body, content_type=content_type, charset="utf-8")
+
     async def site_style(self, request: web.Request) -> web.Response:
         return web.Response(text="body { font-family: sans-serif }\n", content_type="text/css")
 
@@ -583,6 +592,7 @@ def make_app(config: ServerConfig) -> web.Application:
         ("/sitemaps/{tail:.*}", endpoints.sitemap),
         ("/sitemap.xml", endpoints.sitemap),
         ("/changing/{tail:.*}", endpoints.changing),
+        ("/articles/{name:.*}", endpoints.articles),
         ("/limited/{key}/{rate}/{page}", endpoints.limited),
         ("/limited-log/{key}", endpoints.limited_log),
         ("/robots.txt", endpoints.robots_txt),
