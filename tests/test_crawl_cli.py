@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from corocrawl._config import TRANSPORT_NAMES
@@ -32,6 +35,20 @@ def crawl_command(url: str, state: Path, out: Path) -> list[str]:
 
 
 def lines_in(path: Path) -> int:
+    """Records written so far, about: lines of JSON Lines or CSV, rows of SQLite, and for
+    Parquet the spool's lines and the parts' rows."""
+    if path.suffix == ".parquet":
+        spool = path / "_spool.jsonl"
+        parts = [pq.ParquetFile(part).metadata.num_rows for part in path.glob("part-*.parquet")]
+        return sum(parts) + lines_in(spool)
+    if path.suffix == ".sqlite":
+        if not path.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as db:
+            try:
+                return int(db.execute("SELECT count(*) FROM records").fetchone()[0])
+            except sqlite3.OperationalError:  # no table yet
+                return 0
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
@@ -63,20 +80,31 @@ def kill_at(process: subprocess.Popen[bytes], out: Path, rng: random.Random) -> 
 
 
 def records_in(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSON Lines or a CSV output (a CSV's cells are text)."""
+    """The records of a JSON Lines, CSV (whose cells are text), Parquet or SQLite output."""
     if path.suffix == ".csv":
         with path.open(newline="") as rows:
             return list(csv.DictReader(rows))
+    if path.suffix == ".parquet":
+        return list(pq.read_table(path).to_pylist())
+    if path.suffix == ".sqlite":
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.row_factory = sqlite3.Row
+            table = "items" if path.stem == "items" else "records"
+            return [dict(row) for row in db.execute(f"SELECT * FROM {table}")]
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize(("workers", "suffix"), [("1", "jsonl"), ("2", "jsonl"), ("1", "csv")])
+@pytest.mark.parametrize(
+    ("workers", "suffix"),
+    [("1", "jsonl"), ("2", "jsonl"), ("1", "csv"), ("1", "parquet"), ("2", "sqlite")],
+)
 def test_kill_9_at_many_moments_then_resume_records_every_url_exactly_once(
     start_server: Callable[..., ServerProcess], tmp_path: Path, workers: str, suffix: str
 ) -> None:
     """README, Guarantees: after kill -9 at any moment and a resume, every URL has exactly one
     record in the output, and every item its handler yielded is in --items exactly once, in
-    JSON Lines and in CSV."""
+    every output format: JSON Lines, CSV, Parquet (in parts of 500 rows here, so kills land
+    while parts are closed too) and SQLite."""
     server = start_server("--site-pages", str(SITE_PAGES), "--site-links", "6")
     state, out = tmp_path / "crawl.db", tmp_path / f"pages.{suffix}"
     items = tmp_path / f"items.{suffix}"
@@ -85,6 +113,7 @@ def test_kill_9_at_many_moments_then_resume_records_every_url_exactly_once(
         "crawl", f"{server.url}/site/0", "--state", str(state), "-o", str(out),
         "--handler", "my_handlers:titles", "--items", str(items), "--ignore-robots",
         "--concurrency", "16", "--per-host", "16", "--workers", workers, "-q",
+        *(["--part-rows", "500"] if suffix == "parquet" else []),
     )  # fmt: skip
     rng = random.Random(1234 + int(workers))
     kills = 0
@@ -108,6 +137,11 @@ def test_kill_9_at_many_moments_then_resume_records_every_url_exactly_once(
     yielded = Counter(item["url"] for item in records_in(items))
     assert set(yielded) == every_page
     assert yielded.most_common(1)[0][1] == 1, yielded.most_common(3)
+    if suffix == "parquet":  # closed in parts, none left in the making
+        assert len(list(out.glob("part-*.parquet"))) > 1
+        assert (
+            sorted(path.name for path in out.iterdir() if not path.name.startswith("part-")) == []
+        )
 
 
 def test_bad_seed_lines_are_reported_and_the_rest_crawled(

@@ -55,7 +55,9 @@ from ._exceptions import (
     WorkerError,
 )
 from ._models import ErrorInfo, Exchange, FetchResult, Outcome, Request, SkipReason, Visit
-from ._sinks import CsvSink, JsonlSink
+from ._parquet import ParquetSink
+from ._sinks import CsvSink, JsonlSink, Sink
+from ._sqlite_output import SqliteSink
 from ._stats import Stats, StatsSnapshot
 from ._version import __version__
 from ._warc import WarcWriter
@@ -108,6 +110,7 @@ __all__ = [
     "NotArchived",
     "Outcome",
     "Page",
+    "ParquetSink",
     "Politeness",
     "ProtocolError",
     "ProxyError",
@@ -119,9 +122,11 @@ __all__ = [
     "Revisit",
     "RobotsUnavailable",
     "Scope",
+    "Sink",
     "SinkError",
     "Sitemaps",
     "SkipReason",
+    "SqliteSink",
     "Stats",
     "StatsSnapshot",
     "TLSError",

@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 
+from ._columns import PAGE_COLUMNS, cells, first_columns
 from ._exceptions import ConfigError, SinkError
 
-__all__ = ["OUTPUT_FORMATS", "PAGE_COLUMNS", "CsvSink", "JsonlSink", "open_sink"]
+__all__ = ["OUTPUT_FORMATS", "CsvSink", "JsonlSink", "Sink", "open_sink", "output_format"]
 
 _FLUSH_BYTES = 64 * 1024
 _FLUSH_SECONDS = 1.0
@@ -166,18 +167,43 @@ def _drop_partial_last_line(path: Path) -> None:
         raise SinkError(f"cannot repair output {str(path)!r}: {exc.strerror}") from None
 
 
-OUTPUT_FORMATS = ("jsonl", "csv")
-# A record's columns in CSV: a fetch's, then a crawl's (empty for a fetch). Nested parts are
-# flattened one level (error_type, warc_offset...); headers, and any key not listed, go in
-# `extra` and `headers` as JSON.
-PAGE_COLUMNS = (
-    "url", "final_url", "status", "content_type", "bytes", "elapsed", "elapsed_total", "ttfb",
-    "attempts", "redirects", "http_version", "error_type", "error_message", "skip", "depth",
-    "found_on", "title", "links", "canonical", "redirect", "fetched_at", "recrawl_change",
-    "recrawl_by", "recrawl_interval", "warc_file", "warc_offset", "warc_length", "body_path",
-    "proxy", "headers", "extra",
-)  # fmt: skip
-_FLATTENED = frozenset({"error", "warc", "recrawl"})
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet", "sqlite")
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".sqlite": "sqlite", ".sqlite3": "sqlite",
+             ".db": "sqlite"}  # fmt: skip
+
+
+class Sink(Protocol):
+    """Where a crawl's or a fetch's records go: JsonlSink, CsvSink, ParquetSink, SqliteSink.
+
+    `length` is how much of `file` holds whole records once `flush()` has returned (bytes, or
+    rows), which a crawl keeps with its state; on a resume `cut_back(length)` drops what was
+    written after it. `before_flush` is called before records are stored, to store first what
+    they point to."""
+
+    file: str | None
+    before_flush: Callable[[], None] | None
+    written: int
+
+    @property
+    def length(self) -> int: ...
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def cut_back(self, length: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def output_format(path: str | Path | None, format: str | None = None) -> str:
+    """`format`, else the file name's (`.csv`, `.parquet`, `.sqlite`, `.db`), else JSON Lines."""
+    chosen = format or _SUFFIXES.get(
+        Path("" if path is None else str(path)).suffix.lower(), "jsonl"
+    )
+    if chosen not in OUTPUT_FORMATS:
+        raise ConfigError(f"unknown output format {chosen!r}: use {', '.join(OUTPUT_FORMATS)}")
+    return chosen
 
 
 def open_sink(
@@ -186,16 +212,26 @@ def open_sink(
     append: bool = False,
     format: str | None = None,
     columns: tuple[str, ...] | None = PAGE_COLUMNS,
-) -> JsonlSink:
-    """A JSON Lines or CSV output: `format`, else the file name's (`.csv`), else JSON Lines.
-    `columns` are a CSV's (None: the first record's keys)."""
-    name = "" if path is None else str(path)
-    chosen = format or ("csv" if name.lower().endswith(".csv") else "jsonl")
-    if chosen not in OUTPUT_FORMATS:
-        raise ConfigError(f"unknown output format {chosen!r}: use {', '.join(OUTPUT_FORMATS)}")
+    part_rows: int | None = None,
+) -> Sink:
+    """An output in `format`, else the file name's, else JSON Lines. `columns` are a CSV's,
+    Parquet's or SQLite's (None: the first record's keys); `part_rows`, a Parquet part's."""
+    chosen = output_format(path, format)
+    if chosen == "jsonl":
+        return JsonlSink(path, append=append)
     if chosen == "csv":
         return CsvSink(path, append=append, columns=columns)
-    return JsonlSink(path, append=append)
+    if path is None or str(path) == "-":
+        raise ConfigError(f"a {chosen} output is a file: give -o FILE")
+    if chosen == "parquet":
+        from ._parquet import ParquetSink
+
+        if part_rows is None:
+            return ParquetSink(path, append=append, columns=columns)
+        return ParquetSink(path, append=append, columns=columns, part_rows=part_rows)
+    from ._sqlite_output import SqliteSink
+
+    return SqliteSink(path, append=append, columns=columns)
 
 
 class CsvSink(JsonlSink):
@@ -231,26 +267,12 @@ class CsvSink(JsonlSink):
 
     def write(self, record: dict[str, Any]) -> None:
         if self._columns is None:  # the first record's keys; a later one's others in extra
-            self._columns = (*(key for key in record if key != "extra"), "extra")
+            self._columns = first_columns(record)
         if not self._headed:
             self._headed = True
             self.write_line(_row(self._columns))
             self.written -= 1  # the header is no record
-        self.write_line(_row(_cells(record, self._columns)))
-
-
-def _cells(record: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in _FLATTENED and isinstance(value, dict):
-            flat.update({f"{key}_{inner}": item for inner, item in value.items()})
-        else:
-            flat[key] = value
-    cells = [flat.pop(column, None) for column in columns if column != "extra"]
-    if "extra" in columns:
-        extra = {key: value for key, value in flat.items() if value is not None}
-        cells.insert(columns.index("extra"), extra or None)
-    return cells
+        self.write_line(_row(cells(record, self._columns)))
 
 
 def _row(cells: Any) -> bytes:

@@ -141,10 +141,15 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
                 f"{LABEL}: {doing} {args.state}: {counts.done:,} done, {counts.failed:,} "
                 f"failed, {counts.skipped:,} skipped, {counts.pending + counts.leased:,} left"
             )
-        output = open_sink(args.output, append=resumed, format=args.format)
+        output = open_sink(
+            args.output, append=resumed, format=args.format, part_rows=args.part_rows
+        )
         items = None
         if args.items:
-            items = open_sink(args.items, append=resumed, format=args.format, columns=None)
+            items = open_sink(
+                args.items, append=resumed, format=args.format, columns=None,
+                part_rows=args.part_rows,
+            )  # fmt: skip
         crawler = Crawler(
             config,
             frontier=frontier,

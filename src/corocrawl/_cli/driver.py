@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from .._exceptions import SinkError, WorkerError, first_of
-from .._sinks import JsonlSink
+from .._sinks import Sink
 from .._stats import Stats
 from .._workers.interrupts import Interrupts
 from .._workers.spawn import EXIT_INTERRUPTED, STOP_SIGNALS
@@ -85,7 +85,7 @@ async def drive(
     work: Coroutine[Any, Any, None],
     *,
     reporter: Reporter,
-    sinks: Sequence[JsonlSink | None],
+    sinks: Sequence[Sink | None],
     quiet: bool,
     stats_json: Path | None,
     signals: Sequence[signal.Signals] = STOP_SIGNALS,
@@ -183,7 +183,7 @@ async def await_run(run_task: asyncio.Task[None], interrupts: Interrupts) -> Sin
     return None
 
 
-def close_sinks(*sinks: JsonlSink | None) -> SinkError | None:
+def close_sinks(*sinks: Sink | None) -> SinkError | None:
     """Close every sink, even after one fails; return the first failure."""
     failure = None
     for sink in sinks:

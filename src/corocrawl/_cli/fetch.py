@@ -60,7 +60,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         }
     )
     stream, source = open_url_source(args.input)
-    sink = open_sink(args.output, format=args.format)
+    sink = open_sink(args.output, format=args.format, part_rows=args.part_rows)
     executor = fetch_executor(config, args.workers)
     reporter = Reporter(LABEL)
 

@@ -363,7 +363,15 @@ def add_format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=OUTPUT_FORMATS,
-        help="the outputs' format (default: from the file name, .csv for CSV, else JSON Lines)",
+        help="the outputs' format (default: from the file name: .csv, .parquet (a folder of "
+        "parts), .sqlite or .db; else JSON Lines)",
+    )
+    parser.add_argument(
+        "--part-rows",
+        type=positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows of each closed part of a Parquet output (default: 100000)",
     )
 
 

@@ -24,7 +24,7 @@ from yarl import URL
 from .._config import CrawlConfig
 from .._exceptions import CorocrawlError, SinkError, first_of
 from .._models import Outcome, Request, SkipReason, Visit
-from .._sinks import JsonlSink
+from .._sinks import Sink
 from .._stats import Stats
 from .._urls import canonical_url, fetchable_url, fingerprint, host_key
 from .._warc import Unchanged, WarcWriter
@@ -68,9 +68,9 @@ class Crawler:
         config: CrawlConfig,
         *,
         frontier: Frontier,
-        output: JsonlSink,
+        output: Sink,
         handler: Handler | None = None,
-        items: JsonlSink | None = None,
+        items: Sink | None = None,
         stats: Stats | None = None,
         workers: int = 1,
         warc: WarcWriter | None = None,
