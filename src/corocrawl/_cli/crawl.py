@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST, EXTRACTS, CrawlConfig
 from .._exceptions import ConfigError
 from .._loop import run
-from .._sinks import open_sink
+from .._outputs import open_sink
 from .._urls import checked_seeds
 from .driver import Reporter, drive, frontier_report, print_to_stderr
 from .options import (

@@ -12,7 +12,7 @@ from .._exceptions import ConfigError
 from .._input import BadLine, ReadCursor, count_url_lines, open_url_source, read_requests
 from .._loop import run
 from .._models import FetchResult, SkipReason
-from .._sinks import open_sink
+from .._outputs import open_sink
 from .driver import Reporter, drive
 from .options import (
     add_archive_options,

@@ -44,7 +44,7 @@ from .._config import (
 )
 from .._exceptions import ConfigError
 from .._input import BadLine, open_url_source, read_requests
-from .._sinks import OUTPUT_FORMATS
+from .._outputs import OUTPUT_FORMATS
 from .._urls import checked_seeds
 from .._warc import DEFAULT_WARC_MAX_SIZE, WarcWriter
 from ..frontier import DEFAULT_HEARTBEAT, DEFAULT_OUTAGE_LIMIT
