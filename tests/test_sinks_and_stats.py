@@ -18,7 +18,8 @@ import pytest
 
 from corocrawl import ConfigError, ErrorInfo, FetchResult, SinkError, Stats, StatsSnapshot
 from corocrawl._engine.bodies import BodyStore
-from corocrawl._sinks import CsvSink, JsonlSink, open_sink
+from corocrawl._outputs import open_sink
+from corocrawl._sinks import CsvSink, JsonlSink
 from corocrawl._stats import LatencyHistogram
 from corocrawl.testing import ServerProcess
 
