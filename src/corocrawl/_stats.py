@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ._models import FetchResult
@@ -24,8 +25,10 @@ class LatencyHistogram:
     def __init__(self) -> None:
         self._buckets = [0] * self._SIZE
         self.count = 0
+        self.sum = 0.0
 
     def add(self, seconds: float) -> None:
+        self.sum += seconds
         index = (
             0
             if seconds <= self._LOW
@@ -45,6 +48,19 @@ class LatencyHistogram:
             if seen >= rank:
                 return self._LOW * math.exp(index * self._STEP)
         raise AssertionError("unreachable: rank is at most count")
+
+    def counts_below(self, bounds: Sequence[float]) -> list[int]:
+        """How many samples are at most each of the ascending `bounds` (to 2%: a sample counts
+        below a bound when its bucket's upper end is)."""
+        below = []
+        seen = 0
+        index = 0
+        for bound in bounds:
+            while index < self._SIZE and self._LOW * math.exp(index * self._STEP) <= bound:
+                seen += self._buckets[index]
+                index += 1
+            below.append(seen)
+        return below
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,6 +169,8 @@ async def _crawl(args: argparse.Namespace, config: CrawlConfig, handler: object)
             quiet=args.quiet,
             stats_json=args.stats_json,
             stats_every=args.stats_every,
+            frontier=frontier,
+            metrics=args.metrics_port,
             extra_report=with_recrawl(crawl_report, crawler) if args.recrawl else crawl_report,
         )
     finally:

@@ -10,13 +10,14 @@ closed and reported, so the summary still says what was done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -56,6 +57,31 @@ class HasCounts(Protocol):
     def counts(self) -> FrontierCounts: ...
 
 
+@runtime_checkable
+class HasHostQueues(Protocol):
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]: ...
+
+
+@contextlib.contextmanager
+def _metrics(
+    address: tuple[str, int] | None,
+    stats: Stats,
+    counts: Callable[[], FrontierCounts] | None,
+    hosts: Callable[[int], list[tuple[str, int]]] | None,
+    reporter: Reporter,
+    quiet: bool,
+) -> Iterator[None]:
+    if address is None:
+        yield
+        return
+    from .metrics import serve_metrics
+
+    with serve_metrics(address, stats, frontier=counts, hosts=hosts) as port:
+        if not quiet:
+            reporter.say(f"metrics at http://{address[0]}:{port}/metrics")
+        yield
+
+
 class Reporter:
     """Messages on stderr during a run, printed above the progress bar while it is shown."""
 
@@ -92,11 +118,15 @@ async def drive(
     on_progress: Callable[[ProgressBar], None] | None = None,
     extra_report: Callable[[], tuple[dict[str, Any], str]] | None = None,
     stats_every: float | None = None,
+    frontier: HasCounts | None = None,
+    metrics: tuple[str, int] | None = None,
 ) -> int:
     """Run `work` (which runs `runner`) to its end or an interrupt, then report.
 
     `on_progress` is given the progress bar once it is shown; `extra_report` adds a part to
-    the statistics JSON and a line to the summary (a crawl's frontier counts)."""
+    the statistics JSON and a line to the summary (a crawl's frontier counts). A crawl's
+    `frontier` size is shown with the progress, and in the metrics served on `metrics`
+    (HOST, PORT) while the run lasts."""
     run_task = asyncio.create_task(work)
     stats = runner.stats
     interrupts = Interrupts(
@@ -111,9 +141,13 @@ async def drive(
     stats_lines = None
     if stats_every is not None:
         stats_lines = asyncio.create_task(_stats_lines(stats, reporter, stats_every, extra_report))
+    counts = None if frontier is None else frontier.counts
+    hosts = runner.queued_by_host if isinstance(runner, HasHostQueues) else None
     try:
-        with interrupts:
-            async with show_progress(stats, sys.stderr, label=reporter.label, quiet=quiet) as bar:
+        with interrupts, _metrics(metrics, stats, counts, hosts, reporter, quiet):
+            async with show_progress(
+                stats, sys.stderr, label=reporter.label, quiet=quiet, frontier=counts
+            ) as bar:
                 reporter.through(bar)
                 if bar is not None and on_progress is not None:
                     on_progress(bar)

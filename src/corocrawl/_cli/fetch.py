@@ -117,6 +117,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             stats_json=args.stats_json,
             stats_every=args.stats_every,
+            metrics=args.metrics_port,
             on_progress=lambda bar: _count_total_in_background(args.input, bar),
             extra_report=where_it_stopped,
         )

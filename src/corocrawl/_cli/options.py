@@ -98,6 +98,13 @@ def add_fetch_options(
         "(for a log shipper)",
     )
     parser.add_argument(
+        "--metrics-port",
+        type=_listen_address,
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics while the run lasts "
+        "(HOST: 127.0.0.1 unless given; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress and no summary on stderr"
     )
     parser.add_argument(
@@ -452,6 +459,15 @@ def _header(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise ConfigError(f"--header {text!r} is not of the form 'Name: value'")
     return name.strip(), value.strip()
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """`PORT` (on 127.0.0.1) or `HOST:PORT`, for --metrics-port."""
+    host, _, port = text.rpartition(":")
+    number = int(port) if port.isdigit() else -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError("give PORT or HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", number
 
 
 def positive_int(text: str) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._stats import Stats, StatsSnapshot
+from ..frontier import FrontierCounts
 
 __all__ = ["ProgressBar", "format_summary", "show_progress"]
 
@@ -22,15 +23,22 @@ _REFRESH_EVERY = 0.25
 
 @contextlib.asynccontextmanager
 async def show_progress(
-    stats: Stats, stream: TextIO, *, label: str, total: int | None = None, quiet: bool = False
+    stats: Stats,
+    stream: TextIO,
+    *,
+    label: str,
+    total: int | None = None,
+    quiet: bool = False,
+    frontier: Callable[[], FrontierCounts] | None = None,
 ) -> AsyncIterator[Progress | None]:
-    """Report progress while the body runs: a bar if `stream` is a terminal, else log lines."""
+    """Report progress while the body runs: a bar if `stream` is a terminal, else log lines;
+    with a crawl's `frontier`, how many of its requests are left."""
     if quiet:
         yield None
         return
     console = Console(file=stream)
     if not console.is_terminal:
-        task = asyncio.create_task(_log_lines(stats, stream, label))
+        task = asyncio.create_task(_log_lines(stats, stream, label, frontier))
         try:
             yield None
         finally:
@@ -41,49 +49,70 @@ async def show_progress(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>8.1f}/s"),
-        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("[red]{task.fields[errors]:,} errors"),
         TextColumn("{task.fields[in_flight]} in flight"),
+        TextColumn("{task.fields[left]}"),
         TimeElapsedColumn(),
         console=console,
         auto_refresh=False,
         transient=False,
     )
-    bar_task = bar.add_task(label, total=total, rate=0.0, failed=0, in_flight=0)
+    bar_task = bar.add_task(label, total=total, rate=0.0, errors=0, in_flight=0, left="")
     with bar:
-        refresher = asyncio.create_task(_refresh_bar(stats, bar, bar_task))
+        refresher = asyncio.create_task(_refresh_bar(stats, bar, bar_task, frontier))
         try:
             yield bar
         finally:
             refresher.cancel()
-            _update_bar(stats.snapshot(), bar, bar_task)
+            _update_bar(stats.snapshot(), bar, bar_task, frontier)
 
 
-async def _refresh_bar(stats: Stats, bar: Progress, bar_task: object) -> None:
+async def _refresh_bar(
+    stats: Stats, bar: Progress, bar_task: object, frontier: Callable[[], FrontierCounts] | None
+) -> None:
     while True:
         await asyncio.sleep(_REFRESH_EVERY)
-        _update_bar(stats.snapshot(), bar, bar_task)
+        _update_bar(stats.snapshot(), bar, bar_task, frontier)
 
 
-def _update_bar(snap: StatsSnapshot, bar: Progress, bar_task: object) -> None:
+def _update_bar(
+    snap: StatsSnapshot,
+    bar: Progress,
+    bar_task: object,
+    frontier: Callable[[], FrontierCounts] | None,
+) -> None:
     bar.update(
         bar_task,  # type: ignore[arg-type]
         # The total counts every input line that is no comment: bad lines too.
         completed=snap.recorded + snap.skipped_input,
         rate=snap.rate,
-        failed=snap.failed,
+        errors=snap.failed + snap.http_errors,
         in_flight=snap.in_flight,
+        left=_left(frontier),
     )
     bar.refresh()
 
 
-async def _log_lines(stats: Stats, stream: TextIO, label: str) -> None:
+def _left(frontier: Callable[[], FrontierCounts] | None) -> str:
+    """A crawl's frontier: the requests left (pending or claimed)."""
+    if frontier is None:
+        return ""
+    counts = frontier()
+    return f"frontier {counts.pending + counts.leased:,} left"
+
+
+async def _log_lines(
+    stats: Stats, stream: TextIO, label: str, frontier: Callable[[], FrontierCounts] | None
+) -> None:
     while True:
         await asyncio.sleep(_LOG_EVERY)
         snap = stats.snapshot()
+        left = _left(frontier)
         print(
             f"{label}: {_count(snap.recorded, 'URL')} recorded: {snap.fetched:,} fetched "
             f"({snap.rate:,.1f}/s), {snap.skipped:,} skipped, {snap.failed:,} failed, "
-            f"{snap.in_flight:,} in flight, {snap.elapsed:,.0f}s",
+            f"{snap.http_errors:,} HTTP errors, {snap.in_flight:,} in flight, "
+            f"{snap.elapsed:,.0f}s" + (f", {left}" if left else ""),
             file=stream,
             flush=True,
         )

@@ -84,6 +84,7 @@ class _WorkerOptions:
     stats_json: Path | None
     processes: int
     stats_every: float | None = None
+    metrics_port: tuple[str, int] | None = None
 
 
 def run_shared_crawl(args: argparse.Namespace) -> int:
@@ -149,6 +150,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace, config: CrawlConfig, label: str) -> _WorkerOptions:
+    if args.metrics_port is not None and args.workers > 1:
+        raise ConfigError(
+            "--metrics-port serves one process's metrics: in a shared crawl, give it to a "
+            "worker of one process (one 'corocrawl worker --metrics-port' per port)"
+        )
     return _WorkerOptions(
         frontier=args.frontier,
         crawl_id=args.crawl_id,
@@ -161,6 +167,7 @@ def _options(args: argparse.Namespace, config: CrawlConfig, label: str) -> _Work
         stats_json=args.stats_json,
         stats_every=args.stats_every,
         processes=args.workers,
+        metrics_port=args.metrics_port,
     )
 
 
@@ -226,6 +233,8 @@ async def _work_here(options: _WorkerOptions) -> int:
             quiet=options.quiet,
             stats_json=options.stats_json,
             stats_every=options.stats_every,
+            frontier=worker.frontier,
+            metrics=options.metrics_port,
             signals=(INTERRUPT_FROM_PARENT,) if options.processes > 1 else STOP_SIGNALS,
             extra_report=frontier_report(worker.frontier, shared=True),
         )

@@ -118,6 +118,11 @@ class Crawler:
             self._executor.stop()
         self._progress.set()
 
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]:
+        """The `top` hosts with the most requests claimed and waiting for their turn (with
+        workers: handed to them and not done), and how many; none when not running."""
+        return [] if self._executor is None else self._executor.queued_by_host(top)
+
     async def run(self, seeds: Iterable[str]) -> None:
         await self._cut_outputs_back()
         executor = self._executor = self._executor_for(await self._add_seeds(seeds))

@@ -153,6 +153,9 @@ class PageProcessor:
     def not_started(self) -> list[Request]:
         return self.engine.not_started()
 
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]:
+        return self.engine.queued_by_host(top)
+
     def over_byte_budget(self, url: URL) -> bool:
         return self._bytes is not None and self._bytes.over(host_key(url))
 

@@ -154,6 +154,10 @@ class Engine:
         """Nothing in flight and nothing waiting: every request taken has been emitted."""
         return self._scheduler.idle
 
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]:
+        """The `top` hosts with the most requests waiting for their turn, and how many."""
+        return self._scheduler.queued_by_host(top)
+
     def not_started(self) -> list[Request]:
         """After a stop: the requests taken from the input that were never attempted (or whose
         retry was still waiting), so their owner can give them back; after `run()` was

@@ -99,6 +99,11 @@ class Scheduler(Generic[T]):
     def idle(self) -> bool:
         return self._in_flight == 0 and self.waiting == 0
 
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]:
+        """The `top` hosts with the most items waiting (queued, or for a retry), and how many."""
+        waiting = ((host, len(state.queue) + state.delayed) for host, state in self._hosts.items())
+        return heapq.nlargest(top, (item for item in waiting if item[1]), key=lambda item: item[1])
+
     def add(self, item: T, host: str, *, now: float, not_before: float = 0.0) -> None:
         """Queue `item` for `host`; with `not_before` in the future it waits for that time."""
         state = self._hosts.get(host)

@@ -12,15 +12,18 @@ import asyncio
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
+from yarl import URL
+
 from .._exceptions import ConfigError, WorkerError, first_of
 from .._models import ErrorInfo, Request
 from .._stats import Stats
-from .._urls import partition
+from .._urls import host_key, partition
 from .child import worker_main
 from .ipc import encode, receive
 from .jobs import Job, share_of
@@ -129,6 +132,16 @@ class WorkerPool(Generic[P]):
             slot.unsent = []
             slot.send(("stop",))
             slot.room.set()
+
+    def queued_by_host(self, top: int) -> list[tuple[str, int]]:
+        """The `top` hosts with the most requests handed to the workers and not yet done
+        (waiting there, or in flight), and how many."""
+        held = Counter(
+            host_key(URL(ticket.request.url))
+            for slot in self._slots
+            for ticket in slot.outstanding.values()
+        )
+        return held.most_common(top)
 
     def not_started(self) -> list[Request]:
         """After a stop: the requests given back unstarted; after `run()` was cancelled, those
