@@ -256,7 +256,7 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
         (["--handler", "no_such_module:titles"], "cannot import 'no_such_module'"),
         (["--handler", "my_handlers:missing"], "my_handlers has no function 'missing'"),
         (["--handler", "my_handlers"], "give it as package.module:function"),
-        (["--items", "items.jsonl"], "--items receives what a page handler yields"),
+        (["--items", "items.jsonl"], "--items receives what --extract or a --handler gives"),
         (
             ["--handler", "my_broken_module:titles"],
             "SyntaxError: expected ':' (my_broken_module.py, line 1)",
