@@ -110,7 +110,14 @@ def _lines(stream: BinaryIO) -> Iterator[bytes | None]:
 
 
 def _csv_rows(name: str, stream: BinaryIO, on_bad_line: Callable[[str], None]) -> Iterator[Row]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    # Closing the wrapper closes the file under it: it is the file's last user.
+    with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="") as text:
+        yield from _csv_text_rows(name, text, on_bad_line)
+
+
+def _csv_text_rows(
+    name: str, text: io.TextIOWrapper, on_bad_line: Callable[[str], None]
+) -> Iterator[Row]:
     reader = csv.reader(text)
     try:
         header = next(reader, None)
