@@ -192,7 +192,7 @@ def test_a_crawl_report_follows_redirect_chains_across_records_and_finds_the_loo
     ] in chains
     notes = " ".join(node.text() for node in section.css("p.note"))
     assert "5 redirects recorded by a crawl" in notes
-    assert "2 chains, 1 loops" in notes  # the loop alone is part of the chain into it
+    assert "2 chains, 1 loop." in notes  # the loop alone is part of the chain into it
     assert table(page, "redirects") == [["2", "1"], ["3", "1"]]  # hops, chains
 
 
@@ -208,7 +208,7 @@ def test_a_self_redirect_with_nothing_leading_into_it_is_a_loop(tmp_path: Path) 
     summary = corocrawl.write_report([source], tmp_path / "loop.html")
     assert summary.redirect_loops == 1
     html = (tmp_path / "loop.html").read_text()
-    assert "1 redirect responses named no target" in html
+    assert "1 redirect response named no target" in html
 
 
 def test_the_slowest_and_largest_pages_are_listed_first(crawled: Path, site: ServerProcess) -> None:

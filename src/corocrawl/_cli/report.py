@@ -37,7 +37,8 @@ def run_report(args: argparse.Namespace) -> int:
         on_bad_line=lambda bad: print_to_stderr(f"corocrawl report: {bad}"),
     )
     if not args.quiet:
-        bad = f" ({summary.bad_lines:,} bad lines skipped)" if summary.bad_lines else ""
+        lines = "line" if summary.bad_lines == 1 else "lines"
+        bad = f" ({summary.bad_lines:,} bad {lines} skipped)" if summary.bad_lines else ""
         where = "stdout" if summary.output == "-" else summary.output
         print_to_stderr(
             f"corocrawl report: {summary.records:,} records{bad}: {summary.fetched:,} fetched, "

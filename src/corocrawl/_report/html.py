@@ -98,7 +98,7 @@ def _header(data: Aggregate, sources: Sequence[str], bad_lines: int) -> str:
         kind = "crawl and fetch"
     names = ", ".join(f"<code>{escape(name)}</code>" for name in sources)
     made = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
-    bad = f"; {bad_lines:,} bad lines skipped" if bad_lines else ""
+    bad = f"; {_count(bad_lines, 'bad line')} skipped" if bad_lines else ""
     return (
         "<header><h1>corocrawl report</h1>"
         f'<p class="meta">{data.records:,} {kind} records from {names}{bad}.</p>'
@@ -279,7 +279,7 @@ def _broken(data: Aggregate) -> str:
         for link in data.broken
     )
     more = data.broken_total - len(data.broken)
-    note = f"{data.broken_total:,} URLs answered 4xx or 5xx, or not at all"
+    note = f"{_count(data.broken_total, 'URL')} answered 4xx or 5xx, or not at all"
     if more:
         note += f"; the first {len(data.broken):,} are listed, {more:,} more are not"
     return (
@@ -290,12 +290,13 @@ def _broken(data: Aggregate) -> str:
 
 def _redirects(summary: Redirects) -> str:
     lines = [
-        f"{summary.recorded:,} redirects recorded by a crawl, "
-        f"{summary.fetch_followed:,} fetches that followed redirects; "
-        f"{summary.chains:,} chains, {summary.loops:,} loops."
+        f"{_count(summary.recorded, 'redirect')} recorded by a crawl, "
+        f"{_count(summary.fetch_followed, 'fetch', 'fetches')} that followed redirects; "
+        f"{_count(summary.chains, 'chain')}, {_count(summary.loops, 'loop')}."
     ]
     if summary.without_target:
-        lines.append(f"{summary.without_target:,} redirect responses named no target.")
+        said = _count(summary.without_target, "redirect response")
+        lines.append(f"{said} named no target.")
     if summary.not_followed:
         followed = summary.recorded - summary.not_followed
         lines.append(
@@ -353,8 +354,8 @@ def _pages(title: str, pages: list[tuple[float, Page]], how: str) -> str:
         for _, page in pages
     )
     head = _head(("URL", "status or error", "time", "bytes"), numeric_from=2)
-    return (f'<section id="{anchor}"><h2>{title}</h2><p class="note">The {len(pages)} first '
-            f"{how}.</p><table>{head}{rows}</table></section>")  # fmt: skip
+    return (f'<section id="{anchor}"><h2>{title}</h2><p class="note">The {len(pages)} '
+            f"{title.lower()}, {how}.</p><table>{head}{rows}</table></section>")  # fmt: skip
 
 
 def _skips(data: Aggregate) -> str:
@@ -388,6 +389,11 @@ def _link(url: str) -> str:
     if url.lower().startswith(("http://", "https://")):
         return f'<a href="{text}" rel="noreferrer nofollow">{text}</a>'
     return text
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    """`number` and the noun, singular or plural: "1 loop", "2 loops"."""
+    return f"{number:,} {one if number == 1 else many or one + 's'}"
 
 
 def _empty(text: str) -> str:
