@@ -6,7 +6,8 @@
     print(sum(result.ok for result in results))
 
 See `fetch` for results as they complete, `FetchConfig` for every limit, and `Crawler` for
-following links with a durable frontier (`corocrawl.frontier`).
+following links with a durable frontier (`corocrawl.frontier`), and `write_report` for one
+HTML page of the records they write.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from ._crawl.crawler import Crawler
     from ._crawl.pages import Handler
     from ._crawl.parse import Page
+    from ._report import ReportSummary, write_report
 
 # Loaded when first used, so that `import corocrawl` (and the command line's --help) does not
 # load the engine and aiohttp until something fetches.
@@ -76,6 +78,8 @@ _LAZY = {
     "Crawler": "._crawl.crawler",
     "Handler": "._crawl.pages",
     "Page": "._crawl.parse",
+    "ReportSummary": "._report",
+    "write_report": "._report",
 }
 
 __all__ = [
@@ -116,6 +120,7 @@ __all__ = [
     "ProxyError",
     "ReadError",
     "ReadTimeout",
+    "ReportSummary",
     "Request",
     "ResponseTooLarge",
     "RetryPolicy",
@@ -139,6 +144,7 @@ __all__ = [
     "__version__",
     "fetch",
     "fetch_all",
+    "write_report",
 ]
 
 

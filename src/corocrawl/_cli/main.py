@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .._config import DEFAULT_CRAWL_CONCURRENCY, DEFAULT_CRAWL_PER_HOST
 from .._exceptions import ConfigError, CorocrawlError
 from .._version import __version__
-from . import bench, crawl, demo, fetch, serve, shared, sitemap
+from . import bench, crawl, demo, fetch, report, serve, shared, sitemap
 from .config_file import add_config_options, print_config, with_config_file
 from .options import add_fetch_options
 
@@ -129,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shared.add_export_arguments(command)
     command.set_defaults(run=shared.run_export)
+
+    command = commands.add_parser(
+        "report",
+        help="one self-contained HTML page of the records of fetches and crawls",
+        description="Read the records that 'corocrawl fetch' and 'crawl' wrote (JSON Lines or "
+        "CSV) once, in bounded memory, and write one HTML page that needs no network: totals, "
+        "status and errors, pages/s over time, latency, hosts, broken links, redirect chains "
+        "and loops, the slowest and largest pages, and skip reasons.",
+    )
+    report.add_arguments(command)
+    command.set_defaults(run=report.run_report)
 
     command = commands.add_parser(
         "serve",
