@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import stat
+import time
 from typing import Any
 
 from .._exceptions import ConfigError
@@ -74,6 +75,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     async def emit(result: FetchResult) -> None:
         record = result.to_record()
+        record["fetched_at"] = round(time.time(), 3)  # when its record was made, as a crawl's
         if warc is not None and result.exchanges:
             record["warc"] = await warc.archive(result)  # before the record that points there
         sink.write(record)

@@ -132,8 +132,10 @@ def _totals(data: Aggregate) -> str:
             f"pages/s counts the {data.timed:,} records that say when.</p>"
         )
     else:
-        html.append('<p class="note">No record says when it was fetched (fetch records do '
-                    "not), so there is no time span or rate.</p>")  # fmt: skip
+        html.append(
+            '<p class="note">No record says when it was fetched (those written before '
+            "fetched_at was recorded), so there is no time span or rate.</p>"
+        )
     html.append("</section>")
     return "".join(html)
 

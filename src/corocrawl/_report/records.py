@@ -7,9 +7,11 @@ line longer than MAX_LINE is never held whole: it is read past and reported.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,8 +58,16 @@ class BadRecord(ValueError):
 def read_rows(path: str | Path, on_bad_line: Callable[[str], None]) -> Iterator[Row]:
     """The rows of one output file ('-': stdin, as JSON Lines), in file order. A missing or
     unreadable file is a ConfigError; a bad line is passed to `on_bad_line` as
-    `FILE:LINE: why` and skipped."""
+    `FILE:LINE: why` and skipped. A Parquet output (a folder of parts) and a SQLite one are
+    read by their names' suffixes (`.parquet`; `.sqlite`, `.sqlite3`, `.db`)."""
     name = str(path)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".parquet":
+        yield from _table_rows(name, _parquet_records(name), on_bad_line)
+        return
+    if suffix in (".sqlite", ".sqlite3", ".db"):
+        yield from _table_rows(name, _sqlite_records(name), on_bad_line)
+        return
     with _opened(name) as stream:
         if name.lower().endswith(".csv"):
             yield from _csv_rows(name, stream, on_bad_line)
@@ -172,6 +182,58 @@ def _from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
     if "error_type" in record:
         record["error"] = {"type": record["error_type"]}
     return record
+
+
+def _table_rows(
+    name: str, records: Iterator[dict[str, Any]], on_bad_line: Callable[[str], None]
+) -> Iterator[Row]:
+    """Rows of a typed table (Parquet, SQLite): flattened as a CSV's, its cells typed."""
+    for number, columns in enumerate(records, 1):
+        record = {key: value for key, value in columns.items() if value is not None}
+        if "error_type" in record:
+            record["error"] = {"type": record["error_type"]}
+        try:
+            yield _row(record)
+        except BadRecord as exc:
+            on_bad_line(f"{name}: row {number}: not a corocrawl record ({exc}): skipped")
+
+
+def _parquet_records(name: str) -> Iterator[dict[str, Any]]:
+    """A Parquet output's records, one row group's batch at a time."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(
+            f"{name}: reading Parquet needs pyarrow: pip install 'corocrawl[parquet]'"
+        ) from None
+    folder = Path(name)
+    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else [folder]
+    if not folder.exists():
+        raise ConfigError(f"cannot read {name}: No such file or directory")
+    for part in parts:
+        try:
+            batches = pq.ParquetFile(part).iter_batches(batch_size=10_000)
+            for batch in batches:
+                yield from batch.to_pylist()
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise ConfigError(f"cannot read {part}: {exc}") from None
+
+
+def _sqlite_records(name: str) -> Iterator[dict[str, Any]]:
+    """A SQLite output's `records` table, row by row."""
+    if not Path(name).is_file():
+        raise ConfigError(f"cannot read {name}: No such file")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{Path(name).resolve()}?mode=ro", uri=True)
+        ) as db:
+            db.row_factory = sqlite3.Row
+            for row in db.execute("SELECT * FROM records"):
+                yield dict(row)
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"cannot read {name}: {exc} (a SQLite output has a table records)"
+        ) from None
 
 
 def _row(record: dict[str, Any]) -> Row:
