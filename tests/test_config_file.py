@@ -140,3 +140,27 @@ def test_print_config_writes_any_text_back_as_valid_toml(tmp_path: Path) -> None
     again = corocrawl("crawl", "--config", str(printed), "--print-config")
     assert again.returncode == 0, again.stderr
     assert again.stdout == done.stdout
+
+
+def test_the_outputs_extract_and_metrics_options_go_in_a_config_file_and_back(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "crawl.toml"
+    config.write_text(
+        'seeds = ["https://example.org/"]\n'
+        'output = "pages.parquet"\n'
+        'items = "texts.parquet"\n'
+        'extract = ["meta", "text"]\n'
+        "part-rows = 5000\n"
+        "metrics-port = 9464\n"
+    )
+    done = corocrawl("crawl", "--config", str(config), "--print-config")
+    assert done.returncode == 0, done.stderr
+    effective = settings(done.stdout)
+    assert effective["extract"] == '["meta", "text"]'
+    assert effective["part-rows"] == "5000"
+    assert effective["metrics-port"] == '"127.0.0.1:9464"'
+    printed = tmp_path / "printed.toml"
+    printed.write_text(done.stdout)
+    again = corocrawl("crawl", "--config", str(printed), "--print-config")
+    assert again.stdout == done.stdout, again.stderr

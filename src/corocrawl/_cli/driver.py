@@ -64,7 +64,7 @@ class HasHostQueues(Protocol):
 
 @contextlib.contextmanager
 def _metrics(
-    address: tuple[str, int] | None,
+    address: str | None,
     stats: Stats,
     counts: Callable[[], FrontierCounts] | None,
     hosts: Callable[[int], list[tuple[str, int]]] | None,
@@ -78,7 +78,8 @@ def _metrics(
 
     with serve_metrics(address, stats, frontier=counts, hosts=hosts) as port:
         if not quiet:
-            reporter.say(f"metrics at http://{address[0]}:{port}/metrics")
+            host = address.rpartition(":")[0]
+            reporter.say(f"metrics at http://{host}:{port}/metrics")
         yield
 
 
@@ -119,14 +120,14 @@ async def drive(
     extra_report: Callable[[], tuple[dict[str, Any], str]] | None = None,
     stats_every: float | None = None,
     frontier: HasCounts | None = None,
-    metrics: tuple[str, int] | None = None,
+    metrics: str | None = None,
 ) -> int:
     """Run `work` (which runs `runner`) to its end or an interrupt, then report.
 
     `on_progress` is given the progress bar once it is shown; `extra_report` adds a part to
     the statistics JSON and a line to the summary (a crawl's frontier counts). A crawl's
     `frontier` size is shown with the progress, and in the metrics served on `metrics`
-    (HOST, PORT) while the run lasts."""
+    (HOST:PORT) while the run lasts."""
     run_task = asyncio.create_task(work)
     stats = runner.stats
     interrupts = Interrupts(

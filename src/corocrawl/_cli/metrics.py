@@ -139,17 +139,18 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
 
 @contextlib.contextmanager
 def serve_metrics(
-    address: tuple[str, int],
+    address: str,
     stats: Stats,
     *,
     frontier: Callable[[], FrontierCounts] | None = None,
     hosts: Callable[[int], list[tuple[str, int]]] | None = None,
 ) -> Iterator[int]:
-    """Serve the run's metrics on `address` (HOST, PORT) at /metrics until the block ends;
+    """Serve the run's metrics on `address` (HOST:PORT) at /metrics until the block ends;
     gives the port (PORT 0: a free one). Called on the event loop."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_RunCollector(asyncio.get_running_loop(), stats, frontier, hosts))
-    host, port = address
+    host, _, port_text = address.rpartition(":")
+    host, port = host.strip("[]"), int(port_text)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

@@ -461,13 +461,13 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def _listen_address(text: str) -> tuple[str, int]:
-    """`PORT` (on 127.0.0.1) or `HOST:PORT`, for --metrics-port."""
+def _listen_address(text: str) -> str:
+    """`PORT` (on 127.0.0.1) or `HOST:PORT`, for --metrics-port: as HOST:PORT."""
     host, _, port = text.rpartition(":")
     number = int(port) if port.isdigit() else -1
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError("give PORT or HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", number
+    return f"{host or '127.0.0.1'}:{number}"
 
 
 def positive_int(text: str) -> int:

@@ -84,7 +84,7 @@ class _WorkerOptions:
     stats_json: Path | None
     processes: int
     stats_every: float | None = None
-    metrics_port: tuple[str, int] | None = None
+    metrics_port: str | None = None
 
 
 def run_shared_crawl(args: argparse.Namespace) -> int:
