@@ -55,7 +55,7 @@ def test_extract_text_and_meta_write_one_item_per_html_page(
     assert "Sections" not in launch["text"]
     assert launch["jsonld"][0]["@type"] == "NewsArticle"
     assert launch["jsonld"][0]["author"]["name"] == "Ada Writer"
-    assert launch["jsonld_errors"] is None
+    assert launch["jsonld_errors"] == 0
     assert launch["opengraph"] == {"og:title": "Rocket launch delayed", "og:type": "article"}
     assert launch["meta"] == {
         "description": "The launch moved to Friday.",

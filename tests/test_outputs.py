@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,96 @@ def test_a_parquet_output_to_stdout_or_over_a_file_is_refused(tmp_path: Path) ->
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert "a parquet output is a file: give -o FILE" in done.stderr
+    assert "a parquet output cannot go to stdout: give it a file name" in done.stderr
     (tmp_path / "pages.parquet").write_text("not a folder")
     with pytest.raises(corocrawl.ConfigError, match="is a file: a Parquet output is a folder"):
         corocrawl.ParquetSink(tmp_path / "pages.parquet")
+
+
+_CUT_BACK = """
+import sys
+import corocrawl
+sink = corocrawl.ParquetSink(sys.argv[1], append=True, part_rows=100_000)
+print("open", flush=True)
+sink.cut_back(int(sys.argv[2]))
+"""
+
+
+def test_a_kill_while_a_parquet_output_is_cut_back_loses_no_committed_row(
+    tmp_path: Path,
+) -> None:
+    """README, Guarantees (kill -9 at any moment): the resume's own cut back, killed at
+    random moments, leaves every committed row, and cutting back again ends the same."""
+    import random
+    import shutil
+    import signal
+
+    original = tmp_path / "original.parquet"
+    sink = corocrawl.ParquetSink(original, part_rows=100_000)
+    for number in range(20_000):
+        sink.write(record(number))
+    sink.flush()
+    del sink  # killed: 20,000 rows spooled, 15,000 committed
+    script = tmp_path / "cut_back.py"
+    script.write_text(_CUT_BACK)
+    rng = random.Random(7)
+    for attempt in range(8):
+        out = tmp_path / f"attempt-{attempt}.parquet"
+        shutil.copytree(original, out)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(out), "15000"], stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        assert child.stdout.readline() == "open\n"
+        time.sleep(rng.uniform(0, 0.1))  # cutting back takes about 0.08 s here
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+        resumed = corocrawl.ParquetSink(out, append=True, part_rows=100_000)
+        assert resumed.length >= 15_000
+        resumed.cut_back(15_000)
+        resumed.close()
+        assert urls_of(out) == [f"https://example.org/{number}" for number in range(15_000)]
+
+
+def test_item_values_keep_their_own_type_and_misfits_go_to_extra(tmp_path: Path) -> None:
+    """A column empty in the first item is text (not JSON text); an integer past int64 and a
+    value of another type than its column's go to `extra`, in Parquet; SQLite keeps every
+    value as it came."""
+    items = [
+        {"url": "u1", "author": None, "zip": 1234, "big": 1},
+        {"url": "u2", "author": "Ada", "zip": "01234", "big": 2**63},
+    ]
+    parquet = corocrawl.ParquetSink(tmp_path / "items.parquet", columns=None)
+    sqlite = corocrawl.SqliteSink(tmp_path / "items.sqlite", columns=None)
+    for sink in (parquet, sqlite):
+        for item in items:
+            sink.write(item)
+        sink.close()
+    second = pq.read_table(tmp_path / "items.parquet").to_pylist()[1]
+    assert second["author"] == "Ada"
+    assert second["zip"] is None
+    assert second["big"] is None
+    assert json.loads(second["extra"]) == {"zip": "01234", "big": 2**63}
+    with contextlib.closing(sqlite3.connect(tmp_path / "items.sqlite")) as db:
+        rows = db.execute("SELECT author, zip, typeof(zip) FROM items ORDER BY _row").fetchall()
+    assert rows == [(None, 1234, "integer"), ("Ada", "01234", "text")]
+
+
+def test_sqlite_item_keys_named_rowid_or_alike_but_for_case_are_kept(tmp_path: Path) -> None:
+    out = tmp_path / "items.sqlite"
+    sink = corocrawl.SqliteSink(out, columns=None)
+    for number in range(10):
+        sink.write({"url": f"u{number}", "rowid": 7, "Title": "A", "title": "a", "Extra": 1})
+    sink.flush()
+    sink.close()
+    resumed = corocrawl.SqliteSink(out, append=True, columns=None)
+    assert resumed.length == 10
+    resumed.cut_back(5)
+    resumed.close()
+    with contextlib.closing(sqlite3.connect(out)) as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute("SELECT * FROM items")]
+    assert len(rows) == 5
+    assert rows[0]["rowid"] == 7
+    assert rows[0]["Title"] == "A"
+    assert json.loads(rows[0]["extra"]) == {"title": "a", "Extra": 1}

@@ -55,10 +55,21 @@ def cells(record: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
     return found
 
 
-def types_of(first: list[Any]) -> tuple[str, ...]:
-    """An items output's column types, from its first item's values: a column empty there, or
-    holding a list or an object, is JSON text."""
-    return tuple(_type_of(value) for value in first)
+# The columns of --extract's items, whatever their first item holds.
+_ITEM_TYPES = {
+    "url": "text", "title": "text", "author": "text", "date": "text", "language": "text",
+    "description": "text", "sitename": "text", "text": "text", "jsonld": "json",
+    "jsonld_errors": "int", "opengraph": "json", "meta": "json", "extra": "json",
+}  # fmt: skip
+
+
+def types_of(columns: tuple[str, ...], first: list[Any]) -> tuple[str, ...]:
+    """An items output's column types: --extract's own, else its first item's values' (text
+    where that is empty; JSON text for a list or an object)."""
+    return tuple(
+        _ITEM_TYPES.get(column) or _type_of(value)
+        for column, value in zip(columns, first, strict=True)
+    )
 
 
 def _type_of(value: Any) -> str:
@@ -68,9 +79,9 @@ def _type_of(value: Any) -> str:
         return "int"
     if isinstance(value, float):
         return "float"
-    if isinstance(value, str):
-        return "text"
-    return "json"
+    if isinstance(value, dict | list | tuple):
+        return "json"
+    return "text"
 
 
 def typed_cells(values: list[Any], columns: tuple[str, ...], types: tuple[str, ...]) -> list[Any]:
@@ -99,7 +110,7 @@ def _fits(kind: str, value: Any) -> bool:
     if isinstance(value, bool):
         return kind == "bool"
     if kind == "int":
-        return isinstance(value, int)
+        return isinstance(value, int) and -(2**63) <= value < 2**63  # Parquet's int64
     if kind == "float":
         return isinstance(value, int | float)
     if kind == "text":

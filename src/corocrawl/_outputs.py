@@ -41,7 +41,7 @@ def open_sink(
     if chosen == "csv":
         return CsvSink(path, append=append, columns=columns)
     if path is None or str(path) == "-":
-        raise ConfigError(f"a {chosen} output is a file: give -o FILE")
+        raise ConfigError(f"a {chosen} output cannot go to stdout: give it a file name")
     if chosen == "parquet":
         from ._parquet import ParquetSink
 

@@ -16,6 +16,7 @@ last commit is opened up again into the spool.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,6 +90,7 @@ class ParquetSink:
         self._part_rows = 0  # rows of the part in the making (spooled)
         self._sealed_rows = 0  # rows of the closed parts
         self._parts: list[tuple[int, int]] = []  # closed parts: (number, rows)
+        self._spool: JsonlSink  # set by _open_spool
         if self._folder.exists() and not self._folder.is_dir():
             raise ConfigError(
                 f"output {self._name!r} is a file: a Parquet output is a folder of parts"
@@ -114,7 +116,7 @@ class ParquetSink:
             self._columns = first_columns(record)
         values = cells(record, self._columns)
         if self._types is None:
-            self._types = types_of(values)
+            self._types = types_of(self._columns, values)
             self._write_header()
         row = typed_cells(values, self._columns, self._types)
         line = orjson.dumps(row) + b"\n"
@@ -145,7 +147,9 @@ class ParquetSink:
                     (self._folder / _SPOOL).unlink()
 
     def cut_back(self, length: int) -> None:
-        """Keep the first `length` rows: those of the parts before it, the rest respooled."""
+        """Keep the first `length` rows: those of the parts before it, the rest respooled.
+        The new spool is made beside the old one and put in its place whole, so a kill in
+        the middle leaves the old one (and cutting back again does the same)."""
         if length > self.length:
             raise ConfigError(
                 f"output {self._name!r} holds {self.length:,} rows, but the crawl had written "
@@ -154,19 +158,30 @@ class ParquetSink:
             )
         if length == self.length:
             return
-        kept_rows = self._rows_from(length)
-        dropped = self._parts[len(self._parts_before(length)) :]
+        kept_parts = self._parts_before(length)
+        dropped = self._parts[len(kept_parts) :]
         self._drop_writer()
-        self._parts = self._parts_before(length)
-        self._sealed_rows = sum(rows for _, rows in self._parts)
-        self._new_spool()
-        for row in kept_rows:
-            self._spool.write_line(orjson.dumps(row) + b"\n")
-        self._part_rows = len(kept_rows)
-        self._spool.flush()
-        # Only now that the spool holds their rows (a kill before: it is stale, they stay).
-        for number, _ in dropped:
-            (self._folder / _PART.format(number)).unlink()
+        self._spool.close()
+        spool, rewritten = self._folder / _SPOOL, self._folder / f"{_SPOOL}.new"
+        start = sum(rows for _, rows in kept_parts)
+        header = {"part": _next_after(kept_parts), "columns": self._columns, "types": self._types}
+        try:
+            with rewritten.open("wb") as out:
+                out.write(orjson.dumps(header) + b"\n")
+                for line in itertools.islice(self._rows_after(kept_parts), length - start):
+                    out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(rewritten, spool)
+            # Only now that the spool holds their rows (a kill before: it is stale, they stay).
+            for number, _ in dropped:
+                (self._folder / _PART.format(number)).unlink()
+        except OSError as exc:
+            raise SinkError(f"cannot cut back output {self._name!r}: {exc.strerror}") from None
+        self._parts = kept_parts
+        self._sealed_rows = start
+        self._part_rows = length - start
+        self._spool = self._spool_sink(append=True)
         self._replay()
 
     # The closed parts.
@@ -196,20 +211,17 @@ class ParquetSink:
             total += rows
         return kept
 
-    def _rows_from(self, length: int) -> list[list[Any]]:
-        """The rows past the last part wholly within `length`, up to it (resume only, and at
-        most a part: the commit follows each flush, which closes one part at most)."""
-        kept = self._parts_before(length)
-        start = sum(rows for _, rows in kept)
-        wanted = length - start
-        rows: list[list[Any]] = []
+    def _rows_after(self, kept: list[tuple[int, int]]) -> Iterator[bytes]:
+        """The spool lines of the rows after the `kept` parts: those of the next part, if
+        it was closed (after the last commit), then the spool's; one row group at a time."""
         if len(kept) < len(self._parts):
             number = self._parts[len(kept)][0]
-            table = self._pq.read_table(self._folder / _PART.format(number))
-            rows = [list(row.values()) for row in table.slice(0, wanted).to_pylist()]
-        if len(rows) < wanted:
-            rows += list(self._spooled())[: wanted - len(rows)]
-        return rows
+            part = self._pq.ParquetFile(self._folder / _PART.format(number))
+            for batch in part.iter_batches(batch_size=self._group_limit):
+                for row in batch.to_pylist():
+                    yield orjson.dumps(list(row.values())) + b"\n"
+            return
+        yield from self._spooled_lines()
 
     def _seal(self) -> None:
         """Close the part in the making, then empty the spool (a kill between the two leaves
@@ -226,7 +238,7 @@ class ParquetSink:
         self._new_spool()
 
     def _next_part(self) -> int:
-        return self._parts[-1][0] + 1 if self._parts else 0
+        return _next_after(self._parts)
 
     # The spool: a header line (which part, its columns and their types), then one row a line.
 
@@ -238,13 +250,14 @@ class ParquetSink:
             return
         self._columns, self._types = tuple(header["columns"]), tuple(header["types"])
         self._spool = self._spool_sink(append=True)
-        self._part_rows = sum(1 for _ in self._spooled())
+        self._part_rows = sum(1 for _ in self._spooled_lines())
         self._replay()
 
     def _new_spool(self) -> None:
         """An empty spool for the next part (its header written once the columns are known)."""
-        with contextlib.suppress(AttributeError):
-            self._spool.close()
+        previous: JsonlSink | None = getattr(self, "_spool", None)
+        if previous is not None:
+            previous.close()
         self._spool = self._spool_sink(append=False)
         if self._columns is not None and self._types is not None:
             self._write_header()
@@ -264,18 +277,18 @@ class ParquetSink:
         self._spool.written -= 1
         self._spool.flush()
 
-    def _spooled(self) -> Iterator[list[Any]]:
+    def _spooled_lines(self) -> Iterator[bytes]:
         with (self._folder / _SPOOL).open("rb") as spool:
             next(spool, None)
             for line in spool:
                 if line.endswith(b"\n"):
-                    yield orjson.loads(line)
+                    yield line
 
     def _replay(self) -> None:
         """The part in the making, made again from its spool (memory: one row group)."""
         self._drop_writer()
-        for row in self._spooled():
-            self._add_to_group(row, 0)
+        for line in self._spooled_lines():
+            self._add_to_group(orjson.loads(line), len(line))
 
     # The part in the making.
 
@@ -298,16 +311,16 @@ class ParquetSink:
             [(column, _ARROW[kind](self._pa)) for column, kind in zip(columns, types, strict=True)],
             metadata={_TYPES_KEY: orjson.dumps(self._types)},
         )
-        table = self._pa.Table.from_arrays(
-            [self._pa.array(column, type=field.type)
-             for column, field in zip(zip(*self._group, strict=True), schema, strict=True)],
-            schema=schema,
-        )  # fmt: skip
         try:
+            table = self._pa.Table.from_arrays(
+                [self._pa.array(column, type=field.type)
+                 for column, field in zip(zip(*self._group, strict=True), schema, strict=True)],
+                schema=schema,
+            )  # fmt: skip
             if self._writer is None:
                 self._writer = self._pq.ParquetWriter(self._unsealed(), schema)
             self._writer.write_table(table)
-        except OSError as exc:
+        except (OSError, OverflowError, self._pa.ArrowException) as exc:
             raise SinkError(f"cannot write output {self._name!r}: {exc}") from None
         self._group = []
         self._group_bytes = 0
@@ -328,6 +341,10 @@ _ARROW: dict[str, Callable[[Any], Any]] = {
     "text": lambda pa: pa.string(),
     "json": lambda pa: pa.string(),
 }
+
+
+def _next_after(parts: list[tuple[int, int]]) -> int:
+    return parts[-1][0] + 1 if parts else 0
 
 
 def _first_line(path: Path) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ class JsonlSink:
         self.before_flush: Callable[[], None] | None = None
         """Called before each flush that writes records: to store first what they point to
         (a WarcWriter's flush)."""
-        if path is None or path == "-":
+        if path is None or str(path) == "-":
             self._name = "<stdout>"
             self._out = cast(io.BufferedIOBase, sys.stdout.buffer)
         else:

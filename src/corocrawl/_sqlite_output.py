@@ -10,21 +10,24 @@ from typing import Any
 
 import orjson
 
-from ._columns import PAGE_COLUMNS, PAGE_TYPES, cells, first_columns, types_of
+from ._columns import PAGE_COLUMNS, cells, first_columns
 from ._exceptions import ConfigError, SinkError
 
 __all__ = ["SqliteSink"]
 
 _FLUSH_ROWS = 2_000
-_AFFINITY = {"int": "INTEGER", "float": "REAL", "bool": "INTEGER", "text": "TEXT", "json": "TEXT"}
+_ROW = "_row"  # each table's own row number: what its length counts, whatever the items hold
 
 
 class SqliteSink:
     """Records as rows of the table `records` (a crawl's or a fetch's) or `items` (when
     `columns` is None: the first item's keys) in a SQLite file; columns as in a CSV output,
-    headers, lists and objects as JSON text (`json_extract` reads them). Rows are inserted
-    in one transaction per flush, so a file holds whole records only; `length` counts rows,
-    and `cut_back` drops those a killed crawl wrote after its last commit.
+    headers, lists and objects as JSON text (`json_extract` reads them), other values as they
+    are (the columns have no declared type, so SQLite converts none: "01234" stays text). A
+    key that differs from an earlier column only in case (SQLite's names do not) goes in
+    `extra`. Rows are inserted in one transaction per flush, so a file holds whole records
+    only; `length` counts rows (the `_row` column numbers them), and `cut_back` drops those a
+    killed crawl wrote after its last commit.
 
         sqlite3 pages.sqlite "SELECT status, count(*) FROM records GROUP BY status"
     """
@@ -48,7 +51,11 @@ class SqliteSink:
             self._db.execute("PRAGMA journal_mode=WAL")
             if not append:
                 self._db.execute(f"DROP TABLE IF EXISTS {self._table}")
-            existing = [row[1] for row in self._db.execute(f"PRAGMA table_info({self._table})")]
+            existing = [
+                row[1]
+                for row in self._db.execute(f"PRAGMA table_info({self._table})")
+                if row[1] != _ROW
+            ]
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"output {self._name!r} is no SQLite file we can write: {exc}"
@@ -61,7 +68,7 @@ class SqliteSink:
                 )
             self._columns = tuple(existing)
         elif columns is not None:
-            self._create(columns, PAGE_TYPES)
+            self._create(columns)
         self._length = self._count() if self._columns is not None else 0
 
     @property
@@ -71,8 +78,8 @@ class SqliteSink:
 
     def write(self, record: dict[str, Any]) -> None:
         if self._columns is None:
-            self._columns = first_columns(record)
-            self._create(self._columns, types_of(cells(record, self._columns)))
+            self._columns = _distinct(first_columns(record))
+            self._create(self._columns)
         self._rows.append([_value(cell) for cell in cells(record, self._columns)])
         self.written += 1
         if len(self._rows) >= _FLUSH_ROWS:
@@ -84,11 +91,13 @@ class SqliteSink:
         if self.before_flush is not None:
             self.before_flush()
         assert self._columns is not None
+        names = ", ".join(map(_quoted, self._columns))
         marks = ", ".join("?" * len(self._columns))
+        insert = f"INSERT INTO {self._table} ({names}) VALUES ({marks})"
         try:
             with self._db:
                 self._db.execute("BEGIN")
-                self._db.executemany(f"INSERT INTO {self._table} VALUES ({marks})", self._rows)
+                self._db.executemany(insert, self._rows)
         except sqlite3.Error as exc:
             raise SinkError(f"cannot write output {self._name!r}: {exc}") from None
         self._length += len(self._rows)
@@ -101,9 +110,12 @@ class SqliteSink:
                 f"crawl had written {length:,}: rows were deleted since. Restore them, or give "
                 "another output file for the rest of the crawl"
             )
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(f"DELETE FROM {self._table} WHERE rowid > ?", (length,))
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(f"DELETE FROM {self._table} WHERE {_ROW} > ?", (length,))
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot cut back output {self._name!r}: {exc}") from None
         self._length = length
 
     def close(self) -> None:
@@ -113,16 +125,29 @@ class SqliteSink:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
 
-    def _create(self, columns: tuple[str, ...], types: tuple[str, ...]) -> None:
-        declared = ", ".join(
-            f"{_quoted(column)} {_AFFINITY[kind]}"
-            for column, kind in zip(columns, types, strict=True)
-        )
-        self._db.execute(f"CREATE TABLE IF NOT EXISTS {self._table} ({declared})")
+    def _create(self, columns: tuple[str, ...]) -> None:
+        declared = ", ".join([f"{_ROW} INTEGER PRIMARY KEY", *map(_quoted, columns)])
+        try:
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {self._table} ({declared})")
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot write output {self._name!r}: {exc}") from None
 
     def _count(self) -> int:
-        (rows,) = self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._table}").fetchone()
+        query = f"SELECT coalesce(max({_ROW}), 0) FROM {self._table}"
+        (rows,) = self._db.execute(query).fetchone()
         return int(rows)
+
+
+def _distinct(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns SQLite can tell apart: each name once, whatever its case, and neither _row
+    nor extra but for extra itself, last."""
+    seen = {_ROW, "extra"}
+    kept = []
+    for column in columns:
+        if column.casefold() not in seen:
+            seen.add(column.casefold())
+            kept.append(column)
+    return (*kept, "extra")
 
 
 def _quoted(name: str) -> str:

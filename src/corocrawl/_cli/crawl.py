@@ -65,7 +65,8 @@ def add_arguments(crawl: argparse.ArgumentParser) -> None:
         default=[],
         choices=EXTRACTS,
         help="an item of each HTML page to --items: 'text', its main text, title, author, "
-        "date, language and description (pip install 'corocrawl[extract]'); 'meta', its "
+        "date, language, description and site name (pip install 'corocrawl[extract]'); "
+        "'meta', its "
         "JSON-LD, OpenGraph and <meta> tags (repeatable: both in one item)",
     )
     crawl.add_argument(

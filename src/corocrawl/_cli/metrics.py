@@ -7,6 +7,7 @@ on the event loop (where they change), so a scrape sees one consistent moment.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,10 +71,13 @@ class _RunCollector(Collector):
         return self._moment()
 
     def collect(self) -> Iterator[Any]:
-        future = asyncio.run_coroutine_threadsafe(self._on_loop(), self._loop)
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._on_loop(), self._loop)
+        except RuntimeError:  # the loop is closed: the run is over
+            return
         try:
             moment = future.result(_SCRAPE_WAIT)
-        except (TimeoutError, RuntimeError):  # the loop is busy, or closed: no numbers now
+        except (TimeoutError, concurrent.futures.CancelledError):  # busy, or the run ended
             future.cancel()
             return
         yield from _families(moment)

@@ -4,6 +4,7 @@ the `extract` extra); `meta` its structured data: JSON-LD, OpenGraph and `<meta>
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,6 +67,8 @@ def main_text(html: str, url: str) -> dict[str, Any]:
     markup): None for what it did not find."""
     from trafilatura import bare_extraction
 
+    # Its notes ("discarding data: URL") would read as corocrawl's, dropping records.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
     found: dict[str, Any] = dict.fromkeys(TEXT_FIELDS)
     try:
         document = bare_extraction(
@@ -98,7 +101,7 @@ def structured_data(page: Page) -> dict[str, Any]:
     """The page's JSON-LD objects, its OpenGraph properties (`og:`, and those of the types it
     declares, such as `article:`), and its other `<meta name content>` tags. A property given
     more than once keeps every value, in a list; JSON-LD that does not parse is counted in
-    `jsonld_errors`."""
+    `jsonld_errors` (0 when all did)."""
     jsonld: list[Any] = []
     errors = 0
     for script in page.css('script[type="application/ld+json"]'):
@@ -127,7 +130,7 @@ def structured_data(page: Page) -> dict[str, Any]:
             _add(meta, name, content)
     return {
         "jsonld": jsonld or None,
-        "jsonld_errors": errors or None,
+        "jsonld_errors": errors,
         "opengraph": opengraph or None,
         "meta": meta or None,
     }
