@@ -248,6 +248,17 @@ def test_a_handler_that_raises_costs_its_pages_a_handler_error(
     assert pages
     assert all(page["handler_error"] == "RuntimeError: boom" for page in pages)
     assert len(items.read_text().splitlines()) == len(pages)  # what it yielded first is kept
+    # Not -q: the summary says so, and the statistics count them.
+    stats = tmp_path / "stats.json"
+    again = crawl_with_handler(
+        tmp_path, f"{server.url}/site/0", "-o", str(tmp_path / "again.jsonl"), "--handler",
+        "my_handlers:broken", "--items", str(tmp_path / "again-items.jsonl"), "--ignore-robots",
+        "--stats-json", str(stats),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"handler errors: {len(pages)} pages" in again.stderr
+    assert "the first: RuntimeError: boom" in again.stderr
+    assert json.loads(stats.read_text())["handler_errors"] == len(pages)
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,8 @@ class StatsSnapshot:
     skipped: int = 0
     skipped_input: int = 0
     worker_restarts: int = 0
+    handler_errors: int = 0  # pages whose handler raised
+    first_handler_error: str | None = None
     # (URLs recorded through it, attempts it failed: retried ones too)
     by_proxy: dict[str, tuple[int, int]] = field(default_factory=dict)
     by_skip: dict[str, int] = field(default_factory=dict)  # skipped URLs, by reason
@@ -123,6 +125,7 @@ class StatsSnapshot:
             "latency": {"p50": self.p50, "p95": self.p95, "p99": self.p99},
             "skipped_input_lines": self.skipped_input,
             "worker_restarts": self.worker_restarts,
+            "handler_errors": self.handler_errors,
             "by_proxy": {
                 proxy: {"fetched": fetched, "failed": failed}
                 for proxy, (fetched, failed) in sorted(self.by_proxy.items())
@@ -144,6 +147,8 @@ class Stats:
     bytes: int = 0
     skipped_input: int = 0
     worker_restarts: int = 0
+    handler_errors: int = 0
+    first_handler_error: str | None = None
     latency_sum: float = 0.0
     by_status: Counter[int] = field(default_factory=Counter)
     by_error: Counter[str] = field(default_factory=Counter)
@@ -189,6 +194,8 @@ class Stats:
             p99=self.latency.percentile(0.99),
             skipped_input=self.skipped_input,
             worker_restarts=self.worker_restarts,
+            handler_errors=self.handler_errors,
+            first_handler_error=self.first_handler_error,
             by_proxy={
                 proxy: (self.by_proxy[proxy], self.proxy_failures[proxy])
                 for proxy in self.by_proxy.keys() | self.proxy_failures.keys()

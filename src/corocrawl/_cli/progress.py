@@ -149,6 +149,11 @@ def format_summary(label: str, snap: StatsSnapshot, *, latency_sum: float) -> st
         )
     if snap.skipped_input:
         lines.append(f"  input lines skipped: {snap.skipped_input:,} (reported above)")
+    if snap.handler_errors:
+        lines.append(
+            f"  handler errors: {_count(snap.handler_errors, 'page')} (each record says "
+            f"which, in handler_error; the first: {snap.first_handler_error})"
+        )
     if snap.worker_restarts:
         lines.append(
             f"  worker processes replaced after dying: {snap.worker_restarts:,} "

@@ -304,6 +304,11 @@ class Crawler:
             if links:
                 await self._frontier.add(links)
             for record, request_id, outcome, visit in records:
+                if record.get("handler_error"):
+                    self.stats.handler_errors += 1
+                    self.stats.first_handler_error = (
+                        self.stats.first_handler_error or record["handler_error"]
+                    )
                 self._output.write(record)
                 self._written[outcome].append(request_id)
                 if visit is not None:
