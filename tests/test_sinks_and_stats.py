@@ -293,6 +293,7 @@ def test_snapshot_to_dict_has_the_documented_keys_and_is_json() -> None:
         "by_skip",
         "skipped_input_lines",
         "worker_restarts",
+        "handler_errors",
         "by_proxy",
     }
     by_status = record["by_status"]
