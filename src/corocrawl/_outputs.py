@@ -6,7 +6,9 @@ from pathlib import Path
 
 from ._columns import PAGE_COLUMNS
 from ._exceptions import ConfigError
+from ._parquet import PART_ROWS, ParquetSink  # pyarrow is imported only to open one
 from ._sinks import CsvSink, JsonlSink, Sink
+from ._sqlite_output import SqliteSink
 
 __all__ = ["OUTPUT_FORMATS", "open_sink", "output_format"]
 
@@ -31,7 +33,7 @@ def open_sink(
     append: bool = False,
     format: str | None = None,
     columns: tuple[str, ...] | None = PAGE_COLUMNS,
-    part_rows: int | None = None,
+    part_rows: int = PART_ROWS,
 ) -> Sink:
     """An output in `format`, else the file name's, else JSON Lines. `columns` are a CSV's,
     Parquet's or SQLite's (None: the first record's keys); `part_rows`, a Parquet part's."""
@@ -43,11 +45,5 @@ def open_sink(
     if path is None or str(path) == "-":
         raise ConfigError(f"a {chosen} output cannot go to stdout: give it a file name")
     if chosen == "parquet":
-        from ._parquet import ParquetSink
-
-        if part_rows is None:
-            return ParquetSink(path, append=append, columns=columns)
         return ParquetSink(path, append=append, columns=columns, part_rows=part_rows)
-    from ._sqlite_output import SqliteSink
-
     return SqliteSink(path, append=append, columns=columns)

@@ -179,9 +179,7 @@ def _from_cells(header: list[str], cells: list[str]) -> dict[str, Any]:
                 raise BadRecord(f"{column} is {cell[:40]!r}") from None
         else:
             record[column] = cell
-    if "error_type" in record:
-        record["error"] = {"type": record["error_type"]}
-    return record
+    return _unflattened(record)
 
 
 def _table_rows(
@@ -190,10 +188,8 @@ def _table_rows(
     """Rows of a typed table (Parquet, SQLite): flattened as a CSV's, its cells typed."""
     for number, columns in enumerate(records, 1):
         record = {key: value for key, value in columns.items() if value is not None}
-        if "error_type" in record:
-            record["error"] = {"type": record["error_type"]}
         try:
-            yield _row(record)
+            yield _row(_unflattened(record))
         except BadRecord as exc:
             on_bad_line(f"{name}: row {number}: not a corocrawl record ({exc}): skipped")
 
@@ -234,6 +230,14 @@ def _sqlite_records(name: str) -> Iterator[dict[str, Any]]:
         raise ConfigError(
             f"cannot read {name}: {exc} (a SQLite output has a table records)"
         ) from None
+
+
+def _unflattened(record: dict[str, Any]) -> dict[str, Any]:
+    """A row of a CSV, Parquet or SQLite output (error_type, error_message...) with its
+    error as a record has it."""
+    if "error_type" in record:
+        record["error"] = {"type": record["error_type"]}
+    return record
 
 
 def _row(record: dict[str, Any]) -> Row:
